@@ -1,0 +1,20 @@
+//! Types shared by `rtc-relay` and the browser agent (`wasm-client`).
+//!
+//! The agent socket (`GET /v1/agent`) carries two kinds of WebSocket message:
+//! - text messages: one JSON [`AgentMessage`] (agent → relay) or [`RelayMessage`]
+//!   (relay → agent);
+//! - binary messages: one video frame, a [`FrameHeader`] followed by the pixels.
+//!
+//! Nothing here does IO, so both sides (native and wasm32) use the same code.
+
+mod frame;
+mod messages;
+
+pub use frame::{
+    FRAME_HEADER_LEN, FRAME_MAGIC, FRAME_VERSION, FrameError, FrameHeader, PixelFormat,
+    check_payload,
+};
+pub use messages::{
+    AgentMessage, AgentRole, LeaseGrant, MediaState, OutputRequest, PROTOCOL_VERSION, RelayMessage,
+    StreamStats,
+};

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the wasm package into comfy_extension/web/pkg (served by ComfyUI and by the relay)
+# and prints its size, raw and gzipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+OUT=comfy_extension/web/pkg
+cargo build --quiet -p rtc-client --target wasm32-unknown-unknown --profile wasm-release
+wasm-bindgen --target web --typescript --weak-refs --out-dir "$OUT" --out-name rtc_client \
+  "$TARGET_DIR/wasm32-unknown-unknown/wasm-release/rtc_client.wasm"
+# Rust's wasm32 target enables these proposals by default; wasm-opt must accept them.
+wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  -o "$OUT/rtc_client_bg.wasm" "$OUT/rtc_client_bg.wasm"
+
+wasm_raw=$(stat -c %s "$OUT/rtc_client_bg.wasm")
+js_raw=$(stat -c %s "$OUT/rtc_client.js")
+gz=$(( $(gzip -9c "$OUT/rtc_client_bg.wasm" | wc -c) + $(gzip -9c "$OUT/rtc_client.js" | wc -c) ))
+awk -v w="$wasm_raw" -v j="$js_raw" -v g="$gz" 'BEGIN {
+  printf "wasm package: wasm %d B + glue %d B raw, %.1f KB gzipped (budget 80 KB)\n", w, j, g / 1024 }'
+echo "$gz" > "$OUT/.gzip-bytes"

@@ -1,0 +1,65 @@
+// Shared pieces of the end-to-end suite: a real relay process and headless Debian Chromium.
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const root = new URL("../../", import.meta.url).pathname;
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, "target");
+
+export const relayBinary = process.env.RTC_RELAY_BIN ?? join(targetDir, "debug", "rtc-relay");
+
+/** Starts rtc-relay on a free loopback port; resolves once it logs its address. */
+export function startRelay({ args = [], env = {} } = {}) {
+  const stateDir = mkdtempSync(join(tmpdir(), "rtc-relay-"));
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith("DAYDREAM_") && !k.startsWith("RTC_")),
+  );
+  const child = spawn(relayBinary, ["--addr", "127.0.0.1:0", ...args], {
+    env: { ...clean, RTC_RELAY_STATE_DIR: stateDir, ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  return new Promise((resolve, reject) => {
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk) => {
+      log += chunk;
+      const match = log.match(/listening on (http:\/\/[\d.:]+)/);
+      if (match) {
+        resolve({
+          url: match[1],
+          stateDir,
+          log: () => log,
+          stop: () =>
+            new Promise((done) => {
+              child.once("exit", done);
+              child.kill("SIGTERM");
+            }),
+        });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`relay exited with ${code} before listening:\n${log}`)));
+  });
+}
+
+/** Headless Chromium from Debian with the flags WebRTC needs on a loopback-only network. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-dev-shm-usage",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-quic",
+      "--allow-loopback-in-peer-connection",
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+    ],
+  });
+}

@@ -1,0 +1,21 @@
+// The built wasm package loads outside a browser and stays inside its size budget (DESIGN P5).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { gzipSync } from "node:zlib";
+
+const pkg = new URL("../../comfy_extension/web/pkg/", import.meta.url);
+
+test("wasm package instantiates and reports its version", async () => {
+  const wasm = await import(new URL("rtc_client.js", pkg));
+  wasm.initSync({ module: readFileSync(new URL("rtc_client_bg.wasm", pkg)) });
+  assert.match(wasm.version(), /^\d+\.\d+\.\d+$/);
+  assert.equal(wasm.protocolVersion(), 1);
+});
+
+test("wasm + glue gzip to at most 80 KB", () => {
+  const gz = (name) => gzipSync(readFileSync(new URL(name, pkg)), { level: 9 }).length;
+  const total = gz("rtc_client_bg.wasm") + gz("rtc_client.js");
+  console.log(`wasm package gzip size: ${(total / 1024).toFixed(1)} KB`);
+  assert.ok(total <= 80 * 1024, `package is ${total} bytes gzipped`);
+});
