@@ -138,14 +138,14 @@ impl Agents {
     }
 
     /// The WHEP URL became known: tell the holder to play the output.
-    pub fn playback_known(&self, _state: &AppState, entry: &StreamEntry) {
+    pub fn playback_known(&self, entry: &StreamEntry) {
         self.with_holder(entry, |agent| agent.send(&play(entry)));
     }
 
     /// Frame settings changed: tell the holder.
-    pub fn settings_changed(&self, _state: &AppState, entry: &StreamEntry) {
+    pub fn settings_changed(&self, entry: &StreamEntry) {
         self.with_holder(entry, |agent| {
-            agent.send(&RelayMessage::Settings(grant(entry)))
+            agent.send(&RelayMessage::Settings(grant(entry)));
         });
     }
 
@@ -422,7 +422,7 @@ fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Outb
     };
     match message {
         AgentMessage::Hello { .. } => {
-            reply_error(tx, "bad_message", "hello was already received".into())
+            reply_error(tx, "bad_message", "hello was already received".into());
         }
         AgentMessage::State {
             stream_id,

@@ -314,7 +314,7 @@ fn record_playback_url(
         }
         info.whep_url = Some((url.to_string(), WhepSource::PlaybackHeader));
     }
-    state.agents.playback_known(state, entry);
+    state.agents.playback_known(entry);
     changed(state, entry);
 }
 

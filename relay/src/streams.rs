@@ -392,7 +392,7 @@ pub async fn update(
         changed
     };
     if settings_changed {
-        state.agents.settings_changed(state, entry);
+        state.agents.settings_changed(entry);
     }
     changed(state, entry);
     Ok(())
@@ -499,7 +499,7 @@ async fn poll_status(state: Arc<AppState>, entry: Arc<StreamEntry>) {
                     (changed_now, new_whep)
                 };
                 if new_whep {
-                    state.agents.playback_known(&state, &entry);
+                    state.agents.playback_known(&entry);
                 }
                 if changed_now {
                     changed(&state, &entry);
