@@ -155,7 +155,8 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    fn offer(video: &str) -> String {
+    fn offer(media: &str) -> String {
+        let (m_line, attributes) = media.split_once("\r\n").unwrap_or((media, ""));
         [
             "v=0",
             "o=- 1 2 IN IP4 127.0.0.1",
@@ -166,11 +167,12 @@ mod tests {
             "a=ice-ufrag:abcd",
             "a=ice-pwd:abcdefghijklmnopqrstuvwx",
             "a=setup:actpass",
-            video,
+            m_line,
             "c=IN IP4 0.0.0.0",
             "a=mid:0",
             "a=rtcp-mux",
             "a=msid:s t",
+            attributes,
         ]
         .join("\r\n")
             + "\r\n"
