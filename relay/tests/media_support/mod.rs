@@ -51,7 +51,7 @@ impl TestServer {
         what: &str,
         check: impl Fn(&rtc_relay::local::media::MediaStatus) -> bool,
     ) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let status = self.media.status(key);
             if status.as_ref().is_some_and(&check) {
@@ -176,9 +176,19 @@ impl TestPeer {
             .unwrap();
     }
 
-    /// Waits for the first event matching `want`, skipping others.
+    /// Waits up to 10 s for the first event matching `want`, skipping others.
     pub async fn wait_for(&mut self, what: &str, want: impl Fn(&PeerEvent) -> bool) -> PeerEvent {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        self.wait_within(what, Duration::from_secs(10), want).await
+    }
+
+    /// Waits up to `limit` for the first event matching `want`, skipping others.
+    pub async fn wait_within(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        want: impl Fn(&PeerEvent) -> bool,
+    ) -> PeerEvent {
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
                 Ok(Some(event)) if want(&event) => return event,

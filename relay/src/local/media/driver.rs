@@ -222,7 +222,11 @@ impl Driver {
         let now = Instant::now();
         match command {
             Command::Add(peer) => {
-                let peer = *peer;
+                let mut peer = *peer;
+                if peer.role == Role::Viewer && !self.registry.has_publisher(&peer.stream) {
+                    // The publisher left between this viewer's POST and now.
+                    peer.close(now);
+                }
                 if peer.role == Role::Publisher {
                     // A new publisher replaces the old one; viewers stay and get its media.
                     for old in self.peers.iter_mut().filter(|p| {
@@ -314,7 +318,7 @@ impl Driver {
         if let Some(received_at) = self.received_at.take()
             && std::mem::take(&mut self.forwarded)
         {
-            self.registry.record_forwarding_delay(now - received_at);
+            self.registry.record_forwarding_delay(received_at.elapsed());
         }
         let mut gone_publishers = Vec::new();
         for peer in &mut self.peers {

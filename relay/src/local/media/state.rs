@@ -140,6 +140,13 @@ impl Registry {
         }
     }
 
+    /// Whether `key` is open and has a publisher.
+    pub(super) fn has_publisher(&self, key: &str) -> bool {
+        self.streams()
+            .get(key)
+            .is_some_and(|entry| entry.publisher.is_some())
+    }
+
     /// Media state of `key`.
     pub(super) fn status(&self, key: &str) -> Option<MediaStatus> {
         let streams = self.streams();
