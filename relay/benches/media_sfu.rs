@@ -186,10 +186,11 @@ fn main() {
                     received.insert(n);
                 }
             }
-            let lost = measured.len() - received.len();
-            lost_total += lost;
+            let mut missing: Vec<u32> = measured.difference(&received).copied().collect();
+            missing.sort_unstable();
+            lost_total += missing.len();
             println!(
-                "stream {i}: sent {} frames, received {}, lost {lost}",
+                "stream {i}: sent {} frames, received {}, missing {missing:?}",
                 measured.len(),
                 received.len()
             );

@@ -211,7 +211,13 @@ pub fn h264_frame(number: u32, keyframe: bool, payload_len: usize) -> Vec<u8> {
     } else {
         frame.extend_from_slice(&[0, 0, 0, 1, 0x41]);
     }
-    frame.extend_from_slice(&number.to_be_bytes());
+    // Seven bits per byte with the top bit set: no zero bytes, so no start code appears
+    // inside the slice (real encoders guarantee the same with emulation prevention).
+    frame.extend(
+        (0..4)
+            .rev()
+            .map(|i| 0x80 | ((number >> (7 * i)) & 0x7f) as u8),
+    );
     // Filler without zero bytes, so no start code appears inside the slice.
     frame.extend((0..payload_len).map(|i| (i % 200) as u8 + 1));
     frame
@@ -223,7 +229,7 @@ pub fn frame_number(frame: &[u8]) -> Option<u32> {
         .windows(5)
         .position(|w| w[..4] == [0, 0, 0, 1] && matches!(w[4] & 0x1f, 1 | 5))?;
     let bytes = frame.get(slice + 5..slice + 9)?;
-    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+    Some(bytes.iter().fold(0, |n, b| n << 7 | u32::from(b & 0x7f)))
 }
 
 async fn run_peer(
