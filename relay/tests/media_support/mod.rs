@@ -103,6 +103,8 @@ pub struct Offer {
 impl Offer {
     pub async fn new(direction: Direction) -> Self {
         let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        // Load tests run many peers on two cores; do not let a busy moment drop packets here.
+        let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(1 << 20);
         let mut rtc = Rtc::builder()
             .clear_codecs()
             .enable_h264(true)

@@ -32,6 +32,9 @@ use driver::{Command, Driver, Peer};
 use signaling::{Role, new_etag, new_session_id};
 use state::Registry;
 
+/// Receive buffer requested for the shared UDP socket.
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
 /// Path (under `/local`) of a stream's WHIP endpoint.
 pub fn whip_path(stream_key: &str) -> String {
     format!("/live/video-to-video/{stream_key}/whip")
@@ -86,6 +89,9 @@ impl MediaServer {
     /// strangers out.
     pub async fn start() -> std::io::Result<Self> {
         let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?;
+        // Every stream shares this socket: a larger buffer absorbs keyframe bursts from
+        // several publishers while the driver is busy. The kernel caps it at rmem_max.
+        let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(SOCKET_BUFFER_BYTES);
         let port = socket.local_addr()?.port();
         let ips = net::candidate_ips();
         let candidates = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
