@@ -27,6 +27,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 
 pub use error::MediaError;
 pub use http::MAX_OFFER_BYTES;
+pub use state::ForwardingDelays;
 
 use driver::{Command, Driver, Peer};
 use signaling::{Role, new_etag, new_session_id};
@@ -139,9 +140,8 @@ impl MediaServer {
         &self.inner.candidates
     }
 
-    /// Takes the recorded per-datagram forwarding delays (receive → last forwarded send,
-    /// in µs) since the previous call. Used by the benchmarks.
-    pub fn take_forwarding_delays_us(&self) -> Vec<u32> {
+    /// Takes the forwarding delays recorded since the previous call (benchmarks use it).
+    pub fn take_forwarding_delays(&self) -> ForwardingDelays {
         self.inner.registry.take_forwarding_delays()
     }
 
