@@ -82,7 +82,9 @@ impl ServerHandle {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let media = MediaServer::start().await.unwrap();
+                let media = MediaServer::start(std::net::Ipv4Addr::LOCALHOST.into())
+                    .await
+                    .unwrap();
                 let app = axum::Router::new().nest("/local", media.router());
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();

@@ -1,6 +1,7 @@
 //! The local media server alone, for browser and interop tests: serves `/local/live/...`
 //! on 127.0.0.1 (port from `--port`, default 0) plus a few control routes, and prints
-//! `listening on http://ADDR` once ready.
+//! `listening on http://ADDR` once ready. Media UDP stays on loopback unless `--media-any`
+//! is given (the interop tests reach it from another network namespace).
 //!
 //! Control routes (test use only): `PUT /streams/{key}` opens a stream, `GET` returns its
 //! media status as JSON, `DELETE` closes it. `GET /` is a blank page to run scripts in.
@@ -28,7 +29,12 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| p.parse())
         .transpose()?
         .unwrap_or(0);
-    let media = MediaServer::start().await?;
+    let media_bind = if std::env::args().any(|a| a == "--media-any") {
+        std::net::Ipv4Addr::UNSPECIFIED
+    } else {
+        std::net::Ipv4Addr::LOCALHOST
+    };
+    let media = MediaServer::start(media_bind.into()).await?;
     let app = Router::new()
         .route(
             "/",

@@ -81,7 +81,8 @@ impl AppState {
             Some(spec) => local::faults::Faults::parse(spec).map_err(anyhow::Error::msg)?,
             None => Vec::new(),
         };
-        let media = local::media::MediaServer::start()
+        // Media follows the HTTP bind: loopback unless the relay was explicitly exposed.
+        let media = local::media::MediaServer::start(addr.ip())
             .await
             .context("cannot start the local media server")?;
         let local_base = format!("http://{addr}/local");

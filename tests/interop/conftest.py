@@ -88,7 +88,9 @@ class MediaServer:
         binary = media_server_binary()
         if not binary.exists():
             pytest.fail(f"{binary} is missing: run cargo build -p rtc-relay --example local_media")
-        self.proc = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [str(binary), "--media-any"], stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         match = re.search(r"listening on (http://[\d.:]+)", line)

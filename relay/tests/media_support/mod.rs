@@ -25,7 +25,9 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        let media = MediaServer::start().await.expect("media server starts");
+        let media = MediaServer::start(std::net::Ipv4Addr::LOCALHOST.into())
+            .await
+            .expect("media server starts");
         let app = Router::new().nest("/local", media.router());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

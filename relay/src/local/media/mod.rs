@@ -14,7 +14,7 @@ mod net;
 mod signaling;
 mod state;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -83,18 +83,19 @@ struct Created {
 }
 
 impl MediaServer {
-    /// Binds the shared UDP socket and starts the driver task on the current runtime.
+    /// Binds the shared UDP socket on `bind` and starts the driver task on the current runtime.
     ///
-    /// The socket listens on every IPv4 interface so that peers outside this network
-    /// namespace can reach it; DTLS-SRTP and ICE credentials from the signalling keep
-    /// strangers out.
-    pub async fn start() -> std::io::Result<Self> {
-        let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?;
+    /// The relay passes the address its HTTP listener uses, so media stays on loopback unless
+    /// the relay was explicitly exposed. With the unspecified address the socket listens on
+    /// every IPv4 interface (peers in other network namespaces can reach it) and ICE and
+    /// DTLS-SRTP credentials from the signalling keep strangers out.
+    pub async fn start(bind: IpAddr) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind((bind, 0)).await?;
         // Every stream shares this socket: a larger buffer absorbs keyframe bursts from
         // several publishers while the driver is busy. The kernel caps it at rmem_max.
         let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(SOCKET_BUFFER_BYTES);
         let port = socket.local_addr()?.port();
-        let ips = net::candidate_ips();
+        let ips = net::candidate_ips(bind);
         let candidates = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
         let registry = Arc::new(Registry::default());
         let (commands, receiver) = mpsc::unbounded_channel();

@@ -2,9 +2,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// IPv4 addresses to announce as host candidates: loopback first, then every non-loopback,
+/// IPv4 addresses to announce as host candidates for a socket bound to `bind`: that address
+/// alone, or for the unspecified address loopback first, then every non-loopback,
 /// non-link-local interface address (so peers in other network namespaces can reach us).
-pub(super) fn candidate_ips() -> Vec<IpAddr> {
+pub(super) fn candidate_ips(bind: IpAddr) -> Vec<IpAddr> {
+    if !bind.is_unspecified() {
+        return vec![bind];
+    }
     let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
     let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
     for interface in interfaces {
@@ -57,7 +61,14 @@ mod tests {
 
     #[test]
     fn loopback_is_always_a_candidate() {
-        assert_eq!(candidate_ips()[0], IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let ips = candidate_ips(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(ips[0], IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn a_specific_bind_announces_only_itself() {
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(candidate_ips(loopback), vec![loopback]);
     }
 
     #[test]
