@@ -91,11 +91,6 @@ fn play(entry: &StreamEntry) -> RelayMessage {
 }
 
 impl Agents {
-    /// Number of connected agents.
-    pub fn count(&self) -> usize {
-        lock(&self.agents).len()
-    }
-
     /// Gives the stream's lease to a candidate if nobody holds it.
     pub fn assign(&self, state: &AppState, entry: &StreamEntry) {
         {
