@@ -99,16 +99,16 @@ fn options(json: &str) -> JsValue {
 
 #[wasm_bindgen_test]
 fn bad_options_and_frames_throw_coded_errors() {
-    let err = rtc_client::create_broadcast(options(r#"{"frameRate": 30}"#)).unwrap_err();
+    let err = rtc_client::create_broadcast(&options(r#"{"frameRate": 30}"#)).unwrap_err();
     assert!(rtc_client::is_rtc_client_error(&err));
     assert_eq!(get(&err, "code"), "INVALID_OPTIONS");
-    let err = rtc_client::create_broadcast(options(
+    let err = rtc_client::create_broadcast(&options(
         r#"{"whipUrl": "/w", "reconnect": {"maxAttempts": -1}}"#,
     ))
     .unwrap_err();
     assert_eq!(get(&err, "code"), "INVALID_OPTIONS");
 
-    let broadcast = rtc_client::create_broadcast(options(r#"{"whipUrl": "/w"}"#)).unwrap();
+    let broadcast = rtc_client::create_broadcast(&options(r#"{"whipUrl": "/w"}"#)).unwrap();
     assert_eq!(broadcast.state(), "idle");
     assert!(broadcast.uses_generator());
     let err = broadcast
@@ -126,7 +126,7 @@ fn bad_options_and_frames_throw_coded_errors() {
 #[wasm_bindgen_test]
 fn the_canvas_fallback_gives_a_track() {
     let broadcast =
-        rtc_client::create_broadcast(options(r#"{"whipUrl": "/w", "source": "canvas"}"#)).unwrap();
+        rtc_client::create_broadcast(&options(r#"{"whipUrl": "/w", "source": "canvas"}"#)).unwrap();
     assert!(!broadcast.uses_generator());
     assert_eq!(broadcast.stream().get_video_tracks().length(), 1);
     broadcast
@@ -138,7 +138,7 @@ fn the_canvas_fallback_gives_a_track() {
 /// retried with backoff, then the broadcast fails with a coded error.
 #[wasm_bindgen_test]
 async fn unreachable_endpoint_retries_then_fails() {
-    let broadcast = rtc_client::create_broadcast(options(
+    let broadcast = rtc_client::create_broadcast(&options(
         r#"{"whipUrl": "http://127.0.0.1:9/whip", "reconnect": {"maxAttempts": 2, "baseDelayMs": 10}}"#,
     ))
     .unwrap();
@@ -154,17 +154,11 @@ async fn unreachable_endpoint_retries_then_fails() {
     });
     let _off_state = broadcast.on(
         "stateChange",
-        on_state
-            .as_ref()
-            .unchecked_ref::<js_sys::Function>()
-            .clone(),
+        on_state.as_ref().unchecked_ref::<js_sys::Function>(),
     );
     let off_retry = broadcast.on(
         "reconnect",
-        on_reconnect
-            .as_ref()
-            .unchecked_ref::<js_sys::Function>()
-            .clone(),
+        on_reconnect.as_ref().unchecked_ref::<js_sys::Function>(),
     );
     let err = JsFuture::from(broadcast.connect()).await.unwrap_err();
     assert_eq!(get(&err, "code"), "NETWORK_ERROR");
