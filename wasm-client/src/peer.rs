@@ -57,6 +57,9 @@ impl Peer {
     pub(crate) fn on_track(&mut self, mut f: impl FnMut(web_sys::MediaStreamTrack) + 'static) {
         self.listeners
             .push(EventListener::new(&self.pc, "track", move |event| {
+                // Frames are consumed at once (a preview, the Frame Output node): ask the
+                // receiver for the smallest jitter buffer it can manage.
+                js::set(&js::get(event, "receiver"), "jitterBufferTarget", &0.into());
                 if let Ok(track) = js::get(event, "track").dyn_into() {
                     f(track);
                 }

@@ -160,8 +160,16 @@ impl Sink {
     fn write(&self, frame: &VideoFrame) {
         match self {
             Self::Generator { writer, .. } => {
-                // The generator consumes (closes) what it is given, so it gets a clone.
-                let Ok(copy) = frame.clone() else { return };
+                // The generator consumes (closes) what it is given, so it gets a copy. The copy
+                // is stamped with the write time: a repeated frame must not carry the same
+                // timestamp again (the encoder drops non-increasing ones), and source clocks
+                // (the relay's capture times) need not be monotonic.
+                let init = web_sys::VideoFrameInit::new();
+                init.set_timestamp_f64(js::now_ms() * 1000.0);
+                let Ok(copy) = VideoFrame::new_with_video_frame_and_video_frame_init(frame, &init)
+                else {
+                    return;
+                };
                 let done = writer.write_with_chunk(&copy);
                 spawn_local(async move {
                     if JsFuture::from(done).await.is_err() {
