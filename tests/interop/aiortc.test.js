@@ -34,8 +34,12 @@ function startServer() {
 }
 
 async function serverState() {
-  const res = await fetch(`${server.url}/state`);
-  return res.json();
+  try {
+    const res = await fetch(`${server.url}/state`);
+    return await res.json();
+  } catch (err) {
+    throw new Error(`interop server unreachable (${err.message}); its log:\n${server.log()}`);
+  }
 }
 
 async function until(what, check, timeoutMs = 20000) {
