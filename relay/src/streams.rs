@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,15 +42,6 @@ pub struct MediaReport {
     pub error: Option<String>,
 }
 
-/// Where the WHEP URL came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WhepSource {
-    /// `Livepeer-Playback-URL` on the WHIP answer (preferred).
-    PlaybackHeader,
-    /// `gateway_status.whep_url` of `/status`.
-    Status,
-}
-
 /// Mutable part of a stream.
 #[derive(Debug)]
 pub struct StreamInfo {
@@ -61,7 +52,7 @@ pub struct StreamInfo {
     /// Params as last accepted upstream.
     pub params: Map<String, Value>,
     /// Upstream WHEP URL, once known.
-    pub whep_url: Option<(String, WhepSource)>,
+    pub whep_url: Option<String>,
     /// Last `data.state` from `/status`.
     pub remote_state: String,
     /// Last `data` from `/status`.
@@ -328,6 +319,9 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
     });
     state.streams.insert(entry.clone());
     tracing::info!(stream = %entry.id, index = entry.index, "stream created");
+    state
+        .events
+        .log("info", format!("stream {} created", entry.id));
     let poller = tokio::spawn(poll_status(state.clone(), entry.clone()));
     *lock(&entry.poller) = Some(poller.abort_handle());
     state.agents.assign(state, &entry);
@@ -422,10 +416,17 @@ pub async fn delete(state: &Arc<AppState>, entry: &Arc<StreamEntry>) -> Deleted 
         .map(|e| e.to_string());
     if let Some(e) = &remote_error {
         tracing::warn!(stream = %entry.id, error = %e, "remote stream not deleted");
+        state.events.log(
+            "warn",
+            format!("stream {} was not deleted upstream: {e}", entry.id),
+        );
     }
     state.streams.remove(&entry.id);
     state.events.emit("removed", json!({ "id": entry.id }));
     tracing::info!(stream = %entry.id, "stream deleted");
+    state
+        .events
+        .log("info", format!("stream {} deleted", entry.id));
     Deleted { remote_error }
 }
 
@@ -452,7 +453,7 @@ pub fn view(state: &AppState, entry: &StreamEntry) -> Value {
         "created_at": entry.created_at,
         "playback_id": entry.remote.output_playback_id,
         "whip_url": entry.remote.whip_url,
-        "whep_url": info.whep_url.as_ref().map(|(u, _)| u),
+        "whep_url": info.whep_url,
         "state": StreamEntry::state(&info),
         "error": info.error,
         "remote": {"state": info.remote_state, "status": info.remote_status},
@@ -492,7 +493,7 @@ async fn poll_status(state: Arc<AppState>, entry: Arc<StreamEntry>) {
                         && info.whep_url.is_none()
                         && url != entry.remote.whip_url
                     {
-                        info.whep_url = Some((url, WhepSource::Status));
+                        info.whep_url = Some(url);
                         changed_now = true;
                         new_whep = true;
                     }
@@ -512,17 +513,15 @@ async fn poll_status(state: Arc<AppState>, entry: Arc<StreamEntry>) {
 }
 
 /// Routes of this module.
-pub fn router(max_frame_bytes: usize) -> Router<Arc<AppState>> {
+pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/streams", get(list_streams).post(create_stream))
         .route(
             "/v1/streams/{id}",
             get(get_stream).patch(update_stream).delete(delete_stream),
         )
-        .route(
-            "/v1/streams/{id}/frames",
-            post(post_frames).layer(DefaultBodyLimit::max(max_frame_bytes)),
-        )
+        // The body is read by `read_pixels`, which enforces the exact size itself.
+        .route("/v1/streams/{id}/frames", post(post_frames))
         .route("/v1/streams/{id}/output", get(get_output))
 }
 
@@ -644,11 +643,7 @@ pub async fn read_pixels(body: Body, expected: usize, max: usize) -> ApiResult<V
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            if e.to_string().contains("length limit") {
-                ApiError::PayloadTooLarge(format!("body is larger than the limit of {max} bytes"))
-            } else {
-                ApiError::bad_request("body_read_failed", format!("reading the body failed: {e}"))
-            }
+            ApiError::bad_request("body_read_failed", format!("reading the body failed: {e}"))
         })?;
         if message.len() - FRAME_HEADER_LEN + chunk.len() > expected {
             return Err(ApiError::bad_request(
@@ -735,15 +730,21 @@ async fn get_output(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let format = want.unwrap_or(frame.format);
-    let pixels = crate::pixels::convert(
-        &frame.pixels,
-        frame.format,
-        format,
-        frame.width,
-        frame.height,
-    )
-    .map_err(|e| ApiError::bad_request("unsupported_conversion", e))?;
-    let mut response = Response::new(Body::from(pixels));
+    let body = if format == frame.format {
+        // The common case: hand out the stored bytes without copying them.
+        Body::from(frame.pixels.clone())
+    } else {
+        let converted = crate::pixels::convert(
+            &frame.pixels,
+            frame.format,
+            format,
+            frame.width,
+            frame.height,
+        )
+        .map_err(|e| ApiError::bad_request("unsupported_conversion", e))?;
+        Body::from(converted)
+    };
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
