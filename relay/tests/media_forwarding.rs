@@ -169,3 +169,60 @@ async fn closing_the_stream_ends_every_session() {
         .await;
     assert_eq!(server.media.status("stk_close"), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_publisher_replaces_the_old_one_and_viewers_keep_watching() {
+    let server = TestServer::start().await;
+    server.media.open_stream("stk_replace");
+    let mut old = connect(&server.whip_url("stk_replace"), Direction::SendOnly).await;
+    old.wait_for("old publisher connected", |e| *e == PeerEvent::Connected)
+        .await;
+    let mut viewer = connect(&server.whep_url("stk_replace"), Direction::RecvOnly).await;
+    viewer
+        .wait_for("viewer connected", |e| *e == PeerEvent::Connected)
+        .await;
+    let mut next = 0;
+    pump_until_received(&old, &mut viewer, &mut next, 0).await;
+
+    // A reloaded tab publishes again without having deleted its old session.
+    let mut new = connect(&server.whip_url("stk_replace"), Direction::SendOnly).await;
+    new.wait_for("new publisher connected", |e| *e == PeerEvent::Connected)
+        .await;
+    old.wait_for("old publisher ended", |e| *e == PeerEvent::Ended)
+        .await;
+    let mut from = 10_000;
+    pump_until_received(&new, &mut viewer, &mut from, 10_000).await;
+    assert_eq!(delete(&absolute(&server, &old.location)).await, 404);
+    let status = server.media.status("stk_replace").unwrap();
+    assert!(status.publisher_connected);
+    assert_eq!(status.viewers, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_that_vanishes_without_delete_ends_its_viewers() {
+    let server = TestServer::start().await;
+    server.media.open_stream("stk_vanish");
+    let mut publisher = connect(&server.whip_url("stk_vanish"), Direction::SendOnly).await;
+    publisher
+        .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
+        .await;
+    let mut viewer = connect(&server.whep_url("stk_vanish"), Direction::RecvOnly).await;
+    viewer
+        .wait_for("viewer connected", |e| *e == PeerEvent::Connected)
+        .await;
+    let mut next = 0;
+    pump_until_received(&publisher, &mut viewer, &mut next, 0).await;
+
+    // A crashed tab: no DELETE, no DTLS close, its packets just stop.
+    drop(publisher);
+    viewer
+        .wait_within("viewer ended", Duration::from_secs(30), |e| {
+            *e == PeerEvent::Ended
+        })
+        .await;
+    server
+        .wait_status("stk_vanish", "stream offline", |s| {
+            !s.publisher_connected && s.viewers == 0
+        })
+        .await;
+}

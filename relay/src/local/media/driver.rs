@@ -174,7 +174,8 @@ pub(super) struct Driver {
     peers: Vec<Peer>,
     /// When the datagram being processed arrived, to time forwarding.
     received_at: Option<Instant>,
-    forwarded: bool,
+    /// First-packet arrival of the oldest access unit forwarded since that datagram.
+    forwarded_since: Option<Instant>,
 }
 
 impl Driver {
@@ -188,7 +189,7 @@ impl Driver {
             registry,
             peers: Vec::new(),
             received_at: None,
-            forwarded: false,
+            forwarded_since: None,
         }
     }
 
@@ -222,7 +223,11 @@ impl Driver {
         let now = Instant::now();
         match command {
             Command::Add(peer) => {
-                let peer = *peer;
+                let mut peer = *peer;
+                if peer.role == Role::Viewer && !self.registry.has_publisher(&peer.stream) {
+                    // The publisher left between this viewer's POST and now.
+                    peer.close(now);
+                }
                 if peer.role == Role::Publisher {
                     // A new publisher replaces the old one; viewers stay and get its media.
                     for old in self.peers.iter_mut().filter(|p| {
@@ -275,7 +280,7 @@ impl Driver {
             peer.rtc.disconnect();
         }
         self.received_at = Some(now);
-        self.forwarded = false;
+        self.forwarded_since = None;
     }
 
     fn drive_time(&mut self, now: Instant) {
@@ -312,9 +317,10 @@ impl Driver {
 
     fn finish_round(&mut self, now: Instant, deadline: Instant) -> Instant {
         if let Some(received_at) = self.received_at.take()
-            && std::mem::take(&mut self.forwarded)
+            && let Some(first_packet_at) = self.forwarded_since.take()
         {
-            self.registry.record_forwarding_delay(now - received_at);
+            self.registry
+                .record_forwarding_delay(received_at.elapsed(), first_packet_at.elapsed());
         }
         let mut gone_publishers = Vec::new();
         for peer in &mut self.peers {
@@ -377,11 +383,10 @@ impl Driver {
                     .iter_mut()
                     .filter(|p| p.role == Role::Viewer && p.stream == stream)
                 {
-                    if viewer.write(kind, &data) {
-                        self.forwarded = true;
-                        if kind == MediaKind::Video {
-                            viewer.counters.forwarded(packets);
-                        }
+                    if viewer.write(kind, &data) && kind == MediaKind::Video {
+                        let first = self.forwarded_since.get_or_insert(data.network_time);
+                        *first = (*first).min(data.network_time);
+                        viewer.counters.forwarded(packets);
                     }
                 }
             }

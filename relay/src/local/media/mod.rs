@@ -27,10 +27,14 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 
 pub use error::MediaError;
 pub use http::MAX_OFFER_BYTES;
+pub use state::ForwardingDelays;
 
 use driver::{Command, Driver, Peer};
 use signaling::{Role, new_etag, new_session_id};
 use state::Registry;
+
+/// Receive buffer requested for the shared UDP socket.
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 
 /// Path (under `/local`) of a stream's WHIP endpoint.
 pub fn whip_path(stream_key: &str) -> String {
@@ -86,6 +90,9 @@ impl MediaServer {
     /// strangers out.
     pub async fn start() -> std::io::Result<Self> {
         let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?;
+        // Every stream shares this socket: a larger buffer absorbs keyframe bursts from
+        // several publishers while the driver is busy. The kernel caps it at rmem_max.
+        let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(SOCKET_BUFFER_BYTES);
         let port = socket.local_addr()?.port();
         let ips = net::candidate_ips();
         let candidates = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
@@ -133,9 +140,8 @@ impl MediaServer {
         &self.inner.candidates
     }
 
-    /// Takes the recorded per-datagram forwarding delays (receive → last forwarded send,
-    /// in µs) since the previous call. Used by the benchmarks.
-    pub fn take_forwarding_delays_us(&self) -> Vec<u32> {
+    /// Takes the forwarding delays recorded since the previous call (benchmarks use it).
+    pub fn take_forwarding_delays(&self) -> ForwardingDelays {
         self.inner.registry.take_forwarding_delays()
     }
 

@@ -95,8 +95,8 @@ fn video_sections(sdp: &str) -> Vec<VideoSection<'_>> {
                 .and_then(|enc| enc.split('/').next());
             if let Some(name) = name {
                 // Retransmission and FEC formats are not codecs a user picked.
-                let helper = ["rtx", "red", "ulpfec", "flexfec-03"];
-                if !helper.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                let repair_formats = ["rtx", "red", "ulpfec", "flexfec-03"];
+                if !repair_formats.iter().any(|h| h.eq_ignore_ascii_case(name)) {
                     section.codecs.push(name.to_owned());
                 }
             }

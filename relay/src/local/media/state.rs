@@ -71,7 +71,7 @@ struct StreamEntry {
 #[derive(Debug, Default)]
 pub(super) struct Registry {
     streams: Mutex<HashMap<String, StreamEntry>>,
-    delays: Mutex<VecDeque<u32>>,
+    delays: Mutex<DelaySamples>,
 }
 
 impl Registry {
@@ -140,6 +140,13 @@ impl Registry {
         }
     }
 
+    /// Whether `key` is open and has a publisher.
+    pub(super) fn has_publisher(&self, key: &str) -> bool {
+        self.streams()
+            .get(key)
+            .is_some_and(|entry| entry.publisher.is_some())
+    }
+
     /// Media state of `key`.
     pub(super) fn status(&self, key: &str) -> Option<MediaStatus> {
         let streams = self.streams();
@@ -153,21 +160,50 @@ impl Registry {
         })
     }
 
-    /// Records how long one forwarded datagram spent inside the server.
-    pub(super) fn record_forwarding_delay(&self, delay: Duration) {
-        let micros = u32::try_from(delay.as_micros()).unwrap_or(u32::MAX);
-        let mut delays = self.delays.lock().unwrap_or_else(|e| e.into_inner());
-        if delays.len() == DELAY_SAMPLES {
-            delays.pop_front();
+    /// Records one forwarded access unit: `newest` is how long the packet that completed
+    /// it spent inside the server, `oldest` the same for its first packet.
+    pub(super) fn record_forwarding_delay(&self, newest: Duration, oldest: Duration) {
+        let mut guard = self.delays.lock().unwrap_or_else(|e| e.into_inner());
+        let delays = &mut *guard;
+        for (samples, delay) in [
+            (&mut delays.last_packet, newest),
+            (&mut delays.first_packet, oldest),
+        ] {
+            if samples.len() == DELAY_SAMPLES {
+                samples.pop_front();
+            }
+            samples.push_back(u32::try_from(delay.as_micros()).unwrap_or(u32::MAX));
         }
-        delays.push_back(micros);
     }
 
-    /// Takes the recorded forwarding delays (µs), oldest first.
-    pub(super) fn take_forwarding_delays(&self) -> Vec<u32> {
+    /// Takes the recorded forwarding delays, oldest sample first.
+    pub(super) fn take_forwarding_delays(&self) -> ForwardingDelays {
         let mut delays = self.delays.lock().unwrap_or_else(|e| e.into_inner());
-        delays.drain(..).collect()
+        ForwardingDelays {
+            last_packet_us: delays.last_packet.drain(..).collect(),
+            first_packet_us: delays.first_packet.drain(..).collect(),
+        }
     }
+}
+
+#[derive(Debug, Default)]
+struct DelaySamples {
+    last_packet: VecDeque<u32>,
+    first_packet: VecDeque<u32>,
+}
+
+/// How long forwarded video spent inside the server, per access unit, in microseconds.
+///
+/// Whole access units are forwarded, so a packet waits for the rest of its frame:
+/// `last_packet_us` (receive of the packet completing a frame → its forwarded packets sent)
+/// is the server's own cost and the shortest wait of any packet; `first_packet_us` (receive
+/// of the frame's first packet → sent) is the longest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardingDelays {
+    /// Per access unit: its last packet in → forwarded out.
+    pub last_packet_us: Vec<u32>,
+    /// Per access unit: its first packet in → forwarded out.
+    pub first_packet_us: Vec<u32>,
 }
 
 #[cfg(test)]
