@@ -41,6 +41,7 @@ pub mod state;
 pub mod stats;
 #[cfg(target_arch = "wasm32")]
 mod ticker;
+pub mod urls;
 
 use wasm_bindgen::prelude::*;
 
