@@ -1,0 +1,154 @@
+// The full loop through the real relay and its local backend: frames with markers posted to
+// the relay → agent page → WHIP publisher → local media server → WHEP player →
+// frames back at the relay. Checks content and order, the 1 Hz stats, a lease moving to
+// another tab when the publishing tab closes, and the agent surviving a relay restart.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { launchBrowser, startRelay } from "./harness.mjs";
+import { loadMarkers, RelayApi, startSink, startSource, until } from "./loop.mjs";
+
+const TOKEN = "agent-loop-token";
+const SIZE = { width: 512, height: 512, frame_rate: 30 };
+
+let relay;
+let api;
+let browser;
+let markers;
+
+before(async () => {
+  markers = await loadMarkers();
+  relay = await startRelay({ env: { RTC_RELAY_TOKEN: TOKEN } });
+  api = new RelayApi(relay.url, TOKEN);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+});
+
+async function openAgent() {
+  const page = await browser.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") console.log(`agent page: ${m.text()}`);
+  });
+  await page.goto(`${relay.url}/agent.html?camera=1&token=${TOKEN}`);
+  await page.locator('#state[data-state="connected"]').waitFor({ timeout: 15000 });
+  return page;
+}
+
+// Each loop continues the numbering, so a frame left over from the previous loop is told apart.
+let nextMarker = 0;
+
+/** Runs frames through the loop until `count` markers came back; returns what the sink saw. */
+async function loop(streamId, count) {
+  const firstMarker = nextMarker;
+  nextMarker += 10000;
+  const source = startSource(api, streamId, {
+    width: SIZE.width,
+    height: SIZE.height,
+    fps: SIZE.frame_rate,
+    markers,
+    firstMarker,
+  });
+  const sink = startSink(api, streamId, { markers, sentAt: source.stats.sentAt });
+  try {
+    await until(
+      `${count} marker frames back from ${streamId}`,
+      () => sink.stats.decoded.length >= count,
+      45000,
+    );
+  } finally {
+    source.stop();
+    await sink.stop();
+  }
+  return { source: source.stats, sink: sink.stats };
+}
+
+function assertInOrder(decoded) {
+  for (let i = 1; i < decoded.length; i++) {
+    assert.ok(decoded[i] >= decoded[i - 1], `marker ${decoded[i]} came after ${decoded[i - 1]}`);
+  }
+}
+
+let firstPage;
+let streamId;
+
+test("frames go round the loop with their markers intact and in order, paced by the Worker timer", async () => {
+  firstPage = await openAgent();
+
+  ({ id: streamId } = await api.createStream(SIZE));
+  await until(
+    "the publisher to be live",
+    async () => (await api.stream(streamId)).publisher?.state === "live",
+  );
+  const { source, sink } = await loop(streamId, 60);
+
+  assertInOrder(sink.decoded);
+  assert.ok(
+    sink.decoded.at(-1) - sink.decoded[0] >= 40,
+    `markers span ${sink.decoded[0]}..${sink.decoded.at(-1)}`,
+  );
+  assert.equal(sink.width, SIZE.width);
+  assert.equal(sink.height, SIZE.height);
+  assert.ok(source.accepted > 0);
+
+  const info = await firstPage.evaluate(() => window.agent.streams());
+  assert.equal(info.length, 1);
+  assert.equal(info[0].publisher, "live");
+  assert.equal(info[0].player, "live");
+  assert.equal(info[0].usesGenerator, true);
+  assert.equal(info[0].pacedByWorker, true);
+  assert.ok(info[0].framesIn > 0 && info[0].framesOut > 0);
+
+  let last;
+  const stream = await until("1 Hz stats at the relay", async () => {
+    last = await api.stream(streamId);
+    return last.publisher?.stats?.frames > 0 && last.player?.stats?.frames > 0 ? last : undefined;
+  }).catch((err) => {
+    throw new Error(
+      `${err.message}: ${JSON.stringify({ publisher: last?.publisher, player: last?.player })}`,
+    );
+  });
+  assert.match(stream.publisher.stats.codec ?? "", /H264/i);
+});
+
+test("the lease moves to another tab when the publishing tab closes", async () => {
+  const second = await openAgent();
+  const secondId = await second.evaluate(() => window.agent.agentId);
+  await firstPage.close();
+  await until("the lease to move", async () => {
+    const s = await api.stream(streamId);
+    return s.publisher?.agent_id === secondId && s.publisher?.state === "live";
+  });
+  const { sink } = await loop(streamId, 30);
+  assertInOrder(sink.decoded);
+  firstPage = second;
+});
+
+test("the agent reconnects after a relay restart and serves new streams", async () => {
+  const port = new URL(relay.url).port;
+  const stateDir = relay.stateDir;
+  await relay.stop();
+  await until("the agent to notice", () =>
+    firstPage.evaluate(() => window.agent.state === "reconnecting" || window.agent.state === "connecting"),
+  );
+  relay = await startRelay({
+    addr: `127.0.0.1:${port}`,
+    env: { RTC_RELAY_TOKEN: TOKEN, RTC_RELAY_STATE_DIR: stateDir },
+  });
+  api = new RelayApi(relay.url, TOKEN);
+  await until(
+    "the agent to reconnect",
+    () => firstPage.evaluate(() => window.agent.state === "connected"),
+    30000,
+  );
+
+  ({ id: streamId } = await api.createStream(SIZE));
+  await until(
+    "the publisher to be live again",
+    async () => (await api.stream(streamId)).publisher?.state === "live",
+  );
+  const { sink } = await loop(streamId, 30);
+  assertInOrder(sink.decoded);
+});
