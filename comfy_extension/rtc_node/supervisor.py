@@ -261,19 +261,21 @@ class RelaySupervisor:
         deadline = time.monotonic() + self.options.start_timeout
         # The log pump sets the event on the listening line and at end of stream, so an early
         # exit ends this wait at once.
-        if not listening.wait(self.options.start_timeout) or not found:
-            process.poll()
-            if process.returncode is None:
+        log_ended = listening.wait(self.options.start_timeout)
+        if not found:
+            if log_ended:
+                try:
+                    code = process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
+            if not log_ended or code is None:
                 process.kill()
                 process.wait(timeout=5)
                 raise RelayStartError(
                     f"rtc-relay did not report its address within "
-                    f"{self.options.start_timeout:.0f} s" + self._tail()
+                    f"{self.options.start_timeout:g} s" + self._tail()
                 )
-            process.wait(timeout=5)
-            raise RelayStartError(
-                f"rtc-relay exited at start-up with status {process.returncode}" + self._tail()
-            )
+            raise RelayStartError(f"rtc-relay exited at start-up with status {code}" + self._tail())
         url = found[0]
         while not healthy(url):
             if process.poll() is not None or time.monotonic() > deadline:
