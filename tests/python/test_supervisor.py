@@ -39,7 +39,7 @@ def script(tmp_path: Path, body: str) -> Path:
     return path
 
 
-def wait_until(condition, timeout: float = 20.0) -> None:  # noqa: ANN001
+def wait_until(condition, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"

@@ -80,7 +80,7 @@ Combo = type("COMBO", (), {"io_type": "COMBO", "Input": _ComboInput})
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 
 
-def Custom(io_type: str) -> type:  # noqa: N802 - same name as ComfyUI's factory
+def Custom(io_type: str) -> type:
     return _comfy_type(io_type)
 
 
