@@ -7,6 +7,7 @@ links carry ``[source_node, output_slot]``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,12 @@ def widget_names(node_type: str) -> list[tuple[str, bool]]:
     ]
 
 
-def to_api_prompt(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+WidgetNames = Callable[[str], list[tuple[str, bool]]]
+
+
+def to_api_prompt(
+    workflow: dict[str, Any], widgets: WidgetNames = widget_names
+) -> dict[str, dict[str, Any]]:
     links = {link[0]: link for link in workflow["links"]}
     prompt: dict[str, dict[str, Any]] = {}
     for node in workflow["nodes"]:
@@ -98,7 +104,7 @@ def to_api_prompt(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
         inputs: dict[str, Any] = {}
         values = list(node.get("widgets_values", []))
         position = 0
-        for name, has_control in widget_names(node["type"]):
+        for name, has_control in widgets(node["type"]):
             if position >= len(values):
                 raise ValueError(f"node {node['id']} ({node['type']}): no value for {name}")
             inputs[name] = values[position]
