@@ -126,3 +126,29 @@ def test_the_complete_example_has_the_live_update_chain() -> None:
     )
     assert len(by_type["RTCStreamPipelineConfig"]) == 2
     assert "RTCStreamStatus" in by_type and "RTCStreamUIPreview" in by_type
+
+
+def test_on_load_registers_the_proxy_and_never_waits_for_the_relay(tmp_path) -> None:
+    import time
+
+    from server import PromptServer
+
+    from comfy_extension.rtc_node import runtime
+    from comfy_extension.rtc_node.credentials import Credentials
+    from comfy_extension.rtc_node.extension import RTCNodeExtension
+    from comfy_extension.rtc_node.supervisor import RelaySupervisor, SupervisorOptions
+
+    missing = RelaySupervisor(
+        SupervisorOptions(state_dir=tmp_path / "state", port=0),
+        credentials=Credentials,
+        binary_finder=lambda: (None, ["/nowhere/rtc-relay"]),
+    )
+    runtime.use_supervisor(missing)
+    try:
+        started = time.monotonic()
+        asyncio.run(RTCNodeExtension().on_load())
+        assert time.monotonic() - started < 1.0
+        paths = [route.path for route in PromptServer.instance.routes]
+        assert "/rtc/api/{tail:.*}" in paths
+    finally:
+        runtime.use_supervisor(None)

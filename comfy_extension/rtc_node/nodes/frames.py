@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from typing import Any
 
 from comfy_api.latest import io
 
 from .. import tensors
-from ..relay_client import OutputFrame, RelayError
+from ..relay_client import OutputFrame, RelayClient, RelayError
 from .common import CATEGORY, StreamNodeError, current_stream_id, explain, relay
 
 
@@ -42,12 +43,24 @@ class FrameInput(io.ComfyNode):
         frames = tensors.to_rgb8_frames(image)
         client = relay()
         chosen = current_stream_id(client, stream_id)
-        for width, height, pixels in frames:
-            try:
+        try:
+            interval = _frame_interval(client, chosen) if len(frames) > 1 else 0.0
+            started = time.monotonic()
+            for index, (width, height, pixels) in enumerate(frames):
+                # The relay keeps only the newest unsent frame, so a batch (a video clip) is
+                # paced at the stream's frame rate instead of overwriting itself.
+                delay = started + index * interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
                 client.push_frame(chosen, pixels, width, height)
-            except RelayError as error:
-                raise explain(error, chosen) from error
+        except RelayError as error:
+            raise explain(error, chosen) from error
         return io.NodeOutput(len(frames))
+
+
+def _frame_interval(client: RelayClient, stream_id: str) -> float:
+    settings = client.get_stream(stream_id).get("settings") or {}
+    return 1.0 / max(1.0, float(settings.get("frame_rate") or 24))
 
 
 class _LastFrames:
@@ -82,7 +95,14 @@ class FrameOutput(io.ComfyNode):
                 io.String.Input("whep_url", default="", optional=True),
                 io.String.Input("stream_id", default="", optional=True),
                 io.Boolean.Input("wait_for_new", default=True, optional=True),
-                io.Int.Input("timeout_ms", default=2000, min=0, max=60_000, optional=True),
+                io.Int.Input(
+                    "timeout_ms",
+                    default=2000,
+                    min=0,
+                    max=25_000,
+                    optional=True,
+                    tooltip="How long to wait for a new frame (the relay waits at most 25 s).",
+                ),
             ],
             outputs=[io.Image.Output("image"), io.String.Output("whep_url")],
             hidden=[io.Hidden.unique_id],
