@@ -30,6 +30,7 @@ from comfy_extension.rtc_node.supervisor import RelaySupervisor, SupervisorOptio
 def client(pack_relay: RelaySupervisor) -> Iterator[RelayClient]:
     # Node records are per process, like inside ComfyUI; each test starts clean.
     stream._started.clear()
+    stream._gone.clear()
     frames._last = frames._LastFrames()
     yield runtime.client()
     stream._started.clear()
@@ -102,9 +103,11 @@ def test_start_makes_a_new_stream_when_its_stream_is_gone(client: RelayClient) -
     old = executor.run(graph())["2"][0]
     client.delete_stream(old)
     new = executor.run(graph())["2"][0]
-    assert "2" in executor.executed
+    assert "2" in executor.executed and "3" in executor.executed
     assert new and new != old
     assert client.get_stream(new)["id"] == new
+    assert executor.run(graph())["2"][0] == new
+    assert executor.executed == []  # the replacement is cached: no further PATCH
 
 
 def test_a_prompt_change_updates_the_stream_in_place(client: RelayClient, toasts: list) -> None:

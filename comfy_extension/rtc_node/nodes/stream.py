@@ -42,6 +42,7 @@ class StartedStream:
 
 
 _started: dict[str, StartedStream] = {}
+_gone: set[str] = set()
 _started_lock = threading.Lock()
 
 
@@ -106,17 +107,19 @@ class StartStream(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, **inputs: Any) -> Any:
-        # Changes when a stream made by a Start node disappears, so the node runs again.
+        # Grows when a stream made by a Start node disappears, so the node runs again; it
+        # never shrinks, so the run after the replacement is served from the cache.
         with _started_lock:
-            ours = {record.stream_id for record in _started.values()}
-        if not ours:
-            return ("none", sorted(inputs.items()))
-        try:
-            listed = relay().list_streams().get("streams", [])
-        except (RelayError, StreamNodeError):
-            return float("nan")
-        live = sorted(s["id"] for s in listed if s.get("id") in ours and _alive(s))
-        return (live, sorted(inputs.items()))
+            ours = {record.stream_id for record in _started.values()} - _gone
+        if ours:
+            try:
+                listed = relay().list_streams().get("streams", [])
+            except (RelayError, StreamNodeError):
+                return float("nan")
+            live = {s.get("id") for s in listed if _alive(s)}
+            with _started_lock:
+                _gone.update(ours - live)
+        return (len(_gone), sorted(inputs.items()))
 
     @classmethod
     def execute(
