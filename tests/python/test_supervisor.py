@@ -149,3 +149,24 @@ def test_binary_lookup_order(tmp_path: Path) -> None:
     assert find_binary(env, pack)[0] == debug
     explicit = find_binary({**env, "RTC_RELAY_BIN": str(tmp_path / "missing")}, pack)
     assert explicit == (None, [f"RTC_RELAY_BIN={tmp_path / 'missing'}"])
+
+
+def test_a_healthy_relay_with_our_token_is_adopted_not_duplicated(tmp_path: Path) -> None:
+    owner = make(tmp_path, relay_binary())
+    try:
+        endpoint = owner.endpoint()
+        second = make(tmp_path, relay_binary())
+        adopted = second.endpoint()
+        assert adopted == endpoint
+        assert second.status()["adopted"] is True and second.status()["pid"] is None
+        # A token the relay does not accept is not adopted: the pack starts its own.
+        state = tmp_path / "state" / "pack-relay.json"
+        state.write_text(state.read_text().replace(endpoint.token, "wrong-token"))
+        third = make(tmp_path, relay_binary())
+        try:
+            own = third.endpoint()
+            assert own.url != endpoint.url and third.status()["adopted"] is False
+        finally:
+            third.stop()
+    finally:
+        owner.stop()
