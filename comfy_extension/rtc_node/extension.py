@@ -9,6 +9,15 @@ from comfy_api.latest import ComfyExtension, io
 log = logging.getLogger("rtc_node")
 
 
+async def catalog_route(_request: object) -> object:
+    """`GET /rtc/catalog`: lets the frontend offer only the ControlNets of a model's family."""
+    from aiohttp import web
+
+    from .params import catalog
+
+    return web.json_response(catalog())
+
+
 class RTCNodeExtension(ComfyExtension):
     async def on_load(self) -> None:
         from server import PromptServer
@@ -16,6 +25,7 @@ class RTCNodeExtension(ComfyExtension):
         from . import proxy, runtime
 
         proxy.install(PromptServer.instance)
+        PromptServer.instance.routes.get("/rtc/catalog")(catalog_route)
         # Start the relay now, in the background: ComfyUI's start-up never waits for it, and
         # a problem (no binary, early exit) is logged at once and reported on first use.
         runtime.supervisor().start_background()

@@ -414,3 +414,27 @@ def needs_new_stream(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     old_params, new_params = old.get("params", {}), new.get("params", {})
     keys = (set(old_params) | set(new_params)) - HOT_SWAPPABLE
     return any(old_params.get(key) != new_params.get(key) for key in keys)
+
+
+def catalog() -> dict[str, Any]:
+    """Models, their families' ControlNets and recommended settings, for UIs that filter."""
+    return {
+        "models": {
+            model_id: {
+                "family": family.name,
+                "controlnets": list(family.controlnets),
+                "ip_adapter_types": list(family.ip_adapter_types),
+                "max_enabled_controlnets": family.max_enabled_controlnets,
+            }
+            for model_id, family in MODELS.items()
+        },
+        "controlnets": {
+            spec.model_id: {
+                "label": spec.label,
+                "preprocessors": list(spec.preprocessors),
+                "conditioning_scale": spec.scale,
+                "preprocessor_params": dict(spec.preprocessor_params),
+            }
+            for spec in CONTROLNETS.values()
+        },
+    }

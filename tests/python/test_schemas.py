@@ -149,6 +149,19 @@ def test_on_load_registers_the_proxy_and_never_waits_for_the_relay(tmp_path) -> 
         asyncio.run(RTCNodeExtension().on_load())
         assert time.monotonic() - started < 1.0
         paths = [route.path for route in PromptServer.instance.routes]
-        assert "/rtc/api/{tail:.*}" in paths
+        assert "/rtc/api/{tail:.*}" in paths and "/rtc/catalog" in paths
     finally:
         runtime.use_supervisor(None)
+
+
+def test_the_catalog_route_describes_families_for_the_frontend() -> None:
+    from comfy_extension.rtc_node.extension import catalog_route
+
+    response = asyncio.run(catalog_route(None))
+    body = json.loads(response.body)
+    sdxl = body["models"]["stabilityai/sdxl-turbo"]
+    assert sdxl["family"] == "SDXL" and sdxl["max_enabled_controlnets"] == 3
+    assert "xinsir/controlnet-canny-sdxl-1.0" in sdxl["controlnets"]
+    canny = body["controlnets"]["thibaud/controlnet-sd21-canny-diffusers"]
+    assert canny["preprocessors"] == ["canny"] and canny["conditioning_scale"] == 0.2
+    assert body["models"]["stabilityai/sd-turbo"]["ip_adapter_types"] == []
