@@ -1,0 +1,32 @@
+// Where the relay API is, seen from a page. Inside ComfyUI every call goes through the pack's
+// same-origin proxy `/rtc/api/` (the pages themselves are served under `/rtc/www/`); served
+// by the relay itself, the API is at the origin's root.
+
+const PACK_WWW = "/rtc/www/";
+const PACK_API = "/rtc/api/";
+
+/**
+ * API base URL for a page at `pageUrl`. A same-origin `?api=` parameter wins, so a host can
+ * point a page elsewhere on its own origin; other origins are ignored.
+ * @param {string|URL} pageUrl
+ * @returns {string} absolute URL ending in "/"
+ */
+export function apiBaseForPage(pageUrl) {
+  const page = new URL(pageUrl);
+  const requested = page.searchParams.get("api");
+  if (requested) {
+    const candidate = new URL(requested, page);
+    if (candidate.origin === page.origin) return withSlash(candidate);
+  }
+  const at = page.pathname.indexOf(PACK_WWW);
+  if (at >= 0) return new URL(page.pathname.slice(0, at) + PACK_API, page.origin).href;
+  return new URL("/", page.origin).href;
+}
+
+function withSlash(url) {
+  const copy = new URL(url);
+  copy.search = "";
+  copy.hash = "";
+  if (!copy.pathname.endsWith("/")) copy.pathname += "/";
+  return copy.href;
+}
