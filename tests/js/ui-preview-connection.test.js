@@ -1,7 +1,13 @@
 // Preview connection policy: auto-connect, manual disconnect that sticks, backoff on failure.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { initialConnection, RETRY_MAX_MS, retryDelayMs, step } from "../../www/js/preview-connection.mjs";
+import {
+  hasOutput,
+  initialConnection,
+  RETRY_MAX_MS,
+  retryDelayMs,
+  step,
+} from "../../www/js/preview-connection.mjs";
 
 function run(state, ...events) {
   const effects = [];
@@ -112,4 +118,12 @@ test("a late 'connected' after the user gave up is torn down", () => {
 test("backoff is capped", () => {
   assert.equal(retryDelayMs(0), 1000);
   assert.equal(retryDelayMs(30), RETRY_MAX_MS);
+});
+
+test("output is playable once the relay knows a WHEP URL and the stream is not ending", () => {
+  assert.equal(hasOutput({ state: "live", whep_url: "http://x/whep" }), true);
+  assert.equal(hasOutput({ state: "connecting", whep_url: null }), false);
+  assert.equal(hasOutput({ state: "stopping", whep_url: "http://x/whep" }), false);
+  assert.equal(hasOutput({ state: "error", whep_url: "http://x/whep" }), false);
+  assert.equal(hasOutput(null), false);
 });

@@ -5,12 +5,12 @@ import { apiBaseForPage } from "../../www/js/api-base.mjs";
 import { createLiveState } from "../../www/js/live.mjs";
 import { createRelayClient, RelayError } from "../../www/js/relay-client.mjs";
 
-test("pages under the pack's /rtc/www/ use the pack proxy; relay-served pages use the root", () => {
+test("pages through the pack's /rtc/api/ proxy use it; relay-served pages use the root", () => {
   assert.equal(
-    apiBaseForPage("http://127.0.0.1:8188/rtc/www/preview.html"),
+    apiBaseForPage("http://127.0.0.1:8188/rtc/api/preview.html"),
     "http://127.0.0.1:8188/rtc/api/",
   );
-  assert.equal(apiBaseForPage("https://box/comfy/rtc/www/preview.html?x=1"), "https://box/comfy/rtc/api/");
+  assert.equal(apiBaseForPage("https://box/comfy/rtc/api/preview.html?x=1"), "https://box/comfy/rtc/api/");
   assert.equal(apiBaseForPage("http://127.0.0.1:8895/preview.html"), "http://127.0.0.1:8895/");
 });
 

@@ -1,6 +1,7 @@
 // Badge mapping and number formatting shared by the sidebar, the studio and the preview.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { describeCredentials } from "../../www/js/credentials-panel.mjs";
 import {
   formatAge,
   formatBitrate,
@@ -9,6 +10,7 @@ import {
   formatFrameSettings,
   formatMs,
   MISSING,
+  playbackLink,
   shortId,
 } from "../../www/js/format.mjs";
 import { describeStream, errorText, isStoppable } from "../../www/js/status.mjs";
@@ -99,4 +101,23 @@ test("ages and ids shorten for narrow panels", () => {
   assert.equal(formatAge("not a date", t0), MISSING);
   assert.equal(shortId("str_short"), "str_short");
   assert.equal(shortId("str_0123456789abcdefghij"), "str_0123…cdefghij");
+});
+
+test("playback links go to lvpr.tv for Daydream streams, else to the preview page", () => {
+  const stream = { id: "str_a", playback_id: "pb 1" };
+  assert.deepEqual(playbackLink(stream, { backend: "daydream", previewUrl: "http://h/preview.html" }), {
+    href: "https://lvpr.tv/?v=pb%201",
+    text: "lvpr.tv",
+  });
+  assert.equal(
+    playbackLink(stream, { backend: "local", previewUrl: "http://h/rtc/api/preview.html" }).href,
+    "http://h/rtc/api/preview.html?stream=str_a",
+  );
+});
+
+test("credentials are described without ever showing the key", () => {
+  assert.equal(describeCredentials({ has_api_key: false, source: "none" }), "not set");
+  assert.equal(describeCredentials({ has_api_key: true, source: "env" }), "set (from the environment)");
+  assert.equal(describeCredentials({ has_api_key: true, source: "file" }), "set (saved on the relay)");
+  assert.equal(describeCredentials(null), "unknown");
 });

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   makeToast,
+  streamToasts,
   toastForRemoval,
   toastForStreamChange,
   toastFromServerEvent,
@@ -37,4 +38,20 @@ test("server events are validated and given a lifetime by severity", () => {
   assert.equal(toastFromServerEvent({ severity: "error" }), null);
   assert.equal(toastFromServerEvent(null), null);
   assert.ok(makeToast("error", "x").life > makeToast("info", "x").life);
+});
+
+test("a state change yields toasts for every stream that changed and every one removed", () => {
+  const before = {
+    streams: new Map([
+      ["a", { id: "a", state: "connecting" }],
+      ["b", { id: "b", state: "live" }],
+    ]),
+  };
+  const after = { streams: new Map([["a", { id: "a", state: "live" }]]) };
+  const toasts = streamToasts(after, before);
+  assert.deepEqual(
+    toasts.map((t) => t.summary),
+    ["Stream live", "Stream stopped"],
+  );
+  assert.deepEqual(streamToasts(after, after), []);
 });

@@ -1,8 +1,7 @@
-// Where the relay API is, seen from a page. Inside ComfyUI every call goes through the pack's
-// same-origin proxy `/rtc/api/` (the pages themselves are served under `/rtc/www/`); served
-// by the relay itself, the API is at the origin's root.
+// Where the relay API is, seen from a page. The relay serves the pages at its root; inside
+// ComfyUI the same pages come through the pack's same-origin proxy under `/rtc/api/`, and
+// every API call then goes through that proxy as well.
 
-const PACK_WWW = "/rtc/www/";
 const PACK_API = "/rtc/api/";
 
 /**
@@ -18,8 +17,8 @@ export function apiBaseForPage(pageUrl) {
     const candidate = new URL(requested, page);
     if (candidate.origin === page.origin) return withSlash(candidate);
   }
-  const at = page.pathname.indexOf(PACK_WWW);
-  if (at >= 0) return new URL(page.pathname.slice(0, at) + PACK_API, page.origin).href;
+  const at = page.pathname.indexOf(PACK_API);
+  if (at >= 0) return new URL(page.pathname.slice(0, at + PACK_API.length), page.origin).href;
   return new URL("/", page.origin).href;
 }
 

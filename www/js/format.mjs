@@ -55,3 +55,18 @@ export function shortId(id, keep = 8) {
   if (typeof id !== "string") return MISSING;
   return id.length <= keep * 2 + 1 ? id : `${id.slice(0, keep)}…${id.slice(-keep)}`;
 }
+
+/**
+ * Where a user can watch a stream: Livepeer's player for Daydream streams with a playback
+ * id, otherwise the preview page for that stream.
+ * @param {object} stream
+ * @param {{backend?: string, previewUrl: string}} context
+ */
+export function playbackLink(stream, { backend, previewUrl }) {
+  if (backend === "daydream" && stream?.playback_id) {
+    return { href: `https://lvpr.tv/?v=${encodeURIComponent(stream.playback_id)}`, text: "lvpr.tv" };
+  }
+  const url = new URL(previewUrl);
+  url.searchParams.set("stream", stream.id);
+  return { href: url.href, text: "preview" };
+}

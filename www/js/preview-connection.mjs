@@ -97,3 +97,8 @@ export function step(s, event) {
       return { state: s, effects: [] };
   }
 }
+
+/** Whether a relay Stream has output a viewer can play. */
+export function hasOutput(stream) {
+  return Boolean(stream?.whep_url) && stream.state !== "stopping" && stream.state !== "error";
+}

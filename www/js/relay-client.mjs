@@ -50,7 +50,7 @@ export function createRelayClient(
 ) {
   const base = new URL(baseUrl);
 
-  async function request(method, path, { body, timeoutMs = defaultTimeoutMs } = {}) {
+  async function request(method, path, { body, raw, headers = {}, timeoutMs = defaultTimeoutMs } = {}) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     let response;
@@ -58,8 +58,8 @@ export function createRelayClient(
       response = await fetchImpl(new URL(path, base), {
         method,
         credentials: "same-origin",
-        headers: body === undefined ? {} : { "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+        body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
         signal: controller.signal,
       });
     } catch (err) {
@@ -101,6 +101,17 @@ export function createRelayClient(
     createStream: (body) => request("POST", "v1/streams", { body, timeoutMs: CREATE_TIMEOUT_MS }),
     updateStream: (id, params) => request("PATCH", stream(id), { body: { params } }),
     deleteStream: (id) => request("DELETE", stream(id), { timeoutMs: CREATE_TIMEOUT_MS }),
+    /** Raw pixels into a stream, as the Frame Input node sends them. */
+    postFrame: (id, pixels, { width, height, format = "rgba8" }) =>
+      request("POST", `${stream(id)}/frames`, {
+        raw: pixels,
+        headers: {
+          "content-type": "application/octet-stream",
+          "x-frame-width": String(width),
+          "x-frame-height": String(height),
+          "x-frame-format": format,
+        },
+      }),
     whipUrl: (id) => new URL(`${stream(id)}/whip`, base).href,
     whepUrl: (id) => new URL(`${stream(id)}/whep`, base).href,
     eventsUrl: () => new URL("v1/events", base).href,

@@ -12,7 +12,7 @@ export function makeToast(severity, summary, detail = "") {
 }
 
 /**
- * The pack's `rtc-node.toast` server event (`{severity, summary, detail?}`), sent by the nodes:
+ * The pack's `rtc-stream-notification` server event (`{severity, summary, detail?}`), sent by the nodes:
  * stream started, update applied or failed, errors. Returns null for malformed payloads.
  */
 export function toastFromServerEvent(payload) {
@@ -52,4 +52,17 @@ export function toastForStreamChange(previous, stream) {
 /** Toast for a stream that disappeared. */
 export function toastForRemoval(previous) {
   return makeToast("info", "Stream stopped", previous ? label(previous) : "");
+}
+
+/** Every toast a state change warrants, across all streams (see stream-store.mjs). */
+export function streamToasts(state, previous) {
+  const toasts = [];
+  for (const [id, stream] of state.streams) {
+    const toast = toastForStreamChange(previous.streams.get(id), stream);
+    if (toast) toasts.push(toast);
+  }
+  for (const [id, stream] of previous.streams) {
+    if (!state.streams.has(id)) toasts.push(toastForRemoval(stream));
+  }
+  return toasts;
 }
