@@ -128,6 +128,23 @@ test("live state: snapshot on open, then events; bad events are logged, not fata
   assert.equal(source.readyState, FakeEventSource.CLOSED);
 });
 
+test("live state: one dropped connection is a blip, a failed retry means offline", async () => {
+  FakeEventSource.instances = [];
+  const client = createRelayClient("http://h/", { fetchImpl: async () => Response.json({ streams: [], current: null }) });
+  const live = createLiveState(client, { EventSourceImpl: FakeEventSource });
+  live.start();
+  const source = FakeEventSource.instances[0];
+  const opened = new Promise((resolve) => live.subscribe((s) => s.connection === "open" && resolve()));
+  source.emit("open", "");
+  await opened;
+  source.emit("error", "");
+  assert.equal(live.state.connection, "reconnecting");
+  source.emit("error", "");
+  assert.equal(live.state.connection, "offline");
+  assert.equal(FakeEventSource.instances.length, 1, "EventSource keeps retrying by itself");
+  live.stop();
+});
+
 test("live state: a refused event stream goes offline and reopens with backoff", async () => {
   FakeEventSource.instances = [];
   const client = createRelayClient("http://h/", {

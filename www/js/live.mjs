@@ -65,8 +65,9 @@ export function createLiveState(client, { EventSourceImpl = globalThis.EventSour
     source.addEventListener("error", () => {
       if (own !== source) return;
       if (own.readyState !== EventSourceImpl.CLOSED) {
-        // A dropped connection: EventSource retries by itself.
-        dispatch({ type: "connection", state: "reconnecting" });
+        // EventSource retries by itself. One failure is a blip; a failed retry means the
+        // relay is down.
+        dispatch({ type: "connection", state: state.connection === "open" ? "reconnecting" : "offline" });
         return;
       }
       // Refused outright (for instance the proxy's 502 while the relay restarts):

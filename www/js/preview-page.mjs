@@ -148,7 +148,11 @@ export function startPreview(root, pageUrl) {
     );
   }
 
+  let updates = 0;
   live.subscribe((state, previous, action) => {
+    // A visible counter of applied updates, so tests can wait for "n more events" precisely.
+    updates += 1;
+    root.dataset.updates = String(updates);
     if (state.connection !== previous.connection)
       note(`relay events ${state.connection}`, state.connection === "offline" ? "warn" : "info");
     if (action.type === "stream" && action.stream?.id === current()?.id) {

@@ -1,0 +1,50 @@
+// Helpers for the page tests: a relay with a known token, authenticated API calls, pages
+// that have done the `?token=` cookie exchange, and screenshots for the docs.
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { startRelay } from "./harness.mjs";
+
+export const docsDir = new URL("../../docs/", import.meta.url).pathname;
+export const WAIT_MS = 30_000;
+
+/** A relay on the local backend whose token the test knows. */
+export async function startTokenRelay(options = {}) {
+  const token = randomBytes(16).toString("hex");
+  const relay = await startRelay({ ...options, env: { RTC_RELAY_TOKEN: token, ...(options.env ?? {}) } });
+  const api = async (path, init = {}) => {
+    const response = await fetch(new URL(path, relay.url), {
+      ...init,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(init.body ? { "content-type": "application/json" } : {}),
+        ...init.headers,
+      },
+    });
+    const text = await response.text();
+    let body = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = text;
+    }
+    if (!response.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${response.status} ${text}`);
+    return body;
+  };
+  return { ...relay, token, api };
+}
+
+/** A page in a fresh context that holds the relay cookie, then opened at `path`. */
+export async function openRelayPage(browser, relay, path) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(err));
+  await page.goto(`${relay.url}/?token=${relay.token}`);
+  await page.goto(new URL(path, relay.url).href);
+  return { page, context, errors };
+}
+
+export async function screenshot(target, name) {
+  mkdirSync(docsDir, { recursive: true });
+  await target.screenshot({ path: `${docsDir}${name}` });
+}
