@@ -279,7 +279,11 @@ app.registerExtension({
           const message = ui.toastFromServerEvent(event.detail);
           if (message) toast(message);
         },
-        () => notify(event.detail?.severity, event.detail?.summary ?? "RTC Node", event.detail?.detail),
+        () => {
+          // Without the UI modules (relay down) a well-formed toast still shows.
+          if (typeof event.detail?.summary === "string")
+            notify(event.detail.severity, event.detail.summary, event.detail.detail);
+        },
       );
     });
     registerSidebar();

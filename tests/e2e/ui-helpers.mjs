@@ -4,13 +4,23 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { startRelay } from "./harness.mjs";
 
-export const docsDir = new URL("../../docs/", import.meta.url).pathname;
+const checkout = new URL("../../", import.meta.url).pathname;
+export const docsDir = `${checkout}docs/`;
 export const WAIT_MS = 30_000;
 
-/** A relay on the local backend whose token the test knows. */
+/**
+ * A relay on the local backend whose token the test knows, serving this checkout's pages and
+ * wasm package whichever checkout the binary was built from.
+ */
 export async function startTokenRelay(options = {}) {
   const token = randomBytes(16).toString("hex");
-  const relay = await startRelay({ ...options, env: { RTC_RELAY_TOKEN: token, ...(options.env ?? {}) } });
+  const env = {
+    RTC_RELAY_TOKEN: token,
+    RTC_RELAY_WWW_DIR: `${checkout}www`,
+    RTC_RELAY_PKG_DIR: `${checkout}comfy_extension/web/pkg`,
+    ...(options.env ?? {}),
+  };
+  const relay = await startRelay({ ...options, env });
   const api = async (path, init = {}) => {
     const response = await fetch(new URL(path, relay.url), {
       ...init,
