@@ -24,6 +24,37 @@ impl Backend {
     }
 }
 
+/// A secret string (API key, token) whose `Debug` output is redacted so it cannot reach logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// A non-empty environment variable.
+    pub fn from_env(name: &str) -> Option<Self> {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .map(Self)
+    }
+
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 /// Command-line and environment configuration of `rtc-relay`.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "rtc-relay", version, about)]
@@ -41,8 +72,53 @@ pub struct Config {
     pub backend: Option<Backend>,
 
     /// Daydream API key. Read from the environment only, never from argv.
-    #[arg(skip = std::env::var("DAYDREAM_API_KEY").ok().filter(|k| !k.is_empty()))]
-    pub api_key: Option<String>,
+    #[arg(skip = Secret::from_env("DAYDREAM_API_KEY"))]
+    pub api_key: Option<Secret>,
+
+    /// Relay token. Read from the environment only (`RTC_RELAY_TOKEN`), never from argv;
+    /// generated and stored in `<state_dir>/token` when unset.
+    #[arg(skip = Secret::from_env("RTC_RELAY_TOKEN"))]
+    pub token: Option<Secret>,
+
+    /// Extra host names accepted in the `Host` header (loopback names are always accepted).
+    #[arg(
+        long = "allowed-host",
+        env = "RTC_RELAY_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Largest raw frame accepted by `POST /v1/streams/{id}/frames`, in bytes.
+    #[arg(long, env = "RTC_RELAY_MAX_FRAME_BYTES", default_value_t = 64 << 20)]
+    pub max_frame_bytes: usize,
+
+    /// Faults the local backend injects, e.g. `create:500x2,status:stall3000x1` (tests).
+    #[arg(long, env = "RTC_LOCAL_FAULTS")]
+    pub local_faults: Option<String>,
+
+    /// Timeout of one request to Daydream, in milliseconds.
+    #[arg(long, env = "RTC_UPSTREAM_TIMEOUT_MS", default_value_t = 15_000)]
+    pub upstream_timeout_ms: u64,
+
+    /// Attempts per Daydream call while it answers 404/409/429/5xx (warm-up).
+    #[arg(long, env = "RTC_UPSTREAM_ATTEMPTS", default_value_t = 8)]
+    pub upstream_attempts: u32,
+
+    /// First retry delay in milliseconds; doubles per attempt up to `--retry-cap-ms`.
+    #[arg(long, env = "RTC_RETRY_BASE_MS", default_value_t = 250)]
+    pub retry_base_ms: u64,
+
+    /// Longest retry delay in milliseconds.
+    #[arg(long, env = "RTC_RETRY_CAP_MS", default_value_t = 4_000)]
+    pub retry_cap_ms: u64,
+
+    /// How often each stream's remote status is polled, in milliseconds.
+    #[arg(long, env = "RTC_STATUS_INTERVAL_MS", default_value_t = 2_000)]
+    pub status_interval_ms: u64,
+
+    /// How long shutdown may spend deleting remote streams, in milliseconds.
+    #[arg(long, env = "RTC_SHUTDOWN_GRACE_MS", default_value_t = 3_000)]
+    pub shutdown_grace_ms: u64,
 
     /// Daydream API base URL.
     #[arg(
@@ -70,13 +146,22 @@ pub struct Config {
 }
 
 impl Config {
-    /// The backend in effect: explicit choice, else `daydream` when a key is set, else `local`.
+    /// The backend in effect at start-up: explicit choice, else `daydream` when a key is set,
+    /// else `local`. Keys set later through `PUT /v1/credentials` are handled by
+    /// [`crate::credentials`].
     pub fn backend(&self) -> Backend {
         self.backend.unwrap_or(if self.api_key.is_some() {
             Backend::Daydream
         } else {
             Backend::Local
         })
+    }
+
+    /// The state folder in effect.
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(crate::state_files::default_state_dir)
     }
 
     /// Refuses a non-loopback bind unless explicitly allowed.

@@ -29,6 +29,6 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<Health> {
     Json(Health {
         ok: true,
         version: env!("CARGO_PKG_VERSION"),
-        backend: state.config.backend().as_str(),
+        backend: state.credentials.backend().as_str(),
     })
 }

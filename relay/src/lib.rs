@@ -3,32 +3,166 @@
 //! `main.rs` only parses [`config::Config`] and calls [`run`]; everything else lives here so
 //! tests can build the same [`app`] in memory or serve it on port 0.
 
+pub mod agent;
+pub mod auth;
 pub mod config;
+pub mod credentials;
+pub mod daydream;
+pub mod error;
+pub mod events;
 pub mod health;
+pub mod hub;
+pub mod legacy;
 pub mod local;
+pub mod pixels;
+pub mod runtime_config;
+pub mod signalling;
+pub mod state_files;
 pub mod static_files;
+pub mod streams;
 pub mod telemetry;
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::routing::any;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
+
+/// Largest JSON body accepted by ordinary routes.
+const MAX_JSON_BYTES: usize = 1 << 20;
+/// Deadline of ordinary requests (long polls stay below it).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Shared state handed to every route.
 #[derive(Debug)]
 pub struct AppState {
     /// The configuration the relay was started with.
     pub config: Config,
+    /// The address the relay listens on.
+    pub addr: SocketAddr,
+    /// Token, Host and Origin checks.
+    pub guard: auth::Guard,
+    /// The local backend's media server.
+    pub media: local::media::MediaServer,
+    /// The local backend's REST state.
+    pub local: local::rest::LocalBackend,
+    /// API key and URL, and the client built from them.
+    pub credentials: credentials::Credentials,
+    /// Frame settings for new streams.
+    pub runtime: runtime_config::RuntimeConfig,
+    /// The streams.
+    pub streams: streams::Registry,
+    /// Connected browser agents and leases.
+    pub agents: agent::Agents,
+    /// The SSE bus.
+    pub events: events::Events,
+    /// Turns `true` once shutdown starts; sockets and event streams end then.
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// Builds the state for a relay bound to `addr`.
+    pub async fn new(config: Config, addr: SocketAddr) -> anyhow::Result<Arc<Self>> {
+        let state_dir = config.state_dir();
+        let token = auth::load_or_create_token(config.token.as_ref(), &state_dir)
+            .with_context(|| format!("cannot store the token in {}", state_dir.display()))?;
+        let faults = match &config.local_faults {
+            Some(spec) => local::faults::Faults::parse(spec).map_err(anyhow::Error::msg)?,
+            None => Vec::new(),
+        };
+        let media = local::media::MediaServer::start()
+            .await
+            .context("cannot start the local media server")?;
+        let local_base = format!("http://{addr}/local");
+        let credentials = credentials::Credentials::load(&config, local_base.clone())?;
+        Ok(Arc::new(Self {
+            guard: auth::Guard::new(token, addr, &config.allowed_hosts),
+            local: local::rest::LocalBackend::new(media.clone(), local_base, faults),
+            media,
+            credentials,
+            runtime: runtime_config::RuntimeConfig::load(&state_dir),
+            streams: streams::Registry::default(),
+            agents: agent::Agents::default(),
+            events: events::Events::default(),
+            shutdown: watch::Sender::new(false),
+            config,
+            addr,
+        }))
+    }
+
+    /// Whether shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Deletes every stream (best effort, within the configured grace period), then ends
+    /// agent sockets and event streams.
+    pub async fn shutdown(self: &Arc<Self>) {
+        tracing::info!("shutting down: deleting streams");
+        let grace = Duration::from_millis(self.config.shutdown_grace_ms);
+        let deletes = self
+            .streams
+            .list()
+            .into_iter()
+            .map(|entry| {
+                let state = self.clone();
+                tokio::spawn(async move { streams::delete(&state, &entry).await })
+            })
+            .collect::<Vec<_>>();
+        let all = async {
+            for delete in deletes {
+                let _ = delete.await;
+            }
+        };
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("some remote streams were not deleted before the deadline");
+        }
+        self.shutdown.send_replace(true);
+    }
 }
 
 /// Builds the relay's HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
+    let max_frame = state.config.max_frame_bytes;
+    let bounded = Router::new()
+        .merge(runtime_config::router())
+        .merge(credentials::router())
+        .merge(streams::router(max_frame))
+        .merge(signalling::router())
+        .merge(legacy::router(max_frame))
+        .nest("/local", local::router(&state))
+        .route("/v1/{*rest}", any(error::not_found))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    // Sockets and event streams live as long as the client wants.
+    let long_lived = Router::new().merge(agent::router()).merge(events::router());
     Router::new()
         .merge(health::router())
+        .merge(bounded)
+        .merge(long_lived)
         .merge(static_files::router(&state))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
         .with_state(state)
 }
 
@@ -41,16 +175,41 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     serve(listener, config).await
 }
 
-/// Serves on an already bound listener (tests bind port 0).
+/// Serves on an already bound listener until Ctrl-C or SIGTERM.
 pub async fn serve(listener: TcpListener, config: Config) -> anyhow::Result<()> {
+    serve_until(listener, config, shutdown_signal()).await
+}
+
+/// Serves on an already bound listener (tests bind port 0) until `stop` completes, then
+/// shuts down gracefully.
+pub async fn serve_until(
+    listener: TcpListener,
+    config: Config,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    let backend = config.backend();
-    let state = Arc::new(AppState { config });
+    let token_from_env = config.token.is_some();
+    let state = AppState::new(config, addr).await?;
+    let ticker = tokio::spawn(events::stats_ticker(state.clone()));
     // Tests and the supervisor parse `listening on http://ADDR` from this line.
-    tracing::info!(backend = backend.as_str(), "listening on http://{addr}");
+    tracing::info!(
+        backend = state.credentials.backend().as_str(),
+        "listening on http://{addr}"
+    );
+    if !token_from_env {
+        tracing::info!(
+            "open http://{addr}/?token={} once in a browser to use the pages",
+            state.guard.token().expose()
+        );
+    }
+    let on_stop = state.clone();
     axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            stop.await;
+            on_stop.shutdown().await;
+        })
         .await?;
+    ticker.abort();
     tracing::info!("rtc-relay stopped");
     Ok(())
 }
@@ -73,4 +232,25 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// Locks a mutex, ignoring poisoning (no lock is held across a panic-prone section).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The current time in RFC 3339.
+pub(crate) fn rfc3339_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

@@ -1,18 +1,14 @@
-//! The relay answers `/healthz` over real HTTP on port 0.
+//! The relay answers `/healthz` over real HTTP on port 0, without a token.
+
+mod common;
 
 use clap::Parser;
 use rtc_relay::config::Config;
 
 #[tokio::test]
 async fn healthz_reports_version_and_local_backend() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut config = Config::parse_from(["rtc-relay"]);
-    config.api_key = None;
-    config.backend = None;
-    tokio::spawn(rtc_relay::serve(listener, config));
-
-    let body: serde_json::Value = reqwest::get(format!("http://{addr}/healthz"))
+    let relay = common::Relay::start().await;
+    let body: serde_json::Value = reqwest::get(relay.url("/healthz"))
         .await
         .unwrap()
         .error_for_status()
@@ -23,6 +19,7 @@ async fn healthz_reports_version_and_local_backend() {
     assert_eq!(body["ok"], true);
     assert_eq!(body["backend"], "local");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    relay.stop().await;
 }
 
 #[test]

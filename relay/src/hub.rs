@@ -1,0 +1,315 @@
+//! The frame hub: per stream, an uplink slot (frames from the workflow to the publishing
+//! tab) and an output slot (processed frames from the playing tab to the workflow).
+//!
+//! Both hold at most one frame. The uplink is newest-wins: a frame that is replaced before
+//! the socket took it is dropped and counted, so a slow tab can never make the relay queue
+//! frames. The output slot keeps the latest frame with a sequence number; readers wait for
+//! one newer than the last they saw.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rtc_protocol::{FRAME_HEADER_LEN, FrameHeader, PixelFormat};
+use tokio::sync::{Notify, watch};
+
+use crate::lock;
+
+/// Counters of one stream's frame traffic.
+#[derive(Debug, Default)]
+pub struct FrameCounters {
+    /// Frames accepted from the workflow.
+    pub received: AtomicU64,
+    /// Frames handed to the publishing tab's socket.
+    pub sent: AtomicU64,
+    /// Frames replaced before the socket took them.
+    pub dropped: AtomicU64,
+    /// Processed frames received from the playing tab.
+    pub output: AtomicU64,
+}
+
+/// Result of [`UplinkSlot::put`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// Sequence number given to the frame.
+    pub sequence: u64,
+    /// Frames dropped on this stream so far.
+    pub dropped: u64,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    message: Option<Bytes>,
+    next_sequence: u64,
+}
+
+/// Newest-wins slot of encoded frame messages (header + pixels) for the publisher.
+#[derive(Debug, Default)]
+pub struct UplinkSlot {
+    pending: std::sync::Mutex<Pending>,
+    consumer: std::sync::Mutex<Option<Arc<Notify>>>,
+    counters: Arc<FrameCounters>,
+}
+
+impl UplinkSlot {
+    /// A slot reporting into `counters`.
+    pub fn new(counters: Arc<FrameCounters>) -> Self {
+        Self {
+            counters,
+            ..Self::default()
+        }
+    }
+
+    /// Stores a frame. `message` must start with [`FRAME_HEADER_LEN`] spare bytes followed by
+    /// the pixels; the header (with the slot's next sequence number) is written into them, so
+    /// the pixels are copied once, from the request body into `message`.
+    pub fn put(&self, mut message: Vec<u8>, mut header: FrameHeader) -> Accepted {
+        debug_assert!(message.len() >= FRAME_HEADER_LEN);
+        let replaced;
+        let sequence;
+        {
+            let mut pending = lock(&self.pending);
+            sequence = pending.next_sequence;
+            pending.next_sequence += 1;
+            header.sequence = sequence;
+            message[..FRAME_HEADER_LEN].copy_from_slice(&header.encode());
+            replaced = pending.message.replace(Bytes::from(message)).is_some();
+        }
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        let dropped = if replaced {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.counters.dropped.load(Ordering::Relaxed)
+        };
+        if let Some(consumer) = lock(&self.consumer).as_ref() {
+            consumer.notify_one();
+        }
+        Accepted { sequence, dropped }
+    }
+
+    /// Takes the pending frame, if any (the consumer calls this when notified).
+    pub fn take(&self) -> Option<Bytes> {
+        let message = lock(&self.pending).message.take();
+        if message.is_some() {
+            self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        message
+    }
+
+    /// Sets who is woken on new frames (the lease holder's socket), or nobody. A frame
+    /// already waiting is announced to the new consumer.
+    pub fn set_consumer(&self, consumer: Option<Arc<Notify>>) {
+        let has_pending = lock(&self.pending).message.is_some();
+        if let Some(c) = &consumer
+            && has_pending
+        {
+            c.notify_one();
+        }
+        *lock(&self.consumer) = consumer;
+    }
+
+    /// Drops a pending frame (the lease changed hands; an old frame is not worth sending).
+    pub fn clear(&self) {
+        if lock(&self.pending).message.take().is_some() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// 1 when a frame is waiting, else 0.
+    pub fn depth(&self) -> usize {
+        usize::from(lock(&self.pending).message.is_some())
+    }
+}
+
+/// A processed frame.
+#[derive(Debug, Clone)]
+pub struct OutputFrame {
+    /// Relay-assigned sequence, increasing by one per frame.
+    pub sequence: u64,
+    /// Capture time reported by the player, µs.
+    pub capture_us: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Layout of `pixels`.
+    pub format: PixelFormat,
+    /// The pixels.
+    pub pixels: Bytes,
+}
+
+/// Latest processed frame plus a sequence number readers can wait on.
+#[derive(Debug)]
+pub struct OutputSlot {
+    latest: watch::Sender<Option<Arc<OutputFrame>>>,
+    counters: Arc<FrameCounters>,
+}
+
+impl OutputSlot {
+    /// A slot reporting into `counters`.
+    pub fn new(counters: Arc<FrameCounters>) -> Self {
+        Self {
+            latest: watch::Sender::new(None),
+            counters,
+        }
+    }
+
+    /// Stores a frame; returns its sequence (starting at 1).
+    pub fn publish(&self, header: &FrameHeader, pixels: Bytes) -> u64 {
+        let sequence = self.counters.output.fetch_add(1, Ordering::Relaxed) + 1;
+        let frame = OutputFrame {
+            sequence,
+            capture_us: header.capture_us,
+            width: header.width,
+            height: header.height,
+            format: header.format,
+            pixels,
+        };
+        self.latest.send_replace(Some(Arc::new(frame)));
+        sequence
+    }
+
+    /// Sequence of the latest frame, 0 before the first.
+    pub fn sequence(&self) -> u64 {
+        self.latest.borrow().as_ref().map_or(0, |f| f.sequence)
+    }
+
+    /// The latest frame if its sequence is above `after`, waiting up to `wait` for one.
+    pub async fn newer_than(&self, after: u64, wait: Duration) -> Option<Arc<OutputFrame>> {
+        let mut rx = self.latest.subscribe();
+        let newer = |f: &Option<Arc<OutputFrame>>| f.as_ref().is_some_and(|f| f.sequence > after);
+        let result = tokio::time::timeout(wait, rx.wait_for(newer)).await;
+        match result {
+            Ok(Ok(frame)) => frame.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// The two slots of one stream.
+#[derive(Debug)]
+pub struct StreamFrames {
+    /// Counters shared by both slots.
+    pub counters: Arc<FrameCounters>,
+    /// Workflow → publisher.
+    pub uplink: UplinkSlot,
+    /// Player → workflow.
+    pub output: OutputSlot,
+}
+
+impl Default for StreamFrames {
+    fn default() -> Self {
+        let counters = Arc::new(FrameCounters::default());
+        Self {
+            uplink: UplinkSlot::new(counters.clone()),
+            output: OutputSlot::new(counters.clone()),
+            counters,
+        }
+    }
+}
+
+impl StreamFrames {
+    /// Snapshot for the Stream object.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let c = &self.counters;
+        serde_json::json!({
+            "received": c.received.load(Ordering::Relaxed),
+            "sent": c.sent.load(Ordering::Relaxed),
+            "dropped": c.dropped.load(Ordering::Relaxed),
+            "queue_depth": self.uplink.depth(),
+            "output_sequence": self.output.sequence(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> FrameHeader {
+        FrameHeader {
+            stream_index: 1,
+            sequence: 0,
+            capture_us: 5,
+            width: 2,
+            height: 1,
+            format: PixelFormat::Rgb8,
+        }
+    }
+
+    fn message(fill: u8) -> Vec<u8> {
+        let mut m = vec![0; FRAME_HEADER_LEN];
+        m.extend_from_slice(&[fill; 6]);
+        m
+    }
+
+    #[test]
+    fn uplink_keeps_only_the_newest_and_counts_drops() {
+        let frames = StreamFrames::default();
+        let notify = Arc::new(Notify::new());
+        frames.uplink.set_consumer(Some(notify));
+        for i in 0..10 {
+            let accepted = frames.uplink.put(message(i), header());
+            assert_eq!(accepted.sequence, u64::from(i));
+        }
+        assert_eq!(frames.uplink.depth(), 1);
+        let taken = frames.uplink.take().unwrap();
+        let (h, pixels) = FrameHeader::decode(&taken).unwrap();
+        assert_eq!(h.sequence, 9);
+        assert_eq!(pixels, &[9; 6]);
+        assert!(frames.uplink.take().is_none());
+        let snap = frames.snapshot();
+        assert_eq!(snap["received"], 10);
+        assert_eq!(snap["dropped"], 9);
+        assert_eq!(snap["sent"], 1);
+    }
+
+    #[tokio::test]
+    async fn consumer_is_woken_even_if_it_registers_late() {
+        let slot = UplinkSlot::default();
+        slot.put(message(1), header());
+        let notify = Arc::new(Notify::new());
+        slot.set_consumer(Some(notify.clone()));
+        tokio::time::timeout(Duration::from_secs(1), notify.notified())
+            .await
+            .expect("pending frame announced");
+    }
+
+    #[tokio::test]
+    async fn output_readers_wait_for_a_newer_frame() {
+        let frames = Arc::new(StreamFrames::default());
+        assert!(
+            frames
+                .output
+                .newer_than(0, Duration::from_millis(10))
+                .await
+                .is_none()
+        );
+        let reader = {
+            let frames = frames.clone();
+            tokio::spawn(async move { frames.output.newer_than(0, Duration::from_secs(5)).await })
+        };
+        frames
+            .output
+            .publish(&header(), Bytes::from_static(&[1; 6]));
+        let got = reader.await.unwrap().unwrap();
+        assert_eq!(got.sequence, 1);
+        assert!(
+            frames
+                .output
+                .newer_than(1, Duration::from_millis(10))
+                .await
+                .is_none()
+        );
+        assert_eq!(
+            frames
+                .output
+                .newer_than(0, Duration::ZERO)
+                .await
+                .unwrap()
+                .sequence,
+            1
+        );
+    }
+}

@@ -1,0 +1,759 @@
+//! The stream registry and `/v1/streams`: create, list, read, update params, delete, push
+//! frames in and read processed frames out. Each stream keeps its remote status fresh with
+//! one background poller, so reads are served from memory.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use rtc_protocol::{
+    FRAME_HEADER_LEN, FrameHeader, MediaState, PixelFormat, StreamStats, check_payload,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::daydream::{DaydreamClient, RemoteStream};
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::hub::StreamFrames;
+use crate::runtime_config::{FrameSettings, FrameSettingsPatch};
+use crate::signalling::Sessions;
+use crate::{AppState, lock};
+
+/// Longest `wait_ms` honoured by `GET /output` (below the request timeout).
+pub const MAX_OUTPUT_WAIT: Duration = Duration::from_secs(25);
+
+/// What an agent last reported about its publisher or player.
+#[derive(Debug, Clone)]
+pub struct MediaReport {
+    /// Reporting agent.
+    pub agent_id: String,
+    /// Its state.
+    pub state: MediaState,
+    /// Its latest stats.
+    pub stats: StreamStats,
+    /// Error text when failed.
+    pub error: Option<String>,
+}
+
+/// Where the WHEP URL came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhepSource {
+    /// `Livepeer-Playback-URL` on the WHIP answer (preferred).
+    PlaybackHeader,
+    /// `gateway_status.whep_url` of `/status`.
+    Status,
+}
+
+/// Mutable part of a stream.
+#[derive(Debug)]
+pub struct StreamInfo {
+    /// Frame rate and size the publisher uses.
+    pub settings: FrameSettings,
+    /// `streamdiffusion`.
+    pub pipeline: String,
+    /// Params as last accepted upstream.
+    pub params: Map<String, Value>,
+    /// Upstream WHEP URL, once known.
+    pub whep_url: Option<(String, WhepSource)>,
+    /// Last `data.state` from `/status`.
+    pub remote_state: String,
+    /// Last `data` from `/status`.
+    pub remote_status: Value,
+    /// Agent holding the publish lease.
+    pub lease: Option<String>,
+    /// Publisher report.
+    pub publisher: Option<MediaReport>,
+    /// Player report.
+    pub player: Option<MediaReport>,
+    /// Error that stopped the stream.
+    pub error: Option<String>,
+    /// Being deleted.
+    pub stopping: bool,
+}
+
+/// One stream.
+#[derive(Debug)]
+pub struct StreamEntry {
+    /// Upstream id (`str_…`).
+    pub id: String,
+    /// Index used in frame headers.
+    pub index: u32,
+    /// Label.
+    pub name: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// What Daydream returned on create (WHIP URL, playback id).
+    pub remote: RemoteStream,
+    /// Client the stream was created with.
+    pub client: Arc<DaydreamClient>,
+    /// Frame slots.
+    pub frames: StreamFrames,
+    /// Mutable state.
+    pub info: Mutex<StreamInfo>,
+    /// WHIP/WHEP sessions of the signalling proxy.
+    pub sessions: Sessions,
+    poller: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl StreamEntry {
+    /// The state shown to users.
+    pub fn state(info: &StreamInfo) -> &'static str {
+        if info.stopping {
+            return "stopping";
+        }
+        if info.error.is_some() {
+            return "error";
+        }
+        if info.lease.is_none() {
+            return "waiting_for_publisher";
+        }
+        match info.publisher.as_ref().map(|p| p.state) {
+            Some(MediaState::Live) => "live",
+            Some(MediaState::Reconnecting) => "reconnecting",
+            Some(MediaState::Failed) => "error",
+            _ => "connecting",
+        }
+    }
+}
+
+/// All streams, in creation order, plus the "current" one the seed's routes act on.
+#[derive(Debug, Default)]
+pub struct Registry {
+    streams: RwLock<Vec<Arc<StreamEntry>>>,
+    current: Mutex<Option<String>>,
+    next_index: AtomicU32,
+}
+
+impl Registry {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<StreamEntry>>> {
+        self.streams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Arc<StreamEntry>>> {
+        self.streams
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every stream.
+    pub fn list(&self) -> Vec<Arc<StreamEntry>> {
+        self.read().clone()
+    }
+
+    /// A stream by id.
+    pub fn get(&self, id: &str) -> Option<Arc<StreamEntry>> {
+        self.read().iter().find(|s| s.id == id).cloned()
+    }
+
+    /// A stream by id, or the API's 404.
+    pub fn require(&self, id: &str) -> ApiResult<Arc<StreamEntry>> {
+        self.get(id).ok_or_else(|| ApiError::unknown_stream(id))
+    }
+
+    /// A stream by frame-header index.
+    pub fn by_index(&self, index: u32) -> Option<Arc<StreamEntry>> {
+        self.read().iter().find(|s| s.index == index).cloned()
+    }
+
+    /// The current stream's id.
+    pub fn current_id(&self) -> Option<String> {
+        lock(&self.current).clone()
+    }
+
+    /// The current stream.
+    pub fn current(&self) -> Option<Arc<StreamEntry>> {
+        self.current_id().and_then(|id| self.get(&id))
+    }
+
+    fn insert(&self, entry: Arc<StreamEntry>) {
+        *lock(&self.current) = Some(entry.id.clone());
+        self.write().push(entry);
+    }
+
+    fn remove(&self, id: &str) -> Option<Arc<StreamEntry>> {
+        let mut streams = self.write();
+        let position = streams.iter().position(|s| s.id == id)?;
+        let entry = streams.remove(position);
+        let mut current = lock(&self.current);
+        if current.as_deref() == Some(id) {
+            *current = streams.last().map(|s| s.id.clone());
+        }
+        Some(entry)
+    }
+}
+
+/// `pipeline_config` as the pack sends it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PipelineConfig {
+    /// `streamdiffusion` when missing.
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    /// Params; must name `model_id` on create.
+    #[serde(default)]
+    pub params: Option<Map<String, Value>>,
+}
+
+/// Body of `POST /v1/streams`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// Label.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Pipeline and params.
+    #[serde(default)]
+    pub pipeline_config: Option<PipelineConfig>,
+    /// Overrides of the runtime config.
+    #[serde(default)]
+    pub frame_rate: Option<u32>,
+    /// Width override.
+    #[serde(default)]
+    pub width: Option<u32>,
+    /// Height override.
+    #[serde(default)]
+    pub height: Option<u32>,
+}
+
+/// Body of `PATCH /v1/streams/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    /// New pipeline and params.
+    #[serde(default)]
+    pub pipeline_config: Option<PipelineConfig>,
+    /// Shorthand for `pipeline_config.params`.
+    #[serde(default)]
+    pub params: Option<Map<String, Value>>,
+    /// New frame rate.
+    #[serde(default)]
+    pub frame_rate: Option<u32>,
+    /// New width.
+    #[serde(default)]
+    pub width: Option<u32>,
+    /// New height.
+    #[serde(default)]
+    pub height: Option<u32>,
+}
+
+const DEFAULT_PIPELINE: &str = "streamdiffusion";
+
+fn default_params() -> Map<String, Value> {
+    let mut params = Map::new();
+    params.insert("model_id".into(), json!("stabilityai/sd-turbo"));
+    params.insert("prompt".into(), json!("flowers"));
+    params
+}
+
+fn model_id(params: &Map<String, Value>) -> ApiResult<&str> {
+    params
+        .get("model_id")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| ApiError::Unprocessable {
+            code: "invalid_params",
+            message: "pipeline_config.params.model_id is required (e.g. stabilityai/sdxl-turbo)"
+                .into(),
+        })
+}
+
+/// Creates a stream upstream and registers it as the current stream.
+pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<Arc<StreamEntry>> {
+    if state.is_shutting_down() {
+        return Err(ApiError::Unavailable("the relay is shutting down".into()));
+    }
+    let settings = state.runtime.get().patched(FrameSettingsPatch {
+        frame_rate: request.frame_rate,
+        width: request.width,
+        height: request.height,
+    })?;
+    let config = request.pipeline_config.unwrap_or_default();
+    let pipeline = config
+        .pipeline
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| DEFAULT_PIPELINE.to_owned());
+    let params = config.params.unwrap_or_else(default_params);
+    model_id(&params)?;
+    let name = request
+        .name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "ComfyUI stream".to_owned());
+    if name.len() > 200 {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_name",
+            message: "name is longer than 200 characters".into(),
+        });
+    }
+    let client = state.credentials.client()?;
+    let remote = client
+        .create_stream(&name, &pipeline, &Value::Object(params.clone()))
+        .await?;
+    if remote.whip_url.is_empty() {
+        return Err(
+            crate::daydream::DaydreamError::BadResponse("stream without whip_url".into()).into(),
+        );
+    }
+    let entry = Arc::new(StreamEntry {
+        id: remote.id.clone(),
+        index: state.streams.next_index.fetch_add(1, Ordering::Relaxed) + 1,
+        name,
+        created_at: remote.created_at.clone().unwrap_or_else(crate::rfc3339_now),
+        remote,
+        client,
+        frames: StreamFrames::default(),
+        info: Mutex::new(StreamInfo {
+            settings,
+            pipeline,
+            params,
+            whep_url: None,
+            remote_state: "LOADING".into(),
+            remote_status: Value::Null,
+            lease: None,
+            publisher: None,
+            player: None,
+            error: None,
+            stopping: false,
+        }),
+        sessions: Sessions::default(),
+        poller: Mutex::new(None),
+    });
+    state.streams.insert(entry.clone());
+    tracing::info!(stream = %entry.id, index = entry.index, "stream created");
+    let poller = tokio::spawn(poll_status(state.clone(), entry.clone()));
+    *lock(&entry.poller) = Some(poller.abort_handle());
+    state.agents.assign(state, &entry);
+    changed(state, &entry);
+    Ok(entry)
+}
+
+/// Sends only the params that changed (plus `model_id`) and applies frame-setting changes.
+pub async fn update(
+    state: &Arc<AppState>,
+    entry: &Arc<StreamEntry>,
+    request: UpdateRequest,
+) -> ApiResult<()> {
+    let mut incoming = request.params.unwrap_or_default();
+    let mut new_pipeline = None;
+    if let Some(config) = request.pipeline_config {
+        incoming.extend(config.params.unwrap_or_default());
+        new_pipeline = config.pipeline.filter(|p| !p.is_empty());
+    }
+    let settings_patch = FrameSettingsPatch {
+        frame_rate: request.frame_rate,
+        width: request.width,
+        height: request.height,
+    };
+    let (pipeline, current_model, changed_params, settings) = {
+        let info = lock(&entry.info);
+        let changed_params: Map<String, Value> = incoming
+            .into_iter()
+            .filter(|(k, v)| info.params.get(k) != Some(v))
+            .collect();
+        let settings = info.settings.patched(settings_patch)?;
+        (
+            new_pipeline.unwrap_or_else(|| info.pipeline.clone()),
+            info.params
+                .get("model_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            changed_params,
+            settings,
+        )
+    };
+    if !changed_params.is_empty() {
+        let model = changed_params
+            .get("model_id")
+            .and_then(Value::as_str)
+            .map_or(current_model, str::to_owned);
+        let mut to_send = changed_params.clone();
+        to_send.remove("model_id");
+        entry
+            .client
+            .update_stream(&entry.id, &pipeline, &model, &to_send)
+            .await?;
+        let mut info = lock(&entry.info);
+        info.params.extend(changed_params);
+        info.pipeline = pipeline;
+    }
+    let settings_changed = {
+        let mut info = lock(&entry.info);
+        let changed = info.settings != settings;
+        info.settings = settings;
+        changed
+    };
+    if settings_changed {
+        state.agents.settings_changed(entry);
+    }
+    changed(state, entry);
+    Ok(())
+}
+
+/// Outcome of [`delete`].
+#[derive(Debug)]
+pub struct Deleted {
+    /// Error from Daydream's DELETE, when it failed (the stream is forgotten anyway).
+    pub remote_error: Option<String>,
+}
+
+/// Stops publishing, tears down WHIP/WHEP sessions and deletes the remote stream.
+pub async fn delete(state: &Arc<AppState>, entry: &Arc<StreamEntry>) -> Deleted {
+    lock(&entry.info).stopping = true;
+    changed(state, entry);
+    state.agents.revoke(entry, "stream deleted");
+    if let Some(poller) = lock(&entry.poller).take() {
+        poller.abort();
+    }
+    crate::signalling::teardown(entry).await;
+    let remote_error = entry
+        .client
+        .delete_stream(&entry.id)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    if let Some(e) = &remote_error {
+        tracing::warn!(stream = %entry.id, error = %e, "remote stream not deleted");
+    }
+    state.streams.remove(&entry.id);
+    state.events.emit("removed", json!({ "id": entry.id }));
+    tracing::info!(stream = %entry.id, "stream deleted");
+    Deleted { remote_error }
+}
+
+/// Emits the stream's new state.
+pub fn changed(state: &AppState, entry: &StreamEntry) {
+    state.events.emit("stream", view(state, entry));
+}
+
+fn report_json(report: Option<&MediaReport>) -> Value {
+    report.map_or(
+        Value::Null,
+        |r| json!({"agent_id": r.agent_id, "state": r.state, "stats": r.stats, "error": r.error}),
+    )
+}
+
+/// The Stream object of the API.
+pub fn view(state: &AppState, entry: &StreamEntry) -> Value {
+    let info = lock(&entry.info);
+    json!({
+        "id": entry.id,
+        "index": entry.index,
+        "name": entry.name,
+        "current": state.streams.current_id().as_deref() == Some(entry.id.as_str()),
+        "created_at": entry.created_at,
+        "playback_id": entry.remote.output_playback_id,
+        "whip_url": entry.remote.whip_url,
+        "whep_url": info.whep_url.as_ref().map(|(u, _)| u),
+        "state": StreamEntry::state(&info),
+        "error": info.error,
+        "remote": {"state": info.remote_state, "status": info.remote_status},
+        "settings": info.settings,
+        "pipeline_config": {"pipeline": info.pipeline, "params": info.params},
+        "publisher": report_json(info.publisher.as_ref()),
+        "player": report_json(info.player.as_ref()),
+        "lease": info.lease,
+        "frames": entry.frames.snapshot(),
+    })
+}
+
+/// The per-stream part of the 1 Hz `stats` event.
+pub fn stats(entry: &StreamEntry) -> Value {
+    let info = lock(&entry.info);
+    json!({
+        "id": entry.id,
+        "publisher": info.publisher.as_ref().map(|p| &p.stats),
+        "player": info.player.as_ref().map(|p| &p.stats),
+        "frames": entry.frames.snapshot(),
+    })
+}
+
+/// One poller per stream, so callers never wait on Daydream and polls never pile up.
+async fn poll_status(state: Arc<AppState>, entry: Arc<StreamEntry>) {
+    let interval = Duration::from_millis(state.config.status_interval_ms.max(100));
+    loop {
+        match entry.client.stream_status(&entry.id).await {
+            Ok(status) => {
+                let (changed_now, new_whep) = {
+                    let mut info = lock(&entry.info);
+                    let mut changed_now = info.remote_state != status.state;
+                    info.remote_state = status.state;
+                    info.remote_status = status.data;
+                    let mut new_whep = false;
+                    if let Some(url) = status.whep_url
+                        && info.whep_url.is_none()
+                        && url != entry.remote.whip_url
+                    {
+                        info.whep_url = Some((url, WhepSource::Status));
+                        changed_now = true;
+                        new_whep = true;
+                    }
+                    (changed_now, new_whep)
+                };
+                if new_whep {
+                    state.agents.playback_known(&entry);
+                }
+                if changed_now {
+                    changed(&state, &entry);
+                }
+            }
+            Err(e) => tracing::debug!(stream = %entry.id, error = %e, "status poll failed"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Routes of this module.
+pub fn router(max_frame_bytes: usize) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/streams", get(list_streams).post(create_stream))
+        .route(
+            "/v1/streams/{id}",
+            get(get_stream).patch(update_stream).delete(delete_stream),
+        )
+        .route(
+            "/v1/streams/{id}/frames",
+            post(post_frames).layer(DefaultBodyLimit::max(max_frame_bytes)),
+        )
+        .route("/v1/streams/{id}/output", get(get_output))
+}
+
+async fn list_streams(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let streams: Vec<Value> = state
+        .streams
+        .list()
+        .iter()
+        .map(|s| view(&state, s))
+        .collect();
+    Json(json!({"streams": streams, "current": state.streams.current_id()}))
+}
+
+async fn create_stream(
+    State(state): State<Arc<AppState>>,
+    ApiJson(request): ApiJson<CreateRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let entry = create(&state, request).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &entry))))
+}
+
+async fn get_stream(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let entry = state.streams.require(&id)?;
+    Ok(Json(view(&state, &entry)))
+}
+
+async fn update_stream(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<UpdateRequest>,
+) -> ApiResult<Json<Value>> {
+    let entry = state.streams.require(&id)?;
+    update(&state, &entry, request).await?;
+    Ok(Json(view(&state, &entry)))
+}
+
+async fn delete_stream(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let entry = state.streams.require(&id)?;
+    let deleted = delete(&state, &entry).await;
+    Ok(Json(
+        json!({"deleted": id, "remote_error": deleted.remote_error}),
+    ))
+}
+
+fn header_u32(headers: &HeaderMap, name: &str) -> ApiResult<Option<u32>> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request("bad_header", format!("{name} must be a positive integer"))
+        })
+}
+
+/// Frame layout from the `X-Frame-*` headers; width and height are required.
+pub fn frame_layout(headers: &HeaderMap) -> ApiResult<(PixelFormat, u32, u32)> {
+    let format = match headers.get("x-frame-format") {
+        None => PixelFormat::Rgb8,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                ApiError::bad_request("bad_header", "X-Frame-Format must be rgb8, rgba8 or i420")
+            })?,
+    };
+    let width = header_u32(headers, "x-frame-width")?;
+    let height = header_u32(headers, "x-frame-height")?;
+    let (Some(width), Some(height)) = (width, height) else {
+        return Err(ApiError::bad_request(
+            "missing_frame_size",
+            "send X-Frame-Width and X-Frame-Height with the pixels",
+        ));
+    };
+    check_payload(format, width, height, format.frame_len(width, height))
+        .map_err(|e| ApiError::bad_request("bad_frame_size", e.to_string()))?;
+    Ok((format, width, height))
+}
+
+fn capture_us(headers: &HeaderMap) -> u64 {
+    headers
+        .get("x-frame-capture-us")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(crate::now_us)
+}
+
+/// Checks that the stream has a publisher before a frame is accepted.
+pub fn require_publisher(entry: &StreamEntry) -> ApiResult<()> {
+    if lock(&entry.info).lease.is_none() {
+        return Err(ApiError::conflict(
+            "no_publisher",
+            "no browser agent publishes this stream; open ComfyUI (or the studio page) in a browser tab",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads exactly the expected number of pixel bytes into a message buffer with room for
+/// the header, so the pixels are copied once and an oversized body is cut off early.
+pub async fn read_pixels(body: Body, expected: usize, max: usize) -> ApiResult<Vec<u8>> {
+    if expected > max {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "a frame of {expected} bytes is larger than the limit of {max} bytes"
+        )));
+    }
+    let mut message = Vec::with_capacity(FRAME_HEADER_LEN + expected);
+    message.resize(FRAME_HEADER_LEN, 0);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            if e.to_string().contains("length limit") {
+                ApiError::PayloadTooLarge(format!("body is larger than the limit of {max} bytes"))
+            } else {
+                ApiError::bad_request("body_read_failed", format!("reading the body failed: {e}"))
+            }
+        })?;
+        if message.len() - FRAME_HEADER_LEN + chunk.len() > expected {
+            return Err(ApiError::bad_request(
+                "wrong_frame_length",
+                format!("the body is longer than the {expected} bytes the X-Frame headers imply"),
+            ));
+        }
+        message.extend_from_slice(&chunk);
+    }
+    let actual = message.len() - FRAME_HEADER_LEN;
+    if actual != expected {
+        return Err(ApiError::bad_request(
+            "wrong_frame_length",
+            format!("the body has {actual} bytes; the X-Frame headers imply {expected}"),
+        ));
+    }
+    Ok(message)
+}
+
+/// Accepts a frame for `entry` into its uplink slot.
+pub fn accept_frame(
+    entry: &StreamEntry,
+    message: Vec<u8>,
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+    capture_us: u64,
+) -> crate::hub::Accepted {
+    let header = FrameHeader {
+        stream_index: entry.index,
+        sequence: 0,
+        capture_us,
+        width,
+        height,
+        format,
+    };
+    entry.frames.uplink.put(message, header)
+}
+
+async fn post_frames(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let entry = state.streams.require(&id)?;
+    let (format, width, height) = frame_layout(&headers)?;
+    require_publisher(&entry)?;
+    let expected = format.frame_len(width, height);
+    let message = read_pixels(body, expected, state.config.max_frame_bytes).await?;
+    let accepted = accept_frame(&entry, message, format, width, height, capture_us(&headers));
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"sequence": accepted.sequence, "dropped": accepted.dropped})),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct OutputQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    wait_ms: u64,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn get_output(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    query: Result<Query<OutputQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
+    let entry = state.streams.require(&id)?;
+    let want = match query.format.as_deref() {
+        None => None,
+        Some(f) => Some(
+            f.parse::<PixelFormat>()
+                .map_err(|e| ApiError::bad_request("bad_format", e.to_string()))?,
+        ),
+    };
+    let wait = Duration::from_millis(query.wait_ms).min(MAX_OUTPUT_WAIT);
+    let Some(frame) = entry.frames.output.newer_than(query.after, wait).await else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let format = want.unwrap_or(frame.format);
+    let pixels = crate::pixels::convert(
+        &frame.pixels,
+        frame.format,
+        format,
+        frame.width,
+        frame.height,
+    )
+    .map_err(|e| ApiError::bad_request("unsupported_conversion", e))?;
+    let mut response = Response::new(Body::from(pixels));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-width", HeaderValue::from(frame.width));
+    headers.insert("x-frame-height", HeaderValue::from(frame.height));
+    headers.insert("x-frame-format", HeaderValue::from_static(format.as_str()));
+    headers.insert("x-frame-sequence", HeaderValue::from(frame.sequence));
+    headers.insert("x-frame-capture-us", HeaderValue::from(frame.capture_us));
+    Ok(response)
+}

@@ -1,0 +1,241 @@
+//! A real relay on port 0 with a private state folder, and helpers to talk to it.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use rtc_relay::config::{Config, Secret};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A running relay.
+pub struct Relay {
+    pub addr: std::net::SocketAddr,
+    pub http: reqwest::Client,
+    pub state_dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Settings for tests: fast retries and polls, a private state folder, a known token.
+pub fn test_config(state_dir: &std::path::Path) -> Config {
+    let mut config = Config::parse_from(["rtc-relay"]);
+    config.api_key = None;
+    config.backend = None;
+    config.token = Some(Secret::new(TOKEN));
+    config.state_dir = Some(state_dir.to_path_buf());
+    config.retry_base_ms = 10;
+    config.retry_cap_ms = 40;
+    config.upstream_attempts = 6;
+    config.upstream_timeout_ms = 2_000;
+    config.status_interval_ms = 100;
+    config.shutdown_grace_ms = 2_000;
+    config
+}
+
+impl Relay {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let state_dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(state_dir.path());
+        configure(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(rtc_relay::serve_until(listener, config, async move {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let relay = Self {
+            addr,
+            http,
+            state_dir,
+            stop: Some(tx),
+            handle,
+        };
+        relay.wait_healthy().await;
+        relay
+    }
+
+    async fn wait_healthy(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("relay did not become healthy");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(TOKEN)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+    }
+
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::PATCH, path)
+    }
+
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::PUT, path)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::DELETE, path)
+    }
+
+    /// Creates a stream and returns the Stream object.
+    pub async fn create_stream(&self, body: Value) -> Value {
+        let response = self.post("/v1/streams").json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        response.json().await.unwrap()
+    }
+
+    pub async fn default_stream(&self) -> Value {
+        self.create_stream(json!({"name": "test",
+            "pipeline_config": {"pipeline": "streamdiffusion",
+                "params": {"model_id": "stabilityai/sdxl-turbo", "prompt": "a"}}}))
+            .await
+    }
+
+    /// The local backend's journal of served calls.
+    pub async fn journal(&self) -> Vec<Value> {
+        let body: Value = self
+            .get("/local/_faults")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["journal"].as_array().unwrap().clone()
+    }
+
+    pub async fn set_faults(&self, rules: Value) {
+        let r = self
+            .put("/local/_faults")
+            .json(&json!({ "rules": rules }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    }
+
+    /// Stops the relay the way SIGTERM does and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), &mut self.handle)
+            .await
+            .expect("relay stops in time")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Asserts the relay's error shape and code.
+pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status for {code}");
+    let body: Value = response.json().await.expect("JSON error body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens the agent socket and says hello; returns the socket and the agent id.
+pub async fn agent(relay: &Relay, publish: bool) -> (Ws, String) {
+    agent_with(
+        relay,
+        json!({"type": "hello", "protocol": 1, "label": "test", "publish": publish}),
+    )
+    .await
+}
+
+pub async fn agent_with(relay: &Relay, hello: Value) -> (Ws, String) {
+    let mut request = format!("ws://{}/v1/agent", relay.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    let welcome = next_json(&mut ws).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let id = welcome["agent_id"].as_str().unwrap().to_owned();
+    (ws, id)
+}
+
+/// Next text message as JSON (pings are answered by reading).
+pub async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("message in time")
+            .expect("socket open")
+            .expect("no socket error");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+/// Next text message of a given type, skipping others (and binary frames).
+pub async fn next_of_type(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let message = next_json(ws).await;
+        if message["type"] == kind {
+            return message;
+        }
+    }
+}
+
+/// Next binary message.
+pub async fn next_binary(ws: &mut Ws) -> Vec<u8> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("frame in time")
+            .expect("socket open")
+            .expect("no socket error");
+        if let Message::Binary(data) = message {
+            return data.to_vec();
+        }
+    }
+}
