@@ -1,6 +1,8 @@
 // API key and backend. The key goes straight to the relay (`PUT /v1/credentials`), which
 // stores it; afterwards the UI only ever learns whether a key is set. It is never written to
-// ComfyUI settings (whose API returns every setting to any client) or to a workflow.
+// ComfyUI settings (whose API returns every setting to any client) or to a workflow. The
+// relay picks the backend from the key (Daydream with one, the local stand-in without)
+// unless it was started with a fixed `RTC_BACKEND`; the panel shows which one is in use.
 
 import { h, setText } from "./dom.mjs";
 
@@ -31,23 +33,18 @@ export function createCredentialsPanel(client, { notify = () => {} } = {}) {
     placeholder: "https://api.daydream.live",
     "aria-label": "Daydream API URL",
   });
-  const backendSelect = h(
-    "select",
-    { "aria-label": "Backend" },
-    h("option", { value: "daydream" }, "Daydream (cloud)"),
-    h("option", { value: "local" }, "Local stand-in (no account)"),
-  );
   const message = h("p", { className: "rtc-form-message", role: "alert" });
   const saveKey = h("button", { type: "button", className: "rtc-button rtc-primary" }, "Save key");
   const removeKey = h("button", { type: "button", className: "rtc-button" }, "Remove key");
-  const applyBackend = h("button", { type: "button", className: "rtc-button" }, "Apply");
   let info = null;
 
   function show(next) {
     info = next;
     setText(keyState, describeCredentials(info));
-    setText(backendState, info?.backend ?? "unknown");
-    if (info?.backend && document.activeElement !== backendSelect) backendSelect.value = info.backend;
+    setText(
+      backendState,
+      { daydream: "Daydream (cloud)", local: "local stand-in" }[info?.backend] ?? "unknown",
+    );
     if (document.activeElement !== urlInput && !urlInput.dataset.dirty) urlInput.value = info?.api_url ?? "";
     removeKey.disabled = !info?.has_api_key;
     element.dataset.hasKey = String(Boolean(info?.has_api_key));
@@ -84,9 +81,6 @@ export function createCredentialsPanel(client, { notify = () => {} } = {}) {
     submit(saveKey, body, key ? "API key saved on the relay" : "API URL saved");
   });
   removeKey.addEventListener("click", () => submit(removeKey, { api_key: null }, "API key removed"));
-  applyBackend.addEventListener("click", () =>
-    submit(applyBackend, { backend: backendSelect.value }, `Backend: ${backendSelect.value}`),
-  );
   urlInput.addEventListener("input", () => {
     urlInput.dataset.dirty = "1";
   });
@@ -99,8 +93,6 @@ export function createCredentialsPanel(client, { notify = () => {} } = {}) {
     h("label", { className: "rtc-field" }, h("span", {}, "API key"), keyInput),
     h("label", { className: "rtc-field" }, h("span", {}, "API URL"), urlInput),
     h("div", { className: "rtc-actions" }, saveKey, removeKey),
-    h("label", { className: "rtc-field" }, h("span", {}, "Backend"), backendSelect),
-    h("div", { className: "rtc-actions" }, applyBackend),
     message,
     h(
       "p",
