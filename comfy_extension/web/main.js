@@ -127,7 +127,7 @@ async function startAgent() {
     const ui = await session.start();
     const wasm = await ui.loadPackage(PKG);
     session.agent = ui.startAgent(wasm, {
-      relayUrl: API_BASE,
+      baseUrl: API_BASE,
       label: `ComfyUI tab ${new Date().toLocaleTimeString()}`,
       publish: setting(SETTING.publish) !== false,
     });

@@ -91,3 +91,26 @@ test("Start streams the test pattern and plays the output; Apply prompt and Stop
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("the camera source feeds the stream like the test pattern", async () => {
+  const { page, context, errors } = await openRelayPage(browser, relay, "/");
+  await page.locator('#wasm-version[data-state="ready"]').waitFor({ timeout: WAIT_MS });
+  await page.selectOption('select[name="source"]', "camera");
+  await page.click('[data-action="start"]');
+  await page.waitForFunction(
+    () => Number(document.querySelector('[data-field="posted"]').dataset.count) >= 10,
+    null,
+    {
+      timeout: WAIT_MS,
+    },
+  );
+  const streamId = await page.getAttribute("#studio", "data-stream");
+  const stream = await relay.api(`/v1/streams/${streamId}`);
+  assert.ok(stream.frames.received >= 10, `relay received ${stream.frames.received} frames`);
+  await page.click('[data-action="stop"]');
+  await page
+    .locator('[data-field="log"] li', { hasText: `stream ${streamId} stopped` })
+    .waitFor({ timeout: WAIT_MS });
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -49,10 +49,7 @@ export function openPlayer(wasm, { whepUrl, video, onState = () => {}, onError =
   return {
     async connect() {
       await player.connect();
-      const stream = player.stream ?? player.mediaStream ?? null;
-      if (stream) video.srcObject = stream;
-      else if (typeof player.attach === "function") player.attach(video);
-      else throw new MediaError("unsupported", "The player exposes no media stream to show.");
+      video.srcObject = player.stream;
       await video.play().catch(() => {
         // Autoplay is allowed for muted video; a refusal only leaves the play button.
       });
@@ -66,7 +63,7 @@ export function openPlayer(wasm, { whepUrl, video, onState = () => {}, onError =
       try {
         await player.stop();
       } finally {
-        player.free?.();
+        player.free();
       }
     },
   };
@@ -76,10 +73,10 @@ export function openPlayer(wasm, { whepUrl, video, onState = () => {}, onError =
  * Starts the browser agent against the relay: it takes publish leases and reports state and
  * stats. Returns an observable summary for the UI.
  * @param {Record<string, any>} wasm
- * @param {{relayUrl: string, label: string, publish: boolean}} options
+ * @param {{baseUrl: string, label: string, publish: boolean}} options `baseUrl`: the relay API
  */
-export function startAgent(wasm, { relayUrl, label, publish }) {
-  const agent = factory(wasm, "createAgent")({ relayUrl, label, publish });
+export function startAgent(wasm, { baseUrl, label, publish }) {
+  const agent = factory(wasm, "createAgent")({ baseUrl, label, publish });
   const listeners = new Set();
   let summary = { state: agent.state ?? "connecting", agentId: agent.agentId ?? null, error: null };
   const emit = (patch) => {
@@ -92,7 +89,7 @@ export function startAgent(wasm, { relayUrl, label, publish }) {
     ),
     agent.on("error", (err) => emit({ error: describe(err) })),
   ];
-  const started = Promise.resolve(agent.connect?.() ?? agent.start?.()).then(
+  const started = agent.connect().then(
     () => emit({ agentId: agent.agentId ?? summary.agentId, error: null }),
     (err) => emit({ state: "failed", error: describe(err) }),
   );
@@ -105,8 +102,8 @@ export function startAgent(wasm, { relayUrl, label, publish }) {
     },
     async stop() {
       for (const off of offs) off();
-      await agent.stop?.();
-      agent.free?.();
+      await agent.stop();
+      agent.free();
     },
   };
 }

@@ -282,7 +282,18 @@ export function mountSidebar(root, options) {
     if (stream) stop(stream.id);
   });
 
+  let listSignature = "";
   function renderStreams(state, selected) {
+    // Rebuilt only when something shown changes, so 1 Hz stats never swap a button under the
+    // pointer mid-click.
+    const signature = JSON.stringify([
+      [...state.streams.values()].map((s) => [s.id, s.name, s.state, s.remote?.state, s.playback_id]),
+      selected?.id,
+      busy,
+      backend,
+    ]);
+    if (signature === listSignature) return;
+    listSignature = signature;
     const rows = [...state.streams.values()].map((stream) => {
       const status = describeStream(stream);
       const link = playbackLink(stream, { backend, previewUrl });

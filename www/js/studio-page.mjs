@@ -297,7 +297,7 @@ export function startStudio(root, pageUrl) {
       setText(wasmVersion, wasm.version());
       wasmVersion.dataset.state = "ready";
       try {
-        agent = startAgent(wasm, { relayUrl: apiBase, label: "studio", publish: true });
+        agent = startAgent(wasm, { baseUrl: apiBase, label: "studio", publish: true });
         const show = (summary) =>
           setText(agentLine, `agent: ${summary.state}${summary.error ? ` — ${summary.error}` : ""}`);
         agent.subscribe(show);
