@@ -185,14 +185,19 @@ pub async fn agent(relay: &Relay, publish: bool) -> (Ws, String) {
     .await
 }
 
-pub async fn agent_with(relay: &Relay, hello: Value) -> (Ws, String) {
+/// Opens the agent socket with the token, without saying anything.
+pub async fn connect(relay: &Relay) -> Ws {
     let mut request = format!("ws://{}/v1/agent", relay.addr)
         .into_client_request()
         .unwrap();
     request
         .headers_mut()
         .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+pub async fn agent_with(relay: &Relay, hello: Value) -> (Ws, String) {
+    let mut ws = connect(relay).await;
     ws.send(Message::Text(hello.to_string().into()))
         .await
         .unwrap();

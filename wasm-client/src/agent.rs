@@ -1,0 +1,765 @@
+//! The browser agent: one WebSocket to the relay's `/v1/agent`. It takes publish leases,
+//! runs a [`Publisher`] per leased stream fed by the binary frames the relay sends, plays the
+//! processed output back with a [`Player`] whose frames go back over the socket, reports
+//! state changes and 1 Hz stats, and survives relay restarts (reconnect with backoff, `hello`
+//! with the streams to resume).
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+
+use rtc_protocol::{
+    AgentMessage, AgentRole, FRAME_HEADER_LEN, FrameHeader, LeaseGrant, MediaState, OutputRequest,
+    PROTOCOL_VERSION, RelayMessage,
+};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, VideoFrame, WebSocket};
+
+use crate::error::{ClientError, ErrorCode, Result};
+use crate::events::Emitter;
+use crate::link::Media;
+use crate::player::{FrameSink, Player, PlayerOptions};
+use crate::publisher::{BroadcastOptions, Publisher, SourceKind};
+use crate::signaling::Endpoint;
+use crate::state::{Backoff, ReconnectOptions, state_name};
+use crate::ticker::Ticker;
+use crate::{frames, js};
+
+/// Frames are dropped rather than queued when the socket has this much unsent data.
+const MAX_BUFFERED_BYTES: u32 = 16 * 1024 * 1024;
+
+/// `createAgent` options (`AgentOptions` in TypeScript).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct AgentOptions {
+    /// Base URL of the relay API (`/` standalone, `/rtc/api/` through ComfyUI).
+    pub base_url: Option<String>,
+    /// Shown in the relay's UI.
+    pub label: Option<String>,
+    /// Take publish leases (default true).
+    pub publish: Option<bool>,
+    /// Socket reconnection policy.
+    pub reconnect: ReconnectOptions,
+    /// Stats report period.
+    pub stats_interval_ms: Option<u32>,
+    /// Track source of the publishers (for browsers without the generator).
+    pub source: SourceKind,
+}
+
+/// Connection state of the agent socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AgentState {
+    /// Opening the socket, waiting for `welcome`.
+    Connecting,
+    /// Welcomed by the relay.
+    Connected,
+    /// Lost the socket; retrying.
+    Reconnecting,
+    /// Stopped.
+    Closed,
+}
+
+impl AgentState {
+    /// Name JavaScript sees.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+            Self::Reconnecting => "reconnecting",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// `url` resolved against the API base: paths starting with `/` are relay routes and stay
+/// under the base (so `/v1/...` works behind ComfyUI's `/rtc/api/` proxy); anything else is
+/// resolved like a link.
+pub(crate) fn resolve_url(base: &str, url: &str) -> String {
+    if let Some(path) = url.strip_prefix('/').filter(|p| !p.starts_with('/')) {
+        format!("{}/{path}", base.trim_end_matches('/'))
+    } else if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("{}/{url}", base.trim_end_matches('/'))
+    }
+}
+
+/// `http(s)://` → `ws(s)://`.
+pub(crate) fn websocket_url(http_url: &str) -> String {
+    if let Some(rest) = http_url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = http_url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        http_url.to_owned()
+    }
+}
+
+struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut(web_sys::Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close();
+    }
+}
+
+struct Slot {
+    index: u32,
+    publisher: Rc<Publisher>,
+    player: Option<(OutputRequest, Rc<Player>)>,
+    frames_in: u64,
+    bad_frames: u64,
+}
+
+/// The agent behind the JS `Agent`.
+pub(crate) struct Agent {
+    base: String,
+    options: AgentOptions,
+    state: Cell<AgentState>,
+    agent_id: RefCell<Option<String>>,
+    /// Listeners of the JS object.
+    pub(crate) events: Emitter,
+    socket: RefCell<Option<Socket>>,
+    backoff: RefCell<Backoff>,
+    slots: RefCell<BTreeMap<String, Slot>>,
+    /// Streams whose lease must be renegotiated when granted again (after a socket loss).
+    resumed: RefCell<Vec<String>>,
+    waiting: RefCell<Vec<(js_sys::Function, js_sys::Function)>>,
+    stats_ticker: RefCell<Option<Ticker>>,
+    me: Weak<Agent>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("base", &self.base)
+            .field("state", &self.state.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// An agent for the relay at `options.baseUrl` (default: the page's origin).
+    pub(crate) fn new(options: AgentOptions) -> Result<Rc<Self>> {
+        let href = js::string(&js::get(&js_sys::global(), "location"), "href").unwrap_or_default();
+        let base = options.base_url.clone().unwrap_or_else(|| "/".to_owned());
+        let base = web_sys::Url::new_with_base(&base, &href)
+            .or_else(|_| web_sys::Url::new(&base))
+            .map_err(|e| ClientError::js(ErrorCode::InvalidOptions, "baseUrl", &e))?
+            .href();
+        Ok(Rc::new_cyclic(|me| Self {
+            base,
+            backoff: RefCell::new(Backoff::new(options.reconnect)),
+            options,
+            state: Cell::new(AgentState::Connecting),
+            agent_id: RefCell::new(None),
+            events: Emitter::default(),
+            socket: RefCell::new(None),
+            slots: RefCell::new(BTreeMap::new()),
+            resumed: RefCell::new(Vec::new()),
+            waiting: RefCell::new(Vec::new()),
+            stats_ticker: RefCell::new(None),
+            me: me.clone(),
+        }))
+    }
+
+    /// Current state.
+    pub(crate) fn state(&self) -> AgentState {
+        self.state.get()
+    }
+
+    /// Id the relay gave this connection.
+    pub(crate) fn agent_id(&self) -> Option<String> {
+        self.agent_id.borrow().clone()
+    }
+
+    fn set_state(&self, to: AgentState) {
+        let from = self.state.replace(to);
+        if from != to {
+            let event = js::object();
+            js::set(&event, "state", &to.as_str().into());
+            js::set(&event, "previous", &from.as_str().into());
+            self.events.emit("stateChange", &event);
+        }
+    }
+
+    /// Opens the socket; the promise resolves on the relay's `welcome`.
+    pub(crate) fn connect(&self) -> js_sys::Promise {
+        let mut callbacks = None;
+        let promise =
+            js_sys::Promise::new(&mut |resolve, reject| callbacks = Some((resolve, reject)));
+        if let Some(pair) = callbacks {
+            if self.state.get() == AgentState::Connected {
+                let _ = pair.0.call0(&JsValue::NULL);
+                return promise;
+            }
+            self.waiting.borrow_mut().push(pair);
+        }
+        if self.state.get() == AgentState::Closed {
+            self.settle(Err(ClientError::new(ErrorCode::Closed, "agent stopped")));
+        } else if self.socket.borrow().is_none() {
+            self.open();
+            if self.stats_ticker.borrow().is_none() {
+                let me = self.me.clone();
+                let period = self.options.stats_interval_ms.unwrap_or(1000).max(100);
+                *self.stats_ticker.borrow_mut() = Some(Ticker::start(period, move || {
+                    if let Some(agent) = me.upgrade() {
+                        agent.report_stats();
+                    }
+                }));
+            }
+        }
+        promise
+    }
+
+    fn settle(&self, outcome: std::result::Result<(), ClientError>) {
+        for (resolve, reject) in self.waiting.borrow_mut().drain(..) {
+            let _ = match &outcome {
+                Ok(()) => resolve.call0(&JsValue::NULL),
+                Err(err) => reject.call1(&JsValue::NULL, &JsValue::from(err.clone())),
+            };
+        }
+    }
+
+    fn open(&self) {
+        let url = websocket_url(&resolve_url(&self.base, "v1/agent"));
+        let ws = match WebSocket::new(&url) {
+            Ok(ws) => ws,
+            Err(e) => {
+                let err = ClientError::js(ErrorCode::InvalidOptions, "agent socket", &e);
+                self.events.emit("error", &JsValue::from(err.clone()));
+                self.settle(Err(err));
+                return;
+            }
+        };
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let me = self.me.clone();
+        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            if let Some(agent) = me.upgrade() {
+                agent.say_hello();
+            }
+        });
+        let me = self.me.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if let Some(agent) = me.upgrade() {
+                agent.on_message(&event.data());
+            }
+        });
+        let me = self.me.clone();
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+            if let Some(agent) = me.upgrade() {
+                agent.on_close(event.code(), &event.reason());
+            }
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        *self.socket.borrow_mut() = Some(Socket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        });
+    }
+
+    fn send(&self, message: &AgentMessage) {
+        let Some(socket) = self.socket.borrow().as_ref().map(|s| s.ws.clone()) else {
+            return;
+        };
+        if socket.ready_state() != WebSocket::OPEN {
+            return;
+        }
+        if let Ok(text) = serde_json::to_string(message) {
+            let _ = socket.send_with_str(&text);
+        }
+    }
+
+    fn say_hello(&self) {
+        let resume: Vec<String> = self.slots.borrow().keys().cloned().collect();
+        let label = self.options.label.clone().unwrap_or_else(|| {
+            js::string(&js::get(&js_sys::global(), "navigator"), "userAgent").unwrap_or_default()
+        });
+        self.send(&AgentMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            label,
+            publish: self.options.publish.unwrap_or(true),
+            resume,
+        });
+    }
+
+    fn on_close(&self, code: u16, reason: &str) {
+        self.socket.borrow_mut().take();
+        if self.state.get() == AgentState::Closed {
+            return;
+        }
+        *self.resumed.borrow_mut() = self.slots.borrow().keys().cloned().collect();
+        let delay = self.backoff.borrow_mut().next_delay(None);
+        let Some(delay) = delay else {
+            let err = ClientError::new(
+                ErrorCode::Network,
+                format!("agent socket closed ({code} {reason}); giving up after retries"),
+            );
+            self.events.emit("error", &JsValue::from(err.clone()));
+            self.settle(Err(err));
+            self.set_state(AgentState::Closed);
+            return;
+        };
+        self.set_state(AgentState::Reconnecting);
+        let me = self.me.clone();
+        spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(delay).await;
+            if let Some(agent) = me
+                .upgrade()
+                .filter(|a| a.state.get() == AgentState::Reconnecting)
+            {
+                agent.open();
+            }
+        });
+    }
+
+    fn on_message(&self, data: &JsValue) {
+        if let Some(text) = data.as_string() {
+            match serde_json::from_str::<RelayMessage>(&text) {
+                Ok(message) => self.handle(message),
+                Err(e) => self.report_error(ClientError::new(
+                    ErrorCode::Protocol,
+                    format!("relay message: {e}"),
+                )),
+            }
+        } else if let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() {
+            self.on_frame(&js_sys::Uint8Array::new(buffer).to_vec());
+        }
+    }
+
+    fn report_error(&self, err: ClientError) {
+        self.events.emit("error", &JsValue::from(err));
+    }
+
+    fn on_frame(&self, message: &[u8]) {
+        let (header, pixels) = match FrameHeader::decode(message) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                return self.report_error(ClientError::new(ErrorCode::InvalidFrame, e.to_string()));
+            }
+        };
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.values_mut().find(|s| s.index == header.stream_index) else {
+            return self.report_error(ClientError::new(
+                ErrorCode::InvalidFrame,
+                format!("frame for unknown stream index {}", header.stream_index),
+            ));
+        };
+        match slot.publisher.push_pixels(
+            header.format,
+            header.width,
+            header.height,
+            header.capture_us as f64,
+            pixels,
+        ) {
+            Ok(()) => slot.frames_in += 1,
+            Err(err) => {
+                slot.bad_frames += 1;
+                drop(slots);
+                self.report_error(err);
+            }
+        }
+    }
+
+    fn handle(&self, message: RelayMessage) {
+        match message {
+            RelayMessage::Welcome { protocol, agent_id } => {
+                if protocol != PROTOCOL_VERSION {
+                    self.report_error(ClientError::new(
+                        ErrorCode::Protocol,
+                        format!("relay speaks protocol {protocol}, this agent {PROTOCOL_VERSION}"),
+                    ));
+                }
+                *self.agent_id.borrow_mut() = Some(agent_id);
+                self.backoff.borrow_mut().reset();
+                self.set_state(AgentState::Connected);
+                self.settle(Ok(()));
+            }
+            RelayMessage::Publish(grant) => self.publish(grant),
+            RelayMessage::Settings(grant) => {
+                if let Some(slot) = self.slots.borrow().get(&grant.stream_id) {
+                    let _ = slot.publisher.set_video(
+                        Some(f64::from(grant.frame_rate)),
+                        Some(grant.max_bitrate_kbps),
+                    );
+                }
+            }
+            RelayMessage::Play(request) => self.play(request),
+            RelayMessage::Stop { stream_id, reason } => self.stop_stream(&stream_id, &reason),
+            RelayMessage::Error { code, message } => {
+                self.report_error(ClientError::new(
+                    ErrorCode::Protocol,
+                    format!("relay: {code}: {message}"),
+                ));
+            }
+        }
+    }
+
+    fn state_hook(&self, stream_id: &str, role: AgentRole) -> crate::link::StateHook {
+        let me = self.me.clone();
+        let stream_id = stream_id.to_owned();
+        Box::new(move |state: MediaState, error: Option<&ClientError>| {
+            let Some(agent) = me.upgrade() else { return };
+            agent.send(&AgentMessage::State {
+                stream_id: stream_id.clone(),
+                role,
+                state,
+                error: error.map(|e| format!("{}: {}", e.code.as_str(), e.message)),
+            });
+            let event = js::object();
+            js::set(&event, "streamId", &stream_id.as_str().into());
+            js::set(
+                &event,
+                "role",
+                &(if role == AgentRole::Publisher {
+                    "publisher"
+                } else {
+                    "player"
+                })
+                .into(),
+            );
+            js::set(&event, "state", &state_name(state).into());
+            agent.events.emit("stream", &event);
+        })
+    }
+
+    fn publish(&self, grant: LeaseGrant) {
+        let endpoint = Endpoint {
+            url: resolve_url(&self.base, &grant.whip_url),
+            token: None,
+        };
+        let renegotiate = {
+            let mut resumed = self.resumed.borrow_mut();
+            let was_resumed = resumed.contains(&grant.stream_id);
+            resumed.retain(|id| id != &grant.stream_id);
+            was_resumed
+        };
+        if let Some(slot) = self.slots.borrow_mut().get_mut(&grant.stream_id) {
+            slot.index = grant.stream_index;
+            slot.publisher.link().set_endpoint(endpoint);
+            let _ = slot.publisher.set_video(
+                Some(f64::from(grant.frame_rate)),
+                Some(grant.max_bitrate_kbps),
+            );
+            let state = slot.publisher.link().state();
+            if renegotiate || matches!(state, MediaState::Failed | MediaState::Idle) {
+                spawn_local(crate::link::reconnect(slot.publisher.clone()));
+            }
+            return;
+        }
+        let options = BroadcastOptions {
+            whip_url: endpoint.url,
+            token: None,
+            frame_rate: f64::from(grant.frame_rate),
+            max_bitrate_kbps: grant.max_bitrate_kbps,
+            codec: "h264".to_owned(),
+            reconnect: ReconnectOptions::default(),
+            ice_gathering_timeout_ms: 1000,
+            source: self.options.source,
+        };
+        let publisher = match Publisher::new(options) {
+            Ok(p) => p,
+            Err(err) => {
+                self.send(&AgentMessage::State {
+                    stream_id: grant.stream_id.clone(),
+                    role: AgentRole::Publisher,
+                    state: MediaState::Failed,
+                    error: Some(format!("{}: {}", err.code.as_str(), err.message)),
+                });
+                return self.report_error(err);
+            }
+        };
+        publisher
+            .link()
+            .set_hook(self.state_hook(&grant.stream_id, AgentRole::Publisher));
+        self.slots.borrow_mut().insert(
+            grant.stream_id.clone(),
+            Slot {
+                index: grant.stream_index,
+                publisher: publisher.clone(),
+                player: None,
+                frames_in: 0,
+                bad_frames: 0,
+            },
+        );
+        spawn_local(async move {
+            let _ = crate::link::connect(publisher).await;
+        });
+    }
+
+    fn play(&self, request: OutputRequest) {
+        let url = resolve_url(&self.base, &request.whep_url);
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(&request.stream_id) else {
+            drop(slots);
+            return self.report_error(ClientError::new(
+                ErrorCode::Protocol,
+                format!("play for {} without a publish lease", request.stream_id),
+            ));
+        };
+        if let Some((current, player)) = &slot.player {
+            if current == &request && player.link().state() != MediaState::Failed {
+                return;
+            }
+        }
+        let player = match Player::new(url, PlayerOptions::default()) {
+            Ok(p) => p,
+            Err(err) => {
+                drop(slots);
+                return self.report_error(err);
+            }
+        };
+        player
+            .link()
+            .set_hook(self.state_hook(&request.stream_id, AgentRole::Player));
+        player.set_sink(Rc::new(SocketSink {
+            agent: self.me.clone(),
+            stream_index: request.stream_index,
+            format: request.format,
+            sequence: Cell::new(0),
+        }));
+        if let Some((_, old)) = slot.player.replace((request, player.clone())) {
+            spawn_local(async move { old.stop().await });
+        }
+        drop(slots);
+        spawn_local(async move {
+            let _ = crate::link::connect(player).await;
+        });
+    }
+
+    fn stop_stream(&self, stream_id: &str, reason: &str) {
+        let Some(slot) = self.slots.borrow_mut().remove(stream_id) else {
+            return;
+        };
+        let event = js::object();
+        js::set(&event, "streamId", &stream_id.into());
+        js::set(&event, "reason", &reason.into());
+        self.events.emit("streamStopped", &event);
+        spawn_local(async move {
+            if let Some((_, player)) = slot.player {
+                player.stop().await;
+            }
+            slot.publisher.stop().await;
+        });
+    }
+
+    fn report_stats(&self) {
+        if self.state.get() != AgentState::Connected {
+            return;
+        }
+        for (stream_id, slot) in self.slots.borrow().iter() {
+            let me = self.me.clone();
+            let stream_id = stream_id.clone();
+            let publisher = slot.publisher.clone();
+            let player = slot.player.as_ref().map(|(_, p)| p.clone());
+            spawn_local(async move {
+                let mut reports = Vec::new();
+                if let Some(mut stats) = publisher.link().stats().await {
+                    let counters = publisher.counters();
+                    stats.frames_dropped = Some(counters.dropped);
+                    reports.push((AgentRole::Publisher, stats));
+                }
+                if let Some(player) = player {
+                    if let Some(stats) = player.link().stats().await {
+                        reports.push((AgentRole::Player, stats));
+                    }
+                }
+                let Some(agent) = me.upgrade() else { return };
+                for (role, stats) in reports {
+                    let event = js::object();
+                    js::set(&event, "streamId", &stream_id.as_str().into());
+                    js::set(
+                        &event,
+                        "role",
+                        &(if role == AgentRole::Publisher {
+                            "publisher"
+                        } else {
+                            "player"
+                        })
+                        .into(),
+                    );
+                    js::set(&event, "stats", &js::to_js(&stats));
+                    agent.events.emit("stats", &event);
+                    agent.send(&AgentMessage::Stats {
+                        stream_id: stream_id.clone(),
+                        role,
+                        stats,
+                    });
+                }
+            });
+        }
+    }
+
+    /// Summary of the streams this agent serves.
+    pub(crate) fn streams(&self) -> JsValue {
+        let list = js_sys::Array::new();
+        for (id, slot) in self.slots.borrow().iter() {
+            let entry = js::object();
+            js::set(&entry, "streamId", &id.as_str().into());
+            js::set(&entry, "streamIndex", &slot.index.into());
+            js::set(
+                &entry,
+                "publisher",
+                &state_name(slot.publisher.link().state()).into(),
+            );
+            let player = slot.player.as_ref().map(|(_, p)| p.link().state());
+            js::set(
+                &entry,
+                "player",
+                &player.map_or(JsValue::NULL, |s| state_name(s).into()),
+            );
+            js::set(&entry, "framesIn", &(slot.frames_in as f64).into());
+            let out = slot.player.as_ref().map_or(0, |(_, p)| p.frames());
+            js::set(&entry, "framesOut", &(out as f64).into());
+            js::set(&entry, "badFrames", &(slot.bad_frames as f64).into());
+            js::set(
+                &entry,
+                "usesGenerator",
+                &slot.publisher.uses_generator().into(),
+            );
+            js::set(
+                &entry,
+                "pacedByWorker",
+                &slot.publisher.paced_by_worker().into(),
+            );
+            list.push(&entry);
+        }
+        list.into()
+    }
+
+    /// The outgoing stream of a published stream (local preview).
+    pub(crate) fn publisher_stream(&self, stream_id: &str) -> Option<web_sys::MediaStream> {
+        self.slots
+            .borrow()
+            .get(stream_id)
+            .map(|s| s.publisher.stream().clone())
+    }
+
+    /// The played-back stream, for a `<video>`.
+    pub(crate) fn player_stream(&self, stream_id: &str) -> Option<web_sys::MediaStream> {
+        let slots = self.slots.borrow();
+        slots
+            .get(stream_id)?
+            .player
+            .as_ref()
+            .map(|(_, p)| p.stream().clone())
+    }
+
+    /// Gives every lease back and closes the socket.
+    pub(crate) async fn stop(&self) {
+        self.set_state(AgentState::Closed);
+        self.stats_ticker.borrow_mut().take();
+        let slots = std::mem::take(&mut *self.slots.borrow_mut());
+        for id in slots.keys() {
+            self.send(&AgentMessage::Release {
+                stream_id: id.clone(),
+            });
+        }
+        for (_, slot) in slots {
+            if let Some((_, player)) = slot.player {
+                player.stop().await;
+            }
+            slot.publisher.stop().await;
+        }
+        self.socket.borrow_mut().take();
+        self.settle(Err(ClientError::new(ErrorCode::Closed, "agent stopped")));
+    }
+}
+
+/// Sends the player's decoded frames to the relay as binary frame messages.
+struct SocketSink {
+    agent: Weak<Agent>,
+    stream_index: u32,
+    format: rtc_protocol::PixelFormat,
+    sequence: Cell<u64>,
+}
+
+impl FrameSink for SocketSink {
+    fn deliver(&self, frame: &VideoFrame) -> Pin<Box<dyn Future<Output = ()>>> {
+        let Some(ws) = self
+            .agent
+            .upgrade()
+            .and_then(|a| a.socket.borrow().as_ref().map(|s| s.ws.clone()))
+            .filter(|ws| {
+                ws.ready_state() == WebSocket::OPEN && ws.buffered_amount() < MAX_BUFFERED_BYTES
+            })
+        else {
+            return Box::pin(async {});
+        };
+        let frame = frame.clone();
+        let format = self.format;
+        let stream_index = self.stream_index;
+        let sequence = self.sequence.get() + 1;
+        self.sequence.set(sequence);
+        let agent = self.agent.clone();
+        Box::pin(async move {
+            let Ok(frame) = frame else { return };
+            let copied = frames::to_pixels(&frame, format, FRAME_HEADER_LEN).await;
+            frame.close();
+            let (buffer, width, height) = match copied {
+                Ok(c) => c,
+                Err(err) => {
+                    if let Some(agent) = agent.upgrade() {
+                        agent.report_error(err);
+                    }
+                    return;
+                }
+            };
+            let header = FrameHeader {
+                stream_index,
+                sequence,
+                capture_us: (js_sys::Date::now() * 1000.0) as u64,
+                width,
+                height,
+                format,
+            };
+            buffer
+                .subarray(0, FRAME_HEADER_LEN as u32)
+                .copy_from(&header.encode());
+            let _ = ws.send_with_js_u8_array(&buffer);
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_paths_stay_under_the_base() {
+        assert_eq!(
+            resolve_url("http://h:1/rtc/api/", "/v1/streams/s/whip"),
+            "http://h:1/rtc/api/v1/streams/s/whip"
+        );
+        assert_eq!(
+            resolve_url("http://h:1/", "/v1/agent"),
+            "http://h:1/v1/agent"
+        );
+        assert_eq!(
+            resolve_url("http://h:1/", "v1/agent"),
+            "http://h:1/v1/agent"
+        );
+        assert_eq!(
+            resolve_url("http://h:1/", "https://x/whip"),
+            "https://x/whip"
+        );
+        assert_eq!(websocket_url("https://h/v1/agent"), "wss://h/v1/agent");
+        assert_eq!(websocket_url("http://h/v1/agent"), "ws://h/v1/agent");
+    }
+}
