@@ -36,6 +36,12 @@ async function waitUpdates(page, n) {
   );
 }
 
+/** Opens the preview's collapsed event log, as a user would to read it. */
+async function openLog(page) {
+  await page.locator("summary", { hasText: "Event log" }).click();
+  await page.locator('[data-field="log"]').waitFor();
+}
+
 async function startPublisher() {
   const studio = await openRelayPage(browser, relay, "/");
   await studio.page.locator('#wasm-version[data-state="ready"]').waitFor({ timeout: WAIT_MS });
@@ -55,6 +61,7 @@ test("with no stream the preview says so and Connect is disabled", async () => {
   await page.locator('.rtc-badge[data-state="idle"]').waitFor({ timeout: WAIT_MS });
   assert.equal(await page.isDisabled('[data-action="connect"]'), true);
   assert.equal(await phase(page), "idle");
+  await openLog(page);
   await page.click('[data-action="load"]');
   await page.locator('[data-field="log"] li', { hasText: "status: no stream" }).waitFor({ timeout: WAIT_MS });
   assert.deepEqual(errors, []);
@@ -77,6 +84,7 @@ test("the info panel follows a stream live, without reloading", async () => {
   );
   assert.match(await page.textContent('[data-field="stream"]'), /^panel-check · /);
   assert.notEqual(await page.textContent('[data-field="state"]'), "—");
+  await openLog(page);
   await page.click('[data-action="load"]');
   await page
     .locator('[data-field="log"] li', { hasText: `status: ${created.id}` })
@@ -147,6 +155,7 @@ test("when the stream is replaced the preview reconnects to the new one", async 
     { timeout: WAIT_MS },
   );
   const second = await first.page.getAttribute("#studio", "data-stream");
+  await openLog(page);
   await page.waitForFunction((id) => document.querySelector('[data-field="stream"]').title === id, second, {
     timeout: WAIT_MS,
   });
@@ -165,6 +174,7 @@ test("a dead relay shows RELAY OFFLINE in the preview", async () => {
   await page.locator('.rtc-badge[data-state="idle"]').waitFor({ timeout: WAIT_MS });
   await own.stop();
   await page.locator('.rtc-badge[data-state="offline"]').waitFor({ timeout: WAIT_MS });
+  await openLog(page);
   await page
     .locator('[data-field="log"] li', { hasText: "relay events" })
     .first()
