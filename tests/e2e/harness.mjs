@@ -10,13 +10,16 @@ const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, "target");
 
 export const relayBinary = process.env.RTC_RELAY_BIN ?? join(targetDir, "debug", "rtc-relay");
 
-/** Starts rtc-relay on a free loopback port; resolves once it logs its address. */
-export function startRelay({ args = [], env = {} } = {}) {
+/**
+ * Starts rtc-relay on a free loopback port (or `addr`, to restart on the same one); resolves
+ * once it logs its address.
+ */
+export function startRelay({ args = [], env = {}, addr = "127.0.0.1:0" } = {}) {
   const stateDir = mkdtempSync(join(tmpdir(), "rtc-relay-"));
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith("DAYDREAM_") && !k.startsWith("RTC_")),
   );
-  const child = spawn(relayBinary, ["--addr", "127.0.0.1:0", ...args], {
+  const child = spawn(relayBinary, ["--addr", addr, ...args], {
     env: { ...clean, RTC_RELAY_STATE_DIR: stateDir, ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });

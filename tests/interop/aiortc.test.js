@@ -73,7 +73,14 @@ test("a wrong token is rejected with UNAUTHORIZED and not retried", async () => 
       await b.connect();
       return { ok: true };
     } catch (err) {
-      return { ok: false, code: err.code, status: err.status, name: err.name, state: b.state, reconnects: reconnects.length };
+      return {
+        ok: false,
+        code: err.code,
+        status: err.status,
+        name: err.name,
+        state: b.state,
+        reconnects: reconnects.length,
+      };
     } finally {
       await b.stop();
     }
@@ -95,12 +102,16 @@ test("publish through a 307, play after a 409, counter-offer, markers in order, 
     const rtc = window.rtc;
     window.player = rtc.createPlayer("/whep", { token: "interop-token", reconnect: { baseDelayMs: 200 } });
     window.playerEvents = [];
-    window.player.on("reconnect", (e) => window.playerEvents.push(`reconnect:${e.reason.code}:${e.reason.status}`));
+    window.player.on("reconnect", (e) =>
+      window.playerEvents.push(`reconnect:${e.reason.code}:${e.reason.status}`),
+    );
     window.player.on("stateChange", (e) => window.playerEvents.push(e.state));
     window.playerMarkers = window.collectMarkers(window.player);
     window.playerDone = window.player.connect();
   });
-  await until("a 409 retry", () => page.evaluate(() => window.playerEvents.some((e) => e.startsWith("reconnect"))));
+  await until("a 409 retry", () =>
+    page.evaluate(() => window.playerEvents.some((e) => e.startsWith("reconnect"))),
+  );
 
   await page.evaluate(async () => {
     const rtc = window.rtc;
@@ -130,7 +141,11 @@ test("publish through a 307, play after a 409, counter-offer, markers in order, 
   await until("the counter-offer player to decode markers", () =>
     page.evaluate(() => window.counterPlayer.state === "live" && window.counterMarkers.length >= 10),
   ).catch(async (err) => {
-    const detail = await page.evaluate(() => [window.counterPlayer.state, window.counterMarkers.length, window.counterPlayer.frames]);
+    const detail = await page.evaluate(() => [
+      window.counterPlayer.state,
+      window.counterMarkers.length,
+      window.counterPlayer.frames,
+    ]);
     throw new Error(`${err.message}: ${JSON.stringify(detail)} ${server.log()}`);
   });
 
@@ -147,7 +162,10 @@ test("publish through a 307, play after a 409, counter-offer, markers in order, 
   assert.equal(seen.generator, true);
   // Markers decode and never go backwards.
   for (let i = 1; i < seen.markers.length; i++) {
-    assert.ok(seen.markers[i] >= seen.markers[i - 1], `marker ${seen.markers[i]} after ${seen.markers[i - 1]}`);
+    assert.ok(
+      seen.markers[i] >= seen.markers[i - 1],
+      `marker ${seen.markers[i]} after ${seen.markers[i - 1]}`,
+    );
   }
   assert.ok(seen.markers.at(-1) - seen.markers[0] >= 10);
 

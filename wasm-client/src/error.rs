@@ -69,7 +69,7 @@ impl ErrorCode {
     pub const fn is_transient(self) -> bool {
         matches!(
             self,
-            Self::Network | Self::NotReady | Self::Server | Self::ConnectionFailed | Self::NotFound
+            Self::Network | Self::NotReady | Self::Server | Self::ConnectionFailed
         )
     }
 }

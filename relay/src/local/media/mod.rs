@@ -3,12 +3,34 @@
 //! The REST side calls [`MediaServer::open_stream`] when it creates a stream and
 //! [`MediaServer::close_stream`] when it deletes one, reads [`MediaServer::status`] to move
 //! the stream from LOADING to ONLINE, and mounts [`MediaServer::router`] under `/local`.
+//!
+//! The HTTP handlers accept offers and hand each session's `Rtc` to the driver task, which
+//! owns the socket and forwards the publisher's media to every viewer (no transcoding).
 
+mod driver;
+mod error;
+mod http;
+mod net;
+mod signaling;
+mod state;
+
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::any;
+use str0m::change::SdpOffer;
+use str0m::crypto::CryptoProvider;
+use str0m::{Candidate, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::{self, UnboundedSender};
+
+pub use error::MediaError;
+pub use http::MAX_OFFER_BYTES;
+
+use driver::{Command, Driver, Peer};
+use signaling::{Role, new_etag, new_session_id};
+use state::Registry;
 
 /// Path (under `/local`) of a stream's WHIP endpoint.
 pub fn whip_path(stream_key: &str) -> String {
@@ -31,38 +53,136 @@ pub struct MediaStatus {
     pub viewers: usize,
     /// Video packets received from the publisher so far.
     pub packets_in: u64,
-    /// Video packets forwarded to viewers so far.
+    /// Video packets forwarded to viewers so far (counted once per viewer).
     pub packets_out: u64,
 }
 
 /// The local WebRTC media server.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MediaServer {
-    _inner: Arc<()>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Arc<Registry>,
+    commands: UnboundedSender<Command>,
+    candidates: Vec<SocketAddr>,
+    crypto: Arc<CryptoProvider>,
+}
+
+/// A session the server accepted.
+struct Created {
+    session: String,
+    etag: String,
+    answer: String,
 }
 
 impl MediaServer {
-    /// Binds the shared UDP socket and starts the driver task.
+    /// Binds the shared UDP socket and starts the driver task on the current runtime.
+    ///
+    /// The socket listens on every IPv4 interface so that peers outside this network
+    /// namespace can reach it; DTLS-SRTP and ICE credentials from the signalling keep
+    /// strangers out.
     pub async fn start() -> std::io::Result<Self> {
-        Ok(Self::default())
+        let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?;
+        let port = socket.local_addr()?.port();
+        let ips = net::candidate_ips();
+        let candidates = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+        let registry = Arc::new(Registry::default());
+        let (commands, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(Driver::new(socket, ips, Arc::clone(&registry)).run(receiver));
+        tracing::info!(port, "media server listening on UDP");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                registry,
+                commands,
+                candidates,
+                crypto: Arc::new(str0m::crypto::from_feature_flags()),
+            }),
+        })
     }
 
     /// WHIP/WHEP routes, to be nested under `/local`.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
-        Router::new().route(
-            "/live/{*rest}",
-            any(|| async { StatusCode::NOT_IMPLEMENTED }),
-        )
+        http::router(self.clone())
     }
 
     /// Allows WHIP and WHEP for `stream_key`.
-    pub fn open_stream(&self, _stream_key: &str) {}
+    pub fn open_stream(&self, stream_key: &str) {
+        self.inner.registry.open(stream_key);
+    }
 
     /// Ends every session of `stream_key` and forgets it.
-    pub fn close_stream(&self, _stream_key: &str) {}
+    pub fn close_stream(&self, stream_key: &str) {
+        if self.inner.registry.close(stream_key) {
+            let _ = self
+                .inner
+                .commands
+                .send(Command::CloseStream(stream_key.to_owned()));
+        }
+    }
 
     /// Current media state of `stream_key`, `None` if it is not open.
-    pub fn status(&self, _stream_key: &str) -> Option<MediaStatus> {
-        None
+    pub fn status(&self, stream_key: &str) -> Option<MediaStatus> {
+        self.inner.registry.status(stream_key)
+    }
+
+    /// The host candidates (one UDP port, several addresses) put in every answer.
+    pub fn candidates(&self) -> &[SocketAddr] {
+        &self.inner.candidates
+    }
+
+    /// Takes the recorded per-datagram forwarding delays (receive → last forwarded send,
+    /// in µs) since the previous call. Used by the benchmarks.
+    pub fn take_forwarding_delays_us(&self) -> Vec<u32> {
+        self.inner.registry.take_forwarding_delays()
+    }
+
+    fn accept_offer(&self, key: &str, offer: SdpOffer, role: Role) -> Result<Created, MediaError> {
+        let mut rtc = Rtc::builder()
+            .set_crypto_provider(Arc::clone(&self.inner.crypto))
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true, false)
+            .build(Instant::now());
+        for addr in &self.inner.candidates {
+            if let Ok(candidate) = Candidate::host(*addr, "udp") {
+                rtc.add_local_candidate(candidate);
+            }
+        }
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let session = new_session_id();
+        let registry = &self.inner.registry;
+        let counters = match role {
+            Role::Publisher => registry.add_publisher(key, &session)?.1,
+            Role::Viewer => registry.add_viewer(key, &session)?,
+        };
+        let peer = Peer::new(session.clone(), key.to_owned(), role, rtc, counters);
+        if self
+            .inner
+            .commands
+            .send(Command::Add(Box::new(peer)))
+            .is_err()
+        {
+            registry.remove_session(key, &session, role);
+            return Err(MediaError::Unavailable);
+        }
+        Ok(Created {
+            session,
+            etag: new_etag(),
+            answer: answer.to_sdp_string(),
+        })
+    }
+
+    fn end_session(&self, key: &str, session: &str, role: Role) -> Result<(), MediaError> {
+        if !self.inner.registry.remove_session(key, session, role) {
+            return Err(MediaError::UnknownSession);
+        }
+        let _ = self.inner.commands.send(Command::Close(session.to_owned()));
+        Ok(())
     }
 }

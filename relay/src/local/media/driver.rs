@@ -1,0 +1,490 @@
+//! The UDP run loop: one socket for every peer, str0m instances polled to their timeouts,
+//! and the SFU rules (publisher media to every viewer, keyframe requests back).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::net::destination_for;
+use super::signaling::Role;
+use super::state::{Registry, StreamCounters};
+
+/// A peer that has not completed ICE and DTLS in this time is dropped.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// A closing peer gets this long to flush its goodbye before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Keyframe requests to one publisher are spaced at least this far apart.
+const KEYFRAME_REQUEST_SPACING: Duration = Duration::from_millis(100);
+/// Upper bound on how long the loop sleeps when no peer needs it sooner.
+const IDLE_WAKE: Duration = Duration::from_millis(100);
+
+/// Work for the driver from the HTTP side.
+#[derive(Debug)]
+pub(super) enum Command {
+    /// A session whose offer was accepted.
+    Add(Box<Peer>),
+    /// End one session (its DELETE).
+    Close(String),
+    /// End every session of a stream.
+    CloseStream(String),
+}
+
+/// One WHIP or WHEP session.
+#[derive(Debug)]
+pub(super) struct Peer {
+    id: String,
+    stream: String,
+    role: Role,
+    rtc: Rtc,
+    counters: Arc<StreamCounters>,
+    mids: Vec<(Mid, MediaKind)>,
+    created: Instant,
+    connected: bool,
+    closing_since: Option<Instant>,
+    /// Removed from the registry (done once, as soon as the session stops being open).
+    deregistered: bool,
+    next_timeout: Instant,
+    last_keyframe_request: Option<Instant>,
+}
+
+impl Peer {
+    /// Wraps an `Rtc` that has accepted the session's offer.
+    pub(super) fn new(
+        id: String,
+        stream: String,
+        role: Role,
+        rtc: Rtc,
+        counters: Arc<StreamCounters>,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            id,
+            stream,
+            role,
+            rtc,
+            counters,
+            mids: Vec::new(),
+            created: now,
+            connected: false,
+            closing_since: None,
+            deregistered: false,
+            next_timeout: now,
+            last_keyframe_request: None,
+        }
+    }
+
+    fn mid_of(&self, kind: MediaKind) -> Option<Mid> {
+        self.mids.iter().find(|(_, k)| *k == kind).map(|(m, _)| *m)
+    }
+
+    fn is_open(&self) -> bool {
+        self.closing_since.is_none() && self.rtc.is_alive()
+    }
+
+    /// Starts a graceful close (RTCP BYE, DTLS close_notify).
+    fn close(&mut self, now: Instant) {
+        if self.closing_since.is_some() {
+            return;
+        }
+        self.closing_since = Some(now);
+        if self.rtc.close().is_err() {
+            self.rtc.disconnect();
+        }
+    }
+
+    fn request_keyframe(&mut self, kind: KeyframeRequestKind, now: Instant) {
+        if !self.is_open()
+            || self
+                .last_keyframe_request
+                .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_SPACING)
+        {
+            return;
+        }
+        let Some(mid) = self.mid_of(MediaKind::Video) else {
+            return;
+        };
+        if let Some(mut writer) = self.rtc.writer(mid)
+            && writer.request_keyframe(None, kind).is_ok()
+        {
+            self.last_keyframe_request = Some(now);
+        }
+    }
+
+    fn write(&mut self, kind: MediaKind, data: &MediaData) -> bool {
+        if !self.is_open() || !self.connected {
+            return false;
+        }
+        let Some(mid) = self.mid_of(kind) else {
+            return false;
+        };
+        let Some(writer) = self.rtc.writer(mid) else {
+            return false;
+        };
+        // Payload types differ per peer: map by codec parameters, then by codec alone
+        // (profiles the viewer did not list exactly still decode).
+        let pt = writer.match_params(data.params).or_else(|| {
+            writer
+                .payload_params()
+                .find(|p| p.spec().codec == data.params.spec().codec)
+                .map(|p| p.pt())
+        });
+        let Some(pt) = pt else {
+            return false;
+        };
+        match writer.write(pt, data.network_time, data.time, data.data.clone()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(session = %self.id, "forwarding failed, closing: {e}");
+                self.rtc.disconnect();
+                false
+            }
+        }
+    }
+}
+
+/// What one peer's output means for the others.
+enum Propagate {
+    Media {
+        stream: String,
+        kind: MediaKind,
+        data: Box<MediaData>,
+    },
+    KeyframeWanted {
+        stream: String,
+        kind: KeyframeRequestKind,
+    },
+    PublisherGone {
+        stream: String,
+    },
+}
+
+/// Owns the socket and every session.
+#[derive(Debug)]
+pub(super) struct Driver {
+    socket: UdpSocket,
+    port: u16,
+    local_ips: Vec<IpAddr>,
+    registry: Arc<Registry>,
+    peers: Vec<Peer>,
+    /// When the datagram being processed arrived, to time forwarding.
+    received_at: Option<Instant>,
+    forwarded: bool,
+}
+
+impl Driver {
+    /// A driver for `socket`, which is announced on `local_ips`.
+    pub(super) fn new(socket: UdpSocket, local_ips: Vec<IpAddr>, registry: Arc<Registry>) -> Self {
+        let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        Self {
+            socket,
+            port,
+            local_ips,
+            registry,
+            peers: Vec::new(),
+            received_at: None,
+            forwarded: false,
+        }
+    }
+
+    /// Runs until every command sender is gone.
+    pub(super) async fn run(mut self, mut commands: UnboundedReceiver<Command>) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let deadline = self.poll_all();
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(command) => self.handle_command(command),
+                    None => break,
+                },
+                received = self.socket.recv_from(&mut buf) => match received {
+                    Ok((len, source)) => self.handle_datagram(source, &buf[..len]),
+                    Err(e) => tracing::debug!("udp receive failed: {e}"),
+                },
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            self.drive_time(Instant::now());
+        }
+        let now = Instant::now();
+        for peer in &mut self.peers {
+            peer.close(now);
+        }
+        self.poll_all();
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Add(peer) => {
+                let peer = *peer;
+                if peer.role == Role::Publisher {
+                    // A new publisher replaces the old one; viewers stay and get its media.
+                    for old in self.peers.iter_mut().filter(|p| {
+                        p.role == Role::Publisher && p.stream == peer.stream && p.is_open()
+                    }) {
+                        old.close(now);
+                    }
+                }
+                self.peers.push(peer);
+            }
+            Command::Close(id) => {
+                let mut gone = None;
+                if let Some(peer) = self.peers.iter_mut().find(|p| p.id == id) {
+                    peer.close(now);
+                    if peer.role == Role::Publisher {
+                        gone = Some(peer.stream.clone());
+                    }
+                }
+                if let Some(stream) = gone {
+                    self.end_viewers(&stream, now);
+                }
+            }
+            Command::CloseStream(stream) => {
+                for peer in self.peers.iter_mut().filter(|p| p.stream == stream) {
+                    peer.close(now);
+                }
+            }
+        }
+    }
+
+    fn handle_datagram(&mut self, source: SocketAddr, bytes: &[u8]) {
+        let now = Instant::now();
+        let Ok(contents) = bytes.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: destination_for(source, &self.local_ips, self.port),
+                contents,
+            },
+        );
+        let Some(peer) = self.peers.iter_mut().find(|p| p.rtc.accepts(&input)) else {
+            return;
+        };
+        if let Err(e) = peer.rtc.handle_input(input) {
+            tracing::debug!(session = %peer.id, "input rejected, closing: {e}");
+            peer.rtc.disconnect();
+        }
+        self.received_at = Some(now);
+        self.forwarded = false;
+    }
+
+    fn drive_time(&mut self, now: Instant) {
+        for peer in &mut self.peers {
+            if !peer.rtc.is_alive() || now < peer.next_timeout {
+                continue;
+            }
+            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                tracing::debug!(session = %peer.id, "timeout handling failed: {e}");
+                peer.rtc.disconnect();
+            }
+        }
+    }
+
+    /// Polls every peer until it only has a timeout left, applies the SFU rules to what
+    /// came out, and returns when the loop must wake up next.
+    fn poll_all(&mut self) -> Instant {
+        loop {
+            let now = Instant::now();
+            let mut deadline = now + IDLE_WAKE;
+            let mut propagate = Vec::new();
+            for peer in &mut self.peers {
+                let wake = poll_peer(peer, &self.socket, &mut propagate, now);
+                deadline = deadline.min(wake);
+            }
+            if propagate.is_empty() {
+                break self.finish_round(now, deadline);
+            }
+            for item in propagate {
+                self.apply(item, now);
+            }
+        }
+    }
+
+    fn finish_round(&mut self, now: Instant, deadline: Instant) -> Instant {
+        if let Some(received_at) = self.received_at.take()
+            && std::mem::take(&mut self.forwarded)
+        {
+            self.registry.record_forwarding_delay(now - received_at);
+        }
+        let mut gone_publishers = Vec::new();
+        for peer in &mut self.peers {
+            let stale =
+                !peer.connected && now.saturating_duration_since(peer.created) > CONNECT_TIMEOUT;
+            if stale && peer.closing_since.is_none() {
+                tracing::info!(session = %peer.id, "peer never connected, dropping it");
+                peer.rtc.disconnect();
+            }
+            let flushed = peer
+                .closing_since
+                .is_some_and(|t| now.saturating_duration_since(t) > CLOSE_GRACE);
+            if flushed {
+                peer.rtc.disconnect();
+            }
+        }
+        for peer in self
+            .peers
+            .iter_mut()
+            .filter(|p| !p.is_open() && !p.deregistered)
+        {
+            peer.deregistered = true;
+            let was_current = self
+                .registry
+                .remove_session(&peer.stream, &peer.id, peer.role);
+            if peer.role == Role::Publisher && was_current {
+                gone_publishers.push(peer.stream.clone());
+            }
+        }
+        self.peers.retain(|peer| peer.rtc.is_alive());
+        for stream in gone_publishers {
+            self.end_viewers(&stream, now);
+        }
+        deadline
+    }
+
+    fn end_viewers(&mut self, stream: &str, now: Instant) {
+        let publisher_left = !self
+            .peers
+            .iter()
+            .any(|p| p.role == Role::Publisher && p.stream == stream && p.is_open());
+        if !publisher_left {
+            return;
+        }
+        for viewer in self
+            .peers
+            .iter_mut()
+            .filter(|p| p.role == Role::Viewer && p.stream == stream)
+        {
+            viewer.close(now);
+        }
+    }
+
+    fn apply(&mut self, item: Propagate, now: Instant) {
+        match item {
+            Propagate::Media { stream, kind, data } => {
+                let packets = packet_count(&data);
+                for viewer in self
+                    .peers
+                    .iter_mut()
+                    .filter(|p| p.role == Role::Viewer && p.stream == stream)
+                {
+                    if viewer.write(kind, &data) {
+                        self.forwarded = true;
+                        if kind == MediaKind::Video {
+                            viewer.counters.forwarded(packets);
+                        }
+                    }
+                }
+            }
+            Propagate::KeyframeWanted { stream, kind } => {
+                if let Some(publisher) = self
+                    .peers
+                    .iter_mut()
+                    .find(|p| p.role == Role::Publisher && p.stream == stream && p.is_open())
+                {
+                    publisher.request_keyframe(kind, now);
+                }
+            }
+            Propagate::PublisherGone { stream } => self.end_viewers(&stream, now),
+        }
+    }
+}
+
+fn packet_count(data: &MediaData) -> u64 {
+    let first = **data.seq_range.start();
+    let last = **data.seq_range.end();
+    last.saturating_sub(first) + 1
+}
+
+/// Polls one peer until it reports a timeout; returns that timeout.
+fn poll_peer(
+    peer: &mut Peer,
+    socket: &UdpSocket,
+    propagate: &mut Vec<Propagate>,
+    now: Instant,
+) -> Instant {
+    loop {
+        if !peer.rtc.is_alive() {
+            return now;
+        }
+        let output = match peer.rtc.poll_output() {
+            Ok(output) => output,
+            Err(e) => {
+                tracing::debug!(session = %peer.id, "poll failed, closing: {e}");
+                peer.rtc.disconnect();
+                return now;
+            }
+        };
+        match output {
+            Output::Timeout(at) => {
+                peer.next_timeout = at;
+                return at;
+            }
+            Output::Transmit(transmit) => {
+                // UDP may drop under pressure anyway; never block the loop on a full buffer.
+                let _ = socket.try_send_to(&transmit.contents, transmit.destination);
+            }
+            Output::Event(event) => handle_event(peer, event, propagate, now),
+        }
+    }
+}
+
+fn handle_event(peer: &mut Peer, event: Event, propagate: &mut Vec<Propagate>, now: Instant) {
+    match event {
+        Event::MediaAdded(added) => peer.mids.push((added.mid, added.kind)),
+        Event::Connected => {
+            peer.connected = true;
+            tracing::info!(session = %peer.id, role = ?peer.role, "peer connected");
+            if peer.role == Role::Viewer {
+                // A viewer joining mid-stream needs a keyframe to show anything.
+                propagate.push(Propagate::KeyframeWanted {
+                    stream: peer.stream.clone(),
+                    kind: KeyframeRequestKind::Pli,
+                });
+            }
+        }
+        Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
+            tracing::info!(session = %peer.id, "peer went away, ending session");
+            peer.close(now);
+            if peer.role == Role::Publisher {
+                propagate.push(Propagate::PublisherGone {
+                    stream: peer.stream.clone(),
+                });
+            }
+        }
+        Event::MediaData(data) if peer.role == Role::Publisher => {
+            let kind = peer
+                .mids
+                .iter()
+                .find(|(m, _)| *m == data.mid)
+                .map_or(MediaKind::Video, |(_, k)| *k);
+            if kind == MediaKind::Video {
+                peer.counters.received(packet_count(&data), now);
+                if !data.contiguous {
+                    peer.request_keyframe(KeyframeRequestKind::Fir, now);
+                }
+            }
+            propagate.push(Propagate::Media {
+                stream: peer.stream.clone(),
+                kind,
+                data: Box::new(data),
+            });
+        }
+        Event::KeyframeRequest(request) if peer.role == Role::Viewer => {
+            propagate.push(Propagate::KeyframeWanted {
+                stream: peer.stream.clone(),
+                kind: request.kind,
+            });
+        }
+        _ => {}
+    }
+}

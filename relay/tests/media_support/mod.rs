@@ -1,0 +1,312 @@
+//! A str0m peer that publishes or views through the media server over real UDP, and a
+//! server on port 0. Used by the `media_*` tests and benchmarks.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use rtc_relay::local::media::{MediaServer, whep_path, whip_path};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// A media server behind axum on 127.0.0.1:0.
+pub struct TestServer {
+    pub media: MediaServer,
+    pub base: String,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let media = MediaServer::start().await.expect("media server starts");
+        let app = Router::new().nest("/local", media.router());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            media,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    pub fn whip_url(&self, key: &str) -> String {
+        format!("{}/local{}", self.base, whip_path(key))
+    }
+
+    pub fn whep_url(&self, key: &str) -> String {
+        format!("{}/local{}", self.base, whep_path(key))
+    }
+
+    /// Waits until `check` holds for the stream's status.
+    pub async fn wait_status(
+        &self,
+        key: &str,
+        what: &str,
+        check: impl Fn(&rtc_relay::local::media::MediaStatus) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = self.media.status(key);
+            if status.as_ref().is_some_and(&check) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// What a test peer observed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerEvent {
+    Connected,
+    /// A complete frame (Annex B) and the receive instant.
+    Frame(Vec<u8>, Instant),
+    KeyframeRequested,
+    Ended,
+}
+
+/// A running str0m peer.
+pub struct TestPeer {
+    pub events: mpsc::UnboundedReceiver<PeerEvent>,
+    frames: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    pub location: String,
+    pub playback_url: Option<String>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestPeer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An SDP offer for a video-only H.264 peer, and the state to finish it.
+pub struct Offer {
+    pub rtc: Rtc,
+    pub sdp: String,
+    pending: SdpPendingOffer,
+    mid: Mid,
+    socket: UdpSocket,
+}
+
+impl Offer {
+    pub async fn new(direction: Direction) -> Self {
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_h264(true)
+            .build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(socket.local_addr().unwrap(), "udp").unwrap());
+        let mut change = rtc.sdp_api();
+        let mid = change.add_media(MediaKind::Video, direction, Some("s".into()), None, None);
+        let (offer, pending) = change.apply().unwrap();
+        Self {
+            rtc,
+            sdp: offer.to_sdp_string(),
+            pending,
+            mid,
+            socket,
+        }
+    }
+}
+
+/// POSTs an offer; returns the raw response.
+pub async fn post_offer(url: &str, sdp: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/sdp")
+        .body(sdp.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Connects a peer through WHIP (`Direction::SendOnly`) or WHEP (`RecvOnly`).
+pub async fn connect(url: &str, direction: Direction) -> TestPeer {
+    let mut offer = Offer::new(direction).await;
+    let response = post_offer(url, &offer.sdp).await;
+    assert_eq!(response.status(), 201, "offer to {url} accepted");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let playback_url = response
+        .headers()
+        .get("livepeer-playback-url")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let answer = SdpAnswer::from_sdp_string(&response.text().await.unwrap()).unwrap();
+    offer
+        .rtc
+        .sdp_api()
+        .accept_answer(offer.pending, answer)
+        .unwrap();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (frames_tx, frames_rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run_peer(
+        offer.rtc,
+        offer.socket,
+        offer.mid,
+        events_tx,
+        frames_rx,
+    ));
+    TestPeer {
+        events,
+        frames: (direction == Direction::SendOnly).then_some(frames_tx),
+        location,
+        playback_url,
+        task,
+    }
+}
+
+impl TestPeer {
+    /// Queues one Annex B frame for sending (publishers only).
+    pub fn send_frame(&self, frame: Vec<u8>) {
+        self.frames
+            .as_ref()
+            .expect("only publishers send")
+            .send(frame)
+            .unwrap();
+    }
+
+    /// Waits for the first event matching `want`, skipping others.
+    pub async fn wait_for(&mut self, what: &str, want: impl Fn(&PeerEvent) -> bool) -> PeerEvent {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(event)) if want(&event) => return event,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("peer stopped before {what}"),
+                Err(_) => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+}
+
+/// A synthetic H.264 access unit: an IDR (with SPS/PPS) or a non-IDR slice whose payload
+/// carries `number`, so receivers can check they got the right frame.
+pub fn h264_frame(number: u32, keyframe: bool, payload_len: usize) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(payload_len + 32);
+    if keyframe {
+        frame.extend_from_slice(&[0, 0, 0, 1, 0x67, 0x42, 0xe0, 0x1f, 0x8c, 0x8d, 0x40]);
+        frame.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80]);
+        frame.extend_from_slice(&[0, 0, 0, 1, 0x65]);
+    } else {
+        frame.extend_from_slice(&[0, 0, 0, 1, 0x41]);
+    }
+    frame.extend_from_slice(&number.to_be_bytes());
+    // Filler without zero bytes, so no start code appears inside the slice.
+    frame.extend((0..payload_len).map(|i| (i % 200) as u8 + 1));
+    frame
+}
+
+/// Reads the frame number back from a received access unit.
+pub fn frame_number(frame: &[u8]) -> Option<u32> {
+    let slice = frame
+        .windows(5)
+        .position(|w| w[..4] == [0, 0, 0, 1] && matches!(w[4] & 0x1f, 1 | 5))?;
+    let bytes = frame.get(slice + 5..slice + 9)?;
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
+async fn run_peer(
+    mut rtc: Rtc,
+    socket: UdpSocket,
+    mid: Mid,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let local = socket.local_addr().unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut sent = 0u64;
+    loop {
+        let deadline = loop {
+            if !rtc.is_alive() {
+                let _ = events.send(PeerEvent::Ended);
+                return;
+            }
+            match rtc.poll_output() {
+                Ok(Output::Timeout(at)) => break at,
+                Ok(Output::Transmit(t)) => {
+                    let _ = socket.send_to(&t.contents, t.destination).await;
+                }
+                Ok(Output::Event(event)) => {
+                    let mapped = match event {
+                        Event::Connected => Some(PeerEvent::Connected),
+                        Event::MediaData(data) => {
+                            Some(PeerEvent::Frame(data.data.to_vec(), Instant::now()))
+                        }
+                        Event::KeyframeRequest(_) => Some(PeerEvent::KeyframeRequested),
+                        Event::Closed => Some(PeerEvent::Ended),
+                        Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                            rtc.disconnect();
+                            None
+                        }
+                        _ => None,
+                    };
+                    if let Some(event) = mapped {
+                        let _ = events.send(event);
+                    }
+                }
+                Err(_) => rtc.disconnect(),
+            }
+        };
+        let sleep = deadline.max(Instant::now() + Duration::from_millis(1));
+        tokio::select! {
+            frame = frames.recv() => {
+                let Some(frame) = frame else { continue };
+                let Some(writer) = rtc.writer(mid) else { continue };
+                let Some(pt) = writer
+                    .payload_params()
+                    .find(|p| p.spec().codec == Codec::H264)
+                    .map(|p| p.pt())
+                else {
+                    continue;
+                };
+                let time = MediaTime::from_90khz(sent * 3000);
+                sent += 1;
+                let _ = writer.write(pt, Instant::now(), time, Arc::<[u8]>::from(frame));
+            }
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((len, source)) = received
+                    && let Ok(contents) = buf[..len].try_into()
+                {
+                    let input = Input::Receive(
+                        Instant::now(),
+                        Receive { proto: Protocol::Udp, source, destination: local, contents },
+                    );
+                    if rtc.handle_input(input).is_err() {
+                        rtc.disconnect();
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(sleep.into()) => {}
+        }
+        if rtc.handle_input(Input::Timeout(Instant::now())).is_err() {
+            rtc.disconnect();
+        }
+    }
+}
+
+/// Sends a DELETE and returns its status.
+pub async fn delete(url: &str) -> u16 {
+    reqwest::Client::new()
+        .delete(url)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Resolves a `Location` header against the server.
+pub fn absolute(server: &TestServer, location: &str) -> String {
+    format!("{}{location}", server.base)
+}

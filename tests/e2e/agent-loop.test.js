@@ -1,0 +1,149 @@
+// The full loop through the real relay and its local backend: frames with markers posted to
+// the relay → agent page (hidden) → WHIP publisher → local media server → WHEP player →
+// frames back at the relay. Checks content and order, the 1 Hz stats, a lease moving to
+// another tab when the publishing tab closes, and the agent surviving a relay restart.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { launchBrowser, startRelay } from "./harness.mjs";
+import { loadMarkers, RelayApi, startSink, startSource, until } from "./loop.mjs";
+
+const TOKEN = "agent-loop-token";
+const SIZE = { width: 512, height: 512, frame_rate: 30 };
+
+let relay;
+let api;
+let browser;
+let markers;
+
+before(async () => {
+  markers = await loadMarkers();
+  relay = await startRelay({ env: { RTC_RELAY_TOKEN: TOKEN } });
+  api = new RelayApi(relay.url, TOKEN);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+});
+
+async function openAgent() {
+  const page = await browser.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") console.log(`agent page: ${m.text()}`);
+  });
+  await page.goto(`${relay.url}/agent.html?camera=1&token=${TOKEN}`);
+  await page.locator('#state[data-state="connected"]').waitFor({ timeout: 15000 });
+  return page;
+}
+
+/** Runs frames through the loop until `count` markers came back; returns what the sink saw. */
+async function loop(streamId, count) {
+  const source = startSource(api, streamId, {
+    width: SIZE.width,
+    height: SIZE.height,
+    fps: SIZE.frame_rate,
+    markers,
+  });
+  const sink = startSink(api, streamId, { markers, sentAt: source.stats.sentAt });
+  try {
+    await until(
+      `${count} marker frames back from ${streamId}`,
+      () => sink.stats.decoded.length >= count,
+      45000,
+    );
+  } finally {
+    source.stop();
+    await sink.stop();
+  }
+  return { source: source.stats, sink: sink.stats };
+}
+
+function assertInOrder(decoded) {
+  for (let i = 1; i < decoded.length; i++) {
+    assert.ok(decoded[i] >= decoded[i - 1], `marker ${decoded[i]} came after ${decoded[i - 1]}`);
+  }
+}
+
+let firstPage;
+let streamId;
+
+test("frames go round the loop with their markers intact and in order, with the tab hidden", async () => {
+  firstPage = await openAgent();
+  // Another tab in front hides the agent page, as the ComfyUI tab usually is.
+  const front = await browser.newPage();
+  await front.bringToFront();
+  const visibility = await firstPage.evaluate(() => document.visibilityState);
+
+  ({ id: streamId } = await api.createStream(SIZE));
+  await until(
+    "the publisher to be live",
+    async () => (await api.stream(streamId)).publisher?.state === "live",
+  );
+  const { source, sink } = await loop(streamId, 60);
+
+  assertInOrder(sink.decoded);
+  assert.ok(
+    sink.decoded.at(-1) - sink.decoded[0] >= 40,
+    `markers span ${sink.decoded[0]}..${sink.decoded.at(-1)}`,
+  );
+  assert.equal(sink.width, SIZE.width);
+  assert.equal(sink.height, SIZE.height);
+  assert.ok(source.accepted > 0);
+
+  const info = await firstPage.evaluate(() => window.agent.streams());
+  assert.equal(info.length, 1);
+  assert.equal(info[0].publisher, "live");
+  assert.equal(info[0].player, "live");
+  assert.equal(info[0].usesGenerator, true);
+  assert.equal(info[0].pacedByWorker, true);
+  assert.ok(info[0].framesIn > 0 && info[0].framesOut > 0);
+
+  const stream = await until("1 Hz stats at the relay", async () => {
+    const s = await api.stream(streamId);
+    return s.publisher?.stats?.fps > 0 && s.player?.stats?.fps > 0 ? s : undefined;
+  });
+  assert.match(stream.publisher.stats.codec ?? "", /H264/i);
+  console.log(`agent page visibility during the loop: ${visibility}`);
+  await front.close();
+});
+
+test("the lease moves to another tab when the publishing tab closes", async () => {
+  const second = await openAgent();
+  const secondId = await second.evaluate(() => window.agent.agentId);
+  await firstPage.close();
+  await until("the lease to move", async () => {
+    const s = await api.stream(streamId);
+    return s.publisher?.agent_id === secondId && s.publisher?.state === "live";
+  });
+  const { sink } = await loop(streamId, 30);
+  assertInOrder(sink.decoded);
+  firstPage = second;
+});
+
+test("the agent reconnects after a relay restart and serves new streams", async () => {
+  const port = new URL(relay.url).port;
+  const stateDir = relay.stateDir;
+  await relay.stop();
+  await until("the agent to notice", () =>
+    firstPage.evaluate(() => window.agent.state === "reconnecting" || window.agent.state === "connecting"),
+  );
+  relay = await startRelay({
+    addr: `127.0.0.1:${port}`,
+    env: { RTC_RELAY_TOKEN: TOKEN, RTC_RELAY_STATE_DIR: stateDir },
+  });
+  api = new RelayApi(relay.url, TOKEN);
+  await until(
+    "the agent to reconnect",
+    () => firstPage.evaluate(() => window.agent.state === "connected"),
+    30000,
+  );
+
+  ({ id: streamId } = await api.createStream(SIZE));
+  await until(
+    "the publisher to be live again",
+    async () => (await api.stream(streamId)).publisher?.state === "live",
+  );
+  const { sink } = await loop(streamId, 30);
+  assertInOrder(sink.decoded);
+});
