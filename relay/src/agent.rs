@@ -124,6 +124,10 @@ impl Agents {
                 agent.send(&play(entry));
             }
             tracing::info!(stream = %entry.id, agent = %agent.id, label = %agent.label, "publish lease granted");
+            state.events.log(
+                "info",
+                format!("{} publishes stream {}", agent.label, entry.id),
+            );
         }
         changed(state, entry);
     }

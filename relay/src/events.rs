@@ -53,6 +53,14 @@ impl Events {
         });
     }
 
+    /// A `log` event for the UI's log tab (the same line also goes to the relay's log).
+    pub fn log(&self, level: &'static str, message: impl Into<String>) {
+        self.emit(
+            "log",
+            serde_json::json!({"level": level, "message": message.into(), "time": crate::rfc3339_now()}),
+        );
+    }
+
     /// Whether anyone listens (the stats ticker skips its work otherwise).
     pub fn has_subscribers(&self) -> bool {
         self.tx.receiver_count() > 0

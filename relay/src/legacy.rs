@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes, to_bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -20,17 +20,12 @@ use crate::streams::{self, CreateRequest, PipelineConfig, StreamEntry, UpdateReq
 use crate::{AppState, lock};
 
 /// Routes of this module.
-pub fn router(max_frame_bytes: usize) -> Router<Arc<AppState>> {
-    // A base64 PNG is about 4/3 of the PNG, which is at most the raw size plus overhead.
-    let frames_limit = max_frame_bytes / 3 * 4 + 4096;
+pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/start", post(start))
         .route("/stop", post(stop))
         .route("/status", get(status))
-        .route(
-            "/frames",
-            post(frames).layer(DefaultBodyLimit::max(frames_limit)),
-        )
+        .route("/frames", post(frames))
         .route("/pipeline", patch(update_pipeline))
         .route("/config", get(get_config).post(set_config))
         .route("/whep/status", get(whep_status))
@@ -162,7 +157,9 @@ async fn frames(
         .is_some_and(|v| v.starts_with("application/json"));
     let max = state.config.max_frame_bytes;
     let (message, format, width, height) = if is_json {
-        let bytes = to_bytes(body, usize::MAX).await.map_err(|_| {
+        // Base64 is 4/3 of the PNG, and a PNG is at most a little larger than its pixels.
+        let limit = max / 3 * 4 + 4096;
+        let bytes = to_bytes(body, limit).await.map_err(|_| {
             ApiError::PayloadTooLarge("the frame_b64 body is larger than the frame limit".into())
         })?;
         let request: FrameB64 = serde_json::from_slice(&bytes).map_err(|e| {

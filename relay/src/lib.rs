@@ -134,13 +134,12 @@ impl AppState {
 
 /// Builds the relay's HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
-    let max_frame = state.config.max_frame_bytes;
     let bounded = Router::new()
         .merge(runtime_config::router())
         .merge(credentials::router())
-        .merge(streams::router(max_frame))
+        .merge(streams::router())
         .merge(signalling::router())
-        .merge(legacy::router(max_frame))
+        .merge(legacy::router())
         .nest("/local", local::router(&state))
         .route("/v1/{*rest}", any(error::not_found))
         .layer(TimeoutLayer::with_status_code(

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -328,6 +328,9 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
     });
     state.streams.insert(entry.clone());
     tracing::info!(stream = %entry.id, index = entry.index, "stream created");
+    state
+        .events
+        .log("info", format!("stream {} created", entry.id));
     let poller = tokio::spawn(poll_status(state.clone(), entry.clone()));
     *lock(&entry.poller) = Some(poller.abort_handle());
     state.agents.assign(state, &entry);
@@ -422,10 +425,17 @@ pub async fn delete(state: &Arc<AppState>, entry: &Arc<StreamEntry>) -> Deleted 
         .map(|e| e.to_string());
     if let Some(e) = &remote_error {
         tracing::warn!(stream = %entry.id, error = %e, "remote stream not deleted");
+        state.events.log(
+            "warn",
+            format!("stream {} was not deleted upstream: {e}", entry.id),
+        );
     }
     state.streams.remove(&entry.id);
     state.events.emit("removed", json!({ "id": entry.id }));
     tracing::info!(stream = %entry.id, "stream deleted");
+    state
+        .events
+        .log("info", format!("stream {} deleted", entry.id));
     Deleted { remote_error }
 }
 
@@ -512,17 +522,15 @@ async fn poll_status(state: Arc<AppState>, entry: Arc<StreamEntry>) {
 }
 
 /// Routes of this module.
-pub fn router(max_frame_bytes: usize) -> Router<Arc<AppState>> {
+pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/streams", get(list_streams).post(create_stream))
         .route(
             "/v1/streams/{id}",
             get(get_stream).patch(update_stream).delete(delete_stream),
         )
-        .route(
-            "/v1/streams/{id}/frames",
-            post(post_frames).layer(DefaultBodyLimit::max(max_frame_bytes)),
-        )
+        // The body is read by `read_pixels`, which enforces the exact size itself.
+        .route("/v1/streams/{id}/frames", post(post_frames))
         .route("/v1/streams/{id}/output", get(get_output))
 }
 
@@ -644,11 +652,7 @@ pub async fn read_pixels(body: Body, expected: usize, max: usize) -> ApiResult<V
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            if e.to_string().contains("length limit") {
-                ApiError::PayloadTooLarge(format!("body is larger than the limit of {max} bytes"))
-            } else {
-                ApiError::bad_request("body_read_failed", format!("reading the body failed: {e}"))
-            }
+            ApiError::bad_request("body_read_failed", format!("reading the body failed: {e}"))
         })?;
         if message.len() - FRAME_HEADER_LEN + chunk.len() > expected {
             return Err(ApiError::bad_request(

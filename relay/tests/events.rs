@@ -79,6 +79,9 @@ async fn snapshot_changes_removals_and_stats() {
             break;
         }
     }
+    let log = events.next_named("log").await;
+    assert_eq!(log["level"], "info");
+    assert!(log["message"].as_str().unwrap().contains("created"), "{log}");
     let stats = events.next_named("stats").await;
     assert_eq!(stats["streams"].as_array().unwrap().len(), 2);
     assert!(stats["streams"][0]["frames"]["received"].is_u64());
