@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+
 from comfy_api.latest import ComfyExtension, io
+
+log = logging.getLogger("rtc_node")
+
+
+async def catalog_route(_request: object) -> object:
+    """`GET /rtc/catalog`: lets the frontend offer only the ControlNets of a model's family."""
+    from aiohttp import web
+
+    from .params import catalog
+
+    return web.json_response(catalog())
 
 
 class RTCNodeExtension(ComfyExtension):
+    async def on_load(self) -> None:
+        from server import PromptServer
+
+        from . import proxy, runtime
+
+        proxy.install(PromptServer.instance)
+        PromptServer.instance.routes.get("/rtc/catalog")(catalog_route)
+        # Start the relay now, in the background: ComfyUI's start-up never waits for it, and
+        # a problem (no binary, early exit) is logged at once and reported on first use.
+        runtime.supervisor().start_background()
+
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return []
+        from .nodes import NODES
+
+        return list(NODES)

@@ -14,6 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+# Stand-ins for ComfyUI's `comfy_api` and `server` modules, which the pack imports.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "comfy_stub"))
 
 
 def relay_binary() -> Path:
@@ -76,3 +78,35 @@ def relay(relay_env: dict[str, str]) -> Iterator[RelayProcess]:
     process.wait_ready()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def pack_relay(tmp_path: Path) -> Iterator[object]:
+    """The pack's own supervisor running the real relay binary on a free port.
+
+    Node code reaches it through ``rtc_node.runtime`` exactly as inside ComfyUI.
+    """
+    from comfy_extension.rtc_node import runtime
+    from comfy_extension.rtc_node.credentials import Credentials
+    from comfy_extension.rtc_node.supervisor import RelaySupervisor, SupervisorOptions
+
+    supervisor = RelaySupervisor(
+        SupervisorOptions(state_dir=tmp_path / "state", binary=relay_binary(), port=0),
+        credentials=Credentials,
+        binary_finder=lambda: (relay_binary(), []),
+    )
+    runtime.use_supervisor(supervisor)
+    supervisor.endpoint()
+    yield supervisor
+    supervisor.stop()
+    runtime.use_supervisor(None)
+
+
+@pytest.fixture
+def toasts() -> Iterator[list]:
+    """Toasts the nodes broadcast during the test."""
+    from server import PromptServer
+
+    PromptServer.instance.messages.clear()
+    yield PromptServer.instance.messages
+    PromptServer.instance.messages.clear()

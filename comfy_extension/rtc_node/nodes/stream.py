@@ -1,0 +1,305 @@
+"""Start, Update and Status: the stream's life cycle from the graph.
+
+ComfyUI re-runs a node when its own fingerprint or anything upstream changes; linked inputs
+are not visible to ``fingerprint_inputs``. So Start is re-run by an upstream config change,
+or by its fingerprint when a stream it made has gone away; ``execute`` then decides from its
+own record whether the stream can be kept, patched or must be made anew.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from comfy_api.latest import io
+
+from .. import params
+from ..notify import toast
+from ..relay_client import RelayError
+from .common import (
+    CATEGORY,
+    PipelineConfigType,
+    StreamNodeError,
+    current_stream_id,
+    explain,
+    relay,
+)
+
+GONE_STATES = frozenset({"stopping", "error"})
+
+
+@dataclass
+class StartedStream:
+    """What a Start node made: enough to reuse, patch or replace it on the next run."""
+
+    stream_id: str
+    settings_key: str
+    config: dict[str, Any]
+    outputs: tuple[str, str, str, str]
+
+
+_started: dict[str, StartedStream] = {}
+_gone: set[str] = set()
+_started_lock = threading.Lock()
+
+
+def _outputs(stream: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (
+        str(stream.get("id") or ""),
+        str(stream.get("playback_id") or ""),
+        str(stream.get("whip_url") or ""),
+        str(stream.get("whep_url") or ""),
+    )
+
+
+def _alive(stream: dict[str, Any] | None) -> bool:
+    return stream is not None and stream.get("state") not in GONE_STATES
+
+
+class StartStream(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="StartRTCStream",
+            display_name="Start RTC Stream",
+            category=CATEGORY,
+            description="Creates the stream once and keeps it across runs. A new stream is "
+            "made only when the name, frame settings or a model-level parameter change, or "
+            "when the stream is gone; prompt, seed, guidance, delta, steps and t_index_list "
+            "changes are applied to the running stream.",
+            inputs=[
+                PipelineConfigType.Input("pipeline_config"),
+                io.String.Input("stream_name", default="comfyui-livestream", optional=True),
+                io.Int.Input(
+                    "fps",
+                    default=24,
+                    min=1,
+                    max=60,
+                    optional=True,
+                    tooltip="Frames per second sent to the service (Daydream caps input at 24).",
+                ),
+                io.Int.Input(
+                    "width",
+                    default=512,
+                    min=64,
+                    max=4096,
+                    step=8,
+                    optional=True,
+                    tooltip="Frame size sent over WebRTC; wire it from Pipeline Config.",
+                ),
+                io.Int.Input("height", default=512, min=64, max=4096, step=8, optional=True),
+                io.Boolean.Input(
+                    "enabled", default=True, label_on="Enabled", label_off="Disabled", optional=True
+                ),
+            ],
+            outputs=[
+                io.String.Output("stream_id"),
+                io.String.Output("playback_id"),
+                io.String.Output("whip_url"),
+                io.String.Output("whep_url"),
+            ],
+            hidden=[io.Hidden.unique_id],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, **inputs: Any) -> Any:
+        # Grows when a stream made by a Start node disappears, so the node runs again; it
+        # never shrinks, so the run after the replacement is served from the cache.
+        with _started_lock:
+            ours = {record.stream_id for record in _started.values()} - _gone
+        if ours:
+            try:
+                listed = relay().list_streams().get("streams", [])
+            except (RelayError, StreamNodeError):
+                return float("nan")
+            live = {s.get("id") for s in listed if _alive(s)}
+            with _started_lock:
+                _gone.update(ours - live)
+        return (len(_gone), sorted(inputs.items()))
+
+    @classmethod
+    def execute(
+        cls,
+        pipeline_config: dict[str, Any],
+        stream_name: str = "comfyui-livestream",
+        fps: int = 24,
+        width: int = 512,
+        height: int = 512,
+        enabled: bool = True,
+    ) -> io.NodeOutput:
+        node = str(cls.hidden.unique_id) if cls.hidden else "start"
+        with _started_lock:
+            record = _started.get(node)
+        if not enabled:
+            return io.NodeOutput(*(record.outputs if record else ("", "", "", "")))
+        client = relay()
+        settings = {"frame_rate": fps, "width": width, "height": height}
+        name = stream_name.strip() or "comfyui-livestream"
+        settings_key = params.fingerprint({"name": name, "settings": settings})
+
+        existing = None
+        if record is not None:
+            try:
+                existing = client.get_stream(record.stream_id)
+            except RelayError as error:
+                if error.status != 404:
+                    raise explain(error, record.stream_id) from error
+        if record is not None and _alive(existing) and record.settings_key == settings_key:
+            if record.config == pipeline_config:
+                return io.NodeOutput(*record.outputs)
+            if not params.needs_new_stream(record.config, pipeline_config):
+                return io.NodeOutput(*cls._patch(record, pipeline_config))
+        if record is not None and _alive(existing):
+            # Replaced, not leaked: a stream left running keeps costing on the cloud backend.
+            try:
+                client.delete_stream(record.stream_id)
+            except RelayError:
+                pass
+        try:
+            stream = client.create_stream(
+                {"name": name, "pipeline_config": pipeline_config, **settings}
+            )
+        except RelayError as error:
+            toast("error", "Stream Start Failed", error.message)
+            raise StreamNodeError(f"could not start the stream: {error}") from error
+        outputs = _outputs(stream)
+        with _started_lock:
+            _started[node] = StartedStream(outputs[0], settings_key, pipeline_config, outputs)
+        toast("success", "Stream Started", f"Stream ID: {outputs[0]}")
+        return io.NodeOutput(*outputs)
+
+    @classmethod
+    def _patch(cls, record: StartedStream, config: dict[str, Any]) -> tuple[str, str, str, str]:
+        try:
+            stream = relay().update_stream(record.stream_id, config)
+        except RelayError as error:
+            toast("error", "Update Failed", error.message)
+            raise explain(error, record.stream_id) from error
+        record.config = config
+        record.outputs = _outputs(stream)
+        toast("success", "Pipeline Updated", f"Stream {record.stream_id} parameters updated")
+        return record.outputs
+
+
+class UpdateStream(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="UpdateRTCStream",
+            display_name="Update RTC Stream",
+            category=CATEGORY,
+            description="Sends the pipeline config to the running stream. Runs only when the "
+            "config or the seed changes; set the seed to randomize to update on every run.",
+            inputs=[
+                io.String.Input("stream_id", default="", force_input=True),
+                PipelineConfigType.Input("pipeline_config"),
+                io.Int.Input(
+                    "seed",
+                    default=0,
+                    min=0,
+                    max=params.SEED_MAX,
+                    control_after_generate=True,
+                    tooltip="Replaces the config's seed; with randomize every run updates.",
+                ),
+                io.Boolean.Input("enabled", default=True, optional=True),
+            ],
+            outputs=[io.Boolean.Output("updated"), io.String.Output("status")],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, **inputs: Any) -> Any:
+        return sorted(inputs.items())
+
+    @classmethod
+    def execute(
+        cls,
+        stream_id: str,
+        pipeline_config: dict[str, Any],
+        seed: int,
+        enabled: bool = True,
+    ) -> io.NodeOutput:
+        if not enabled:
+            return io.NodeOutput(False, "disabled")
+        if not stream_id.strip():
+            toast("warn", "Update Skipped", "No stream_id: connect Start RTC Stream")
+            return io.NodeOutput(False, "skipped: no stream_id")
+        params.check_range("seed", seed, 0, params.SEED_MAX)
+        config = {
+            "pipeline": pipeline_config.get("pipeline", params.PIPELINE),
+            "params": {**pipeline_config.get("params", {}), "seed": seed},
+        }
+        try:
+            relay().update_stream(stream_id, config)
+        except (RelayError, StreamNodeError) as error:
+            detail = error.message if isinstance(error, RelayError) else str(error)
+            if isinstance(error, RelayError) and error.status in (404, 409):
+                toast("warn", "No Active Stream", detail)
+            else:
+                toast("error", "Update Failed", detail)
+            return io.NodeOutput(False, f"failed: {detail}")
+        toast("success", "Pipeline Updated", f"Stream {stream_id} parameters updated")
+        return io.NodeOutput(True, "updated")
+
+
+class StreamStatus(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RTCStreamStatus",
+            display_name="RTC Stream Status",
+            category=CATEGORY,
+            description="State and counters of a stream (the current one when stream_id is "
+            "empty). Connect stream_id from Start to run after it.",
+            inputs=[
+                io.String.Input("stream_id", default="", optional=True),
+                io.Float.Input(
+                    "refresh_interval",
+                    default=5.0,
+                    min=0.0,
+                    max=3600.0,
+                    step=0.5,
+                    optional=True,
+                    tooltip="Seconds a result is reused; 0 queries the relay on every run.",
+                ),
+            ],
+            outputs=[
+                io.Boolean.Output("running"),
+                io.String.Output("stream_id"),
+                io.String.Output("playback_id"),
+                io.String.Output("whip_url"),
+                io.String.Output("whep_url"),
+                io.Int.Output("frames_sent"),
+                io.Int.Output("queue_depth"),
+                io.String.Output("status_json"),
+            ],
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, refresh_interval: float = 5.0, **inputs: Any) -> Any:
+        if refresh_interval <= 0:
+            return float("nan")
+        return (int(time.time() // refresh_interval), sorted(inputs.items()))
+
+    @classmethod
+    def execute(cls, stream_id: str = "", refresh_interval: float = 5.0) -> io.NodeOutput:
+        try:
+            client = relay()
+            chosen = current_stream_id(client, stream_id)
+            stream = client.get_stream(chosen)
+        except (RelayError, StreamNodeError) as error:
+            status = {"running": False, "error": str(error)}
+            return io.NodeOutput(False, stream_id, "", "", "", 0, 0, json.dumps(status, indent=2))
+        frames = stream.get("frames") or {}
+        running = stream.get("state") not in GONE_STATES
+        return io.NodeOutput(
+            running,
+            *_outputs(stream),
+            int(frames.get("sent", 0)),
+            int(frames.get("queue_depth", 0)),
+            json.dumps(stream, indent=2),
+        )

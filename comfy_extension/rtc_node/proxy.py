@@ -1,0 +1,200 @@
+"""Same-origin proxy: `/rtc/api/{tail}` on ComfyUI's server to the relay's `/{tail}`.
+
+The page only ever talks to its own origin (ComfyUI's origin check, `--offline` CSP, remote
+use); this adds the relay's bearer token and streams bodies both ways, so SSE events and
+WebSocket messages pass through as they arrive, never buffered beyond one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from .relay_client import RelayEndpoint
+
+if TYPE_CHECKING:
+    import aiohttp
+    from aiohttp import ClientSession, web
+
+log = logging.getLogger("rtc_node.proxy")
+
+PREFIX = "/rtc/api/"
+# Frames travel over the agent socket: 4K RGBA plus header is ~33 MB.
+MAX_MESSAGE = 64 * 1024 * 1024
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+# ComfyUI's own credentials and browser context stay on this side.
+NOT_FORWARDED = HOP_BY_HOP | {"authorization", "cookie", "origin", "referer"}
+WS_HEADERS = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"})
+
+EndpointProvider = Callable[[], Awaitable[RelayEndpoint]]
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    from aiohttp import web
+
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+class RelayProxy:
+    """aiohttp handler; one instance per ComfyUI server, one client session reused."""
+
+    def __init__(self, endpoint: EndpointProvider) -> None:
+        self._endpoint = endpoint
+        self._session: ClientSession | None = None
+
+    def _client(self) -> ClientSession:
+        import aiohttp
+
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                auto_decompress=False,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def register(self, routes: web.RouteTableDef) -> None:
+        routes.route("*", PREFIX + "{tail:.*}")(self.handle)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        import aiohttp
+
+        try:
+            endpoint = await self._endpoint()
+        except Exception as error:  # the supervisor's message is the useful part
+            return error_response(503, "relay_unavailable", str(error))
+        target = endpoint.url + "/" + request.match_info["tail"]
+        if request.query_string:
+            target += "?" + request.query_string
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() not in NOT_FORWARDED and name.lower() not in WS_HEADERS
+        }
+        headers["Authorization"] = f"Bearer {endpoint.token}"
+        try:
+            if request.headers.get("Upgrade", "").lower() == "websocket":
+                return await self._websocket(request, target, headers)
+            return await self._http(request, target, headers)
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:
+            return error_response(502, "relay_unavailable", f"relay unreachable: {error}")
+
+    async def _http(
+        self, request: web.Request, target: str, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        from aiohttp import web
+
+        body = request.content if request.body_exists else None
+        async with self._client().request(
+            request.method, target, headers=headers, data=body, allow_redirects=False
+        ) as upstream:
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            for name, value in upstream.headers.items():
+                if name.lower() not in HOP_BY_HOP and name.lower() != "set-cookie":
+                    response.headers.add(name, value)
+            length = upstream.headers.get("Content-Length")
+            if length is not None:
+                response.content_length = int(length)
+            await response.prepare(request)
+            # iter_any yields each chunk as soon as it arrives: SSE events are not held back.
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+    async def _websocket(
+        self, request: web.Request, target: str, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        from aiohttp import web
+
+        protocols = [
+            p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p
+        ]
+        headers.pop("Sec-WebSocket-Protocol", None)
+        async with self._client().ws_connect(
+            target.replace("http://", "ws://", 1),
+            headers=headers,
+            protocols=protocols,
+            max_msg_size=MAX_MESSAGE,
+            autoping=True,
+        ) as upstream:
+            downstream = web.WebSocketResponse(
+                protocols=[upstream.protocol] if upstream.protocol else (),
+                max_msg_size=MAX_MESSAGE,
+                autoping=True,
+            )
+            await downstream.prepare(request)
+            await _pump_both(downstream, upstream)
+            return downstream
+
+
+async def _pump_both(
+    downstream: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse
+) -> None:
+    """Copies messages both ways until either side closes, then closes the other."""
+
+    async def copy(source, sink) -> None:  # noqa: ANN001 - both aiohttp socket kinds
+        import aiohttp
+
+        async for message in source:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                await sink.send_str(message.data)
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                await sink.send_bytes(message.data)
+            elif message.type == aiohttp.WSMsgType.ERROR:
+                break
+        await sink.close(code=source.close_code or 1000)
+
+    tasks = [
+        asyncio.ensure_future(copy(downstream, upstream)),
+        asyncio.ensure_future(copy(upstream, downstream)),
+    ]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        if task.exception() is not None:
+            log.debug("websocket pump ended: %s", task.exception())
+
+
+def supervised_endpoint() -> EndpointProvider:
+    """The shared supervisor's endpoint, waited for off the event loop."""
+    from . import runtime
+
+    async def endpoint() -> RelayEndpoint:
+        return await asyncio.get_running_loop().run_in_executor(None, runtime.supervisor().endpoint)
+
+    return endpoint
+
+
+def install(server: object) -> RelayProxy:
+    """Registers the proxy on ComfyUI's ``PromptServer`` and closes it with the app."""
+    proxy = RelayProxy(supervised_endpoint())
+    proxy.register(server.routes)  # type: ignore[attr-defined]
+    app = getattr(server, "app", None)
+    if app is not None:
+
+        async def close(_app: object) -> None:
+            await proxy.close()
+
+        app.on_cleanup.append(close)
+    return proxy

@@ -1,0 +1,66 @@
+"""The process-wide relay supervisor and client the nodes and the proxy share."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from . import credentials
+from .relay_client import RelayClient
+from .supervisor import RelaySupervisor, SupervisorOptions, find_binary
+
+PACK_DIR = Path(__file__).resolve().parent.parent
+WORKSPACE_DIR = PACK_DIR.parent
+
+_lock = threading.Lock()
+_supervisor: RelaySupervisor | None = None
+_client: RelayClient | None = None
+
+
+def state_dir() -> Path:
+    explicit = os.environ.get("RTC_RELAY_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "rtc-node"
+
+
+def _static_dirs() -> dict[str, str]:
+    """Lets the relay serve the standalone pages and the wasm package when they exist."""
+    env = {}
+    if (WORKSPACE_DIR / "www").is_dir():
+        env["RTC_RELAY_WWW_DIR"] = str(WORKSPACE_DIR / "www")
+    if (PACK_DIR / "web" / "pkg").is_dir():
+        env["RTC_RELAY_PKG_DIR"] = str(PACK_DIR / "web" / "pkg")
+    return env
+
+
+def supervisor() -> RelaySupervisor:
+    global _supervisor
+    with _lock:
+        if _supervisor is None:
+            port = int(os.environ.get("RTC_RELAY_PORT", "8895"))
+            _supervisor = RelaySupervisor(
+                SupervisorOptions(state_dir=state_dir(), port=port, extra_env=_static_dirs()),
+                credentials=lambda: credentials.from_process(PACK_DIR),
+                binary_finder=lambda: find_binary(os.environ, PACK_DIR),
+            )
+        return _supervisor
+
+
+def use_supervisor(instance: RelaySupervisor | None) -> None:
+    """Replaces the shared supervisor (embedding and tests); drops the cached client."""
+    global _supervisor, _client
+    with _lock:
+        _supervisor, _client = instance, None
+
+
+def client() -> RelayClient:
+    """A client for the running relay; starts the relay on first use."""
+    global _client
+    endpoint = supervisor().endpoint()
+    with _lock:
+        if _client is None or _client.endpoint != endpoint:
+            _client = RelayClient(endpoint)
+        return _client

@@ -1,0 +1,391 @@
+"""Runs `rtc-relay` as a child of ComfyUI: find, start, health-check, restart, stop.
+
+Start-up never blocks ComfyUI's import: the first caller that needs the relay waits for it
+(bounded), and a missing binary or a child that exits at once is reported straight away
+with its last log lines instead of after a long timeout.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .credentials import KEY_VARIABLE, Credentials
+from .relay_client import RelayEndpoint
+
+log = logging.getLogger("rtc_node.supervisor")
+
+DEFAULT_PORT = 8895
+LISTENING = re.compile(r"listening on (http://[\w.\-\[\]:]+)")
+STATE_FILE = "pack-relay.json"
+
+
+class RelayStartError(RuntimeError):
+    """The relay could not be started; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SupervisorOptions:
+    state_dir: Path
+    binary: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    start_timeout: float = 15.0
+    health_interval: float = 5.0
+    max_backoff: float = 30.0
+    extra_env: Mapping[str, str] | None = None
+
+
+def find_binary(environ: Mapping[str, str], pack_dir: Path) -> tuple[Path | None, list[str]]:
+    """`RTC_RELAY_BIN`, then PATH, then the workspace's cargo target dirs (release first)."""
+    looked: list[str] = []
+    explicit = environ.get("RTC_RELAY_BIN")
+    if explicit:
+        path = Path(explicit)
+        return (path if path.is_file() else None), [f"RTC_RELAY_BIN={explicit}"]
+    on_path = shutil.which("rtc-relay", path=environ.get("PATH"))
+    looked.append("PATH")
+    if on_path:
+        return Path(on_path), looked
+    targets = [pack_dir / "bin"]
+    if environ.get("CARGO_TARGET_DIR"):
+        targets.append(Path(environ["CARGO_TARGET_DIR"]))
+    targets.append(pack_dir.parent / "target")
+    for target in targets:
+        for profile in ("", "release", "debug"):
+            candidate = target / profile / "rtc-relay" if profile else target / "rtc-relay"
+            looked.append(str(candidate))
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate, looked
+    return None, looked
+
+
+def healthy(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=timeout) as response:
+            return response.status == 200 and json.load(response).get("ok") is True
+    except (OSError, ValueError):
+        return False
+
+
+def accepts_token(url: str, token: str, timeout: float = 2.0) -> bool:
+    request = urllib.request.Request(
+        f"{url}/v1/streams", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+class RelaySupervisor:
+    """Owns one relay: a child it started, or a healthy one left by an earlier ComfyUI."""
+
+    def __init__(
+        self,
+        options: SupervisorOptions,
+        credentials: Callable[[], Credentials],
+        binary_finder: Callable[[], tuple[Path | None, list[str]]],
+    ) -> None:
+        self.options = options
+        self._credentials = credentials
+        self._find_binary = binary_finder
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._endpoint: RelayEndpoint | None = None
+        self._process: subprocess.Popen[str] | None = None
+        self._adopted = False
+        self._error: str | None = None
+        self._starting = False
+        self._stopping = False
+        self._restarts = 0
+        self.log_tail: deque[str] = deque(maxlen=40)
+        self._watchdog: threading.Thread | None = None
+        atexit.register(self.stop)
+
+    # Public API ----------------------------------------------------------------------------
+
+    def start_background(self) -> None:
+        """Begins starting the relay without waiting; errors surface on ``endpoint()``."""
+        with self._lock:
+            watching = self._watchdog is not None and self._watchdog.is_alive()
+            if self._endpoint or self._starting or self._stopping or watching:
+                return
+            self._starting = True
+        threading.Thread(target=self._start_guarded, name="rtc-relay-start", daemon=True).start()
+
+    def endpoint(self, timeout: float | None = None) -> RelayEndpoint:
+        """The running relay, starting it if needed; raises ``RelayStartError`` promptly."""
+        self.start_background()
+        deadline = time.monotonic() + (timeout or self.options.start_timeout + 5.0)
+        with self._lock:
+            while self._endpoint is None:
+                if self._error and not self._starting:
+                    error = self._error
+                    # The next caller retries (e.g. after the user built the binary).
+                    self._error = None
+                    raise RelayStartError(error)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RelayStartError("rtc-relay did not become ready in time" + self._tail())
+                self._changed.wait(remaining)
+            return self._endpoint
+
+    def status(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "running": self._endpoint is not None,
+                "url": self._endpoint.url if self._endpoint else None,
+                "adopted": self._adopted,
+                "pid": self._process.pid if self._process else None,
+                "restarts": self._restarts,
+                "error": self._error,
+            }
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            process, self._process = self._process, None
+            self._endpoint = None
+            self._changed.notify_all()
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+    # Starting ------------------------------------------------------------------------------
+
+    def _start_guarded(self) -> None:
+        try:
+            endpoint = self._adopt() or self._spawn()
+            with self._lock:
+                self._endpoint, self._error = endpoint, None
+        except RelayStartError as error:
+            with self._lock:
+                self._error = str(error)
+            log.error("%s", error)
+        finally:
+            with self._lock:
+                self._starting = False
+                self._changed.notify_all()
+        if self._endpoint is not None:
+            self._ensure_watchdog()
+
+    def _state_path(self) -> Path:
+        return self.options.state_dir / STATE_FILE
+
+    def _adopt(self) -> RelayEndpoint | None:
+        """Reuses a healthy relay on our port whose token we wrote earlier."""
+        try:
+            state = json.loads(self._state_path().read_text(encoding="utf-8"))
+            url, token = str(state["url"]), str(state["token"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not (healthy(url) and accepts_token(url, token)):
+            return None
+        log.info("using the rtc-relay already running at %s", url)
+        with self._lock:
+            self._adopted = True
+        return RelayEndpoint(url, token)
+
+    def _port_free(self) -> bool:
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((self.options.host, self.options.port))
+            except OSError:
+                return False
+        return True
+
+    def _spawn(self) -> RelayEndpoint:
+        binary = self.options.binary
+        looked: list[str] = []
+        if binary is None:
+            binary, looked = self._find_binary()
+        if binary is None or not binary.is_file():
+            raise RelayStartError(
+                "rtc-relay binary not found (looked in: "
+                + ", ".join(looked or [str(binary)])
+                + "). Build it with `cargo build --release -p rtc-relay`, put it on PATH, "
+                "or set RTC_RELAY_BIN."
+            )
+        # Another program on the default port: listen elsewhere rather than fail.
+        port = self.options.port if self.options.port and self._port_free() else 0
+        token = secrets.token_urlsafe(32)
+        credentials = self._credentials()
+        env = {k: v for k, v in os.environ.items() if k != KEY_VARIABLE}
+        env.update(self.options.extra_env or {})
+        env.update(credentials.child_environment())
+        env["RTC_RELAY_TOKEN"] = token
+        env["RTC_RELAY_STATE_DIR"] = str(self.options.state_dir)
+        self.options.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            process = subprocess.Popen(
+                [str(binary), "--addr", f"{self.options.host}:{port}"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+            )
+        except OSError as error:
+            raise RelayStartError(f"cannot run {binary}: {error}") from error
+        listening = threading.Event()
+        found: list[str] = []
+        threading.Thread(
+            target=self._pump_log,
+            args=(process, listening, found, credentials.api_key),
+            name="rtc-relay-log",
+            daemon=True,
+        ).start()
+        deadline = time.monotonic() + self.options.start_timeout
+        # The log pump sets the event on the listening line and at end of stream, so an early
+        # exit ends this wait at once.
+        log_ended = listening.wait(self.options.start_timeout)
+        if not found:
+            if log_ended:
+                try:
+                    code = process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
+            if not log_ended or code is None:
+                process.kill()
+                process.wait(timeout=5)
+                raise RelayStartError(
+                    f"rtc-relay did not report its address within "
+                    f"{self.options.start_timeout:g} s" + self._tail()
+                )
+            raise RelayStartError(f"rtc-relay exited at start-up with status {code}" + self._tail())
+        url = found[0]
+        while not healthy(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RelayStartError(f"rtc-relay at {url} is not healthy" + self._tail())
+            time.sleep(0.05)
+        with self._lock:
+            self._process, self._adopted = process, False
+        self._write_state(url, token, process.pid)
+        log.info("rtc-relay started at %s (pid %d)", url, process.pid)
+        return RelayEndpoint(url, token)
+
+    def _write_state(self, url: str, token: str, pid: int) -> None:
+        path = self._state_path()
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump({"url": url, "token": token, "pid": pid}, file)
+        temporary.replace(path)
+
+    def _pump_log(
+        self,
+        process: subprocess.Popen[str],
+        listening: threading.Event,
+        found: list[str],
+        secret: str | None,
+    ) -> None:
+        assert process.stderr is not None
+        for raw in process.stderr:
+            line = raw.rstrip()
+            if secret and secret in line:
+                line = line.replace(secret, "[redacted]")
+            self.log_tail.append(line)
+            match = LISTENING.search(line)
+            if match and not found:
+                found.append(match.group(1))
+                listening.set()
+            elif listening.is_set():
+                log.debug("relay: %s", line)
+        listening.set()
+
+    def _tail(self) -> str:
+        lines = list(self.log_tail)[-10:]
+        return (":\n  " + "\n  ".join(lines)) if lines else ""
+
+    # Watching ------------------------------------------------------------------------------
+
+    def _ensure_watchdog(self) -> None:
+        with self._lock:
+            if self._watchdog is not None and self._watchdog.is_alive():
+                return
+            self._watchdog = threading.Thread(
+                target=self._watch, name="rtc-relay-watchdog", daemon=True
+            )
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        """Restarts the relay when it dies or stops answering, with exponential backoff."""
+        backoff = 0.5
+        failures = 0
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                process, endpoint = self._process, self._endpoint
+            if process is not None:
+                try:
+                    process.wait(timeout=self.options.health_interval)
+                except subprocess.TimeoutExpired:
+                    pass
+            else:
+                with self._lock:
+                    self._changed.wait(self.options.health_interval)
+            with self._lock:
+                if self._stopping:
+                    return
+            alive = endpoint is not None and (process is None or process.poll() is None)
+            if alive and endpoint is not None and healthy(endpoint.url, timeout=2.0):
+                failures, backoff = 0, 0.5
+                continue
+            failures += 1
+            if alive and failures < 3:
+                continue
+            code = process.returncode if process is not None else None
+            log.warning(
+                "rtc-relay %s; restarting in %.1f s%s",
+                f"exited with status {code}" if code is not None else "stopped answering",
+                backoff,
+                self._tail(),
+            )
+            if process is not None and process.poll() is None:
+                process.kill()
+            with self._lock:
+                # Marked as starting so callers wait for this restart instead of racing it.
+                self._endpoint, self._process, self._starting = None, None, True
+                self._changed.wait(backoff)
+                if self._stopping:
+                    self._starting = False
+                    return
+                self._restarts += 1
+            backoff = min(backoff * 2, self.options.max_backoff)
+            try:
+                endpoint = self._adopt() or self._spawn()
+            except RelayStartError as error:
+                with self._lock:
+                    self._error, self._starting = str(error), False
+                    self._changed.notify_all()
+                log.error("%s", error)
+                continue
+            with self._lock:
+                self._endpoint, self._error, self._starting = endpoint, None, False
+                self._changed.notify_all()
+            failures = 0

@@ -1,0 +1,236 @@
+"""The same-origin proxy on a real aiohttp server: HTTP, SSE streaming, WebSocket pumping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from conftest import RelayProcess
+
+from comfy_extension.rtc_node.proxy import RelayProxy
+from comfy_extension.rtc_node.relay_client import RelayEndpoint
+
+TOKEN = "proxy-test-token"
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def with_proxy(
+    endpoint: Callable[[], Awaitable[RelayEndpoint]],
+    body: Callable[[aiohttp.ClientSession, str], Awaitable[None]],
+) -> None:
+    proxy = RelayProxy(endpoint)
+    routes = web.RouteTableDef()
+    proxy.register(routes)
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.add_routes(routes)
+    runner, url = await serve(app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await body(session, url)
+    finally:
+        await proxy.close()
+        await runner.cleanup()
+
+
+def fixed(url: str) -> Callable[[], Awaitable[RelayEndpoint]]:
+    async def endpoint() -> RelayEndpoint:
+        return RelayEndpoint(url, TOKEN)
+
+    return endpoint
+
+
+class Upstream:
+    """A relay-shaped upstream that records what reached it."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.release_second_event = asyncio.Event()
+        self.closed_by_client = asyncio.Event()
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_route("*", "/echo", self.echo)
+        self.app.router.add_get("/v1/events", self.events)
+        self.app.router.add_get("/v1/agent", self.agent)
+
+    async def echo(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.seen.append(
+            {
+                "method": request.method,
+                "query": request.query_string,
+                "headers": dict(request.headers),
+                "length": len(body),
+                "sum": sum(body[::4096]),
+            }
+        )
+        return web.json_response(
+            {"error": {"code": "no_publisher", "message": "no tab"}},
+            status=409,
+            headers={"X-Frame-Sequence": "42", "Set-Cookie": "rtc_token=leak"},
+        )
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'event: stream\ndata: {"n": 1}\n\n')
+        # The second event is sent only once the client has seen the first through the proxy.
+        await asyncio.wait_for(self.release_second_event.wait(), 10)
+        await response.write(b'event: stream\ndata: {"n": 2}\n\n')
+        await response.write_eof()
+        return response
+
+    async def agent(self, request: web.Request) -> web.WebSocketResponse:
+        self.seen.append({"headers": dict(request.headers)})
+        socket_ = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
+        await socket_.prepare(request)
+        await socket_.send_str('{"type":"welcome"}')
+        async for message in socket_:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                await socket_.send_str("echo:" + message.data)
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                await socket_.send_bytes(message.data[::-1])
+        self.closed_by_client.set()
+        return socket_
+
+
+def run(coroutine: Awaitable[None]) -> None:
+    asyncio.run(asyncio.wait_for(coroutine, 60))  # type: ignore[arg-type]
+
+
+def test_healthz_through_the_proxy_reaches_the_real_relay(relay: RelayProcess) -> None:
+    async def body(session: aiohttp.ClientSession, url: str) -> None:
+        async with session.get(f"{url}/rtc/api/healthz") as response:
+            assert response.status == 200
+            health = await response.json()
+            assert health["ok"] is True and health["backend"] == "local"
+
+    run(with_proxy(fixed(relay.wait_ready()), body))
+
+
+def test_http_adds_the_token_strips_browser_credentials_and_streams_bodies() -> None:
+    async def scenario() -> None:
+        upstream = Upstream()
+        runner, upstream_url = await serve(upstream.app)
+        payload = bytes(range(256)) * (8 * 1024 * 1024 // 256)  # an 8 MB frame
+
+        async def body(session: aiohttp.ClientSession, url: str) -> None:
+            async with session.post(
+                f"{url}/rtc/api/echo?after=3&wait_ms=10",
+                data=payload,
+                headers={
+                    "Authorization": "Bearer comfy-user-token",
+                    "Cookie": "comfy=session",
+                    "Origin": "http://comfy.example",
+                    "X-Frame-Width": "2048",
+                },
+            ) as response:
+                assert response.status == 409
+                assert await response.json() == {
+                    "error": {"code": "no_publisher", "message": "no tab"}
+                }
+                assert response.headers["X-Frame-Sequence"] == "42"
+                assert "Set-Cookie" not in response.headers
+
+        try:
+            await with_proxy(fixed(upstream_url), body)
+        finally:
+            await runner.cleanup()
+        (seen,) = upstream.seen
+        assert seen["method"] == "POST" and seen["query"] == "after=3&wait_ms=10"
+        assert seen["headers"]["Authorization"] == f"Bearer {TOKEN}"
+        assert seen["headers"]["X-Frame-Width"] == "2048"
+        assert "Cookie" not in seen["headers"] and "Origin" not in seen["headers"]
+        assert seen["headers"]["Host"] == upstream_url.removeprefix("http://")
+        assert seen["length"] == len(payload) and seen["sum"] == sum(payload[::4096])
+
+    run(scenario())
+
+
+def test_sse_events_arrive_one_by_one_without_buffering() -> None:
+    async def scenario() -> None:
+        upstream = Upstream()
+        runner, upstream_url = await serve(upstream.app)
+
+        async def body(session: aiohttp.ClientSession, url: str) -> None:
+            async with session.get(f"{url}/rtc/api/v1/events") as response:
+                assert response.headers["Content-Type"] == "text/event-stream"
+                first = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+                assert json.loads(first.split(b"data: ")[1]) == {"n": 1}
+                upstream.release_second_event.set()
+                second = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+                assert json.loads(second.split(b"data: ")[1]) == {"n": 2}
+
+        try:
+            await with_proxy(fixed(upstream_url), body)
+        finally:
+            await runner.cleanup()
+
+    run(scenario())
+
+
+def test_websocket_messages_are_pumped_both_ways() -> None:
+    async def scenario() -> None:
+        upstream = Upstream()
+        runner, upstream_url = await serve(upstream.app)
+        frame = bytes(range(256)) * 16384  # 4 MB binary message
+
+        async def body(session: aiohttp.ClientSession, url: str) -> None:
+            async with session.ws_connect(
+                f"{url.replace('http', 'ws')}/rtc/api/v1/agent", max_msg_size=64 * 1024 * 1024
+            ) as ws:
+                assert (await ws.receive_str(timeout=10)) == '{"type":"welcome"}'
+                await ws.send_str('{"type":"hello"}')
+                assert (await ws.receive_str(timeout=10)) == 'echo:{"type":"hello"}'
+                await ws.send_bytes(frame)
+                assert (await ws.receive_bytes(timeout=10)) == frame[::-1]
+            await asyncio.wait_for(upstream.closed_by_client.wait(), 10)
+
+        try:
+            await with_proxy(fixed(upstream_url), body)
+        finally:
+            await runner.cleanup()
+        assert upstream.seen[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+    run(scenario())
+
+
+def test_a_dead_relay_gives_a_json_502() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+    async def body(session: aiohttp.ClientSession, url: str) -> None:
+        async with session.get(f"{url}/rtc/api/v1/streams") as response:
+            assert response.status == 502
+            error = (await response.json())["error"]
+            assert error["code"] == "relay_unavailable"
+
+    run(with_proxy(fixed(dead), body))
+
+
+def test_a_relay_that_cannot_start_gives_a_json_503_with_the_reason() -> None:
+    async def failing() -> RelayEndpoint:
+        raise RuntimeError("rtc-relay binary not found (looked in: PATH)")
+
+    async def body(session: aiohttp.ClientSession, url: str) -> None:
+        async with session.get(f"{url}/rtc/api/v1/streams") as response:
+            assert response.status == 503
+            error = (await response.json())["error"]
+            assert error == {
+                "code": "relay_unavailable",
+                "message": "rtc-relay binary not found (looked in: PATH)",
+            }
+
+    run(with_proxy(failing, body))

@@ -1,0 +1,167 @@
+"""Node schemas: ids, categories, inputs and outputs, and the example workflows against them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from workflow import EXAMPLES, to_api_prompt
+
+from comfy_extension.rtc_node import params
+from comfy_extension.rtc_node.nodes import NODES
+
+EXPECTED = {
+    "RTCStreamPipelineConfig": ["pipeline_config", "config_json", "width", "height"],
+    "RTCStreamControlNet": ["controlnet"],
+    "StartRTCStream": ["stream_id", "playback_id", "whip_url", "whep_url"],
+    "UpdateRTCStream": ["updated", "status"],
+    "RTCStreamFrameInput": ["frames_sent"],
+    "RTCStreamFrameOutput": ["image", "whep_url"],
+    "RTCStreamStatus": [
+        "running",
+        "stream_id",
+        "playback_id",
+        "whip_url",
+        "whep_url",
+        "frames_sent",
+        "queue_depth",
+        "status_json",
+    ],
+    "RTCStreamUIPreview": [],
+}
+
+
+def schemas() -> dict:
+    return {node.define_schema().node_id: node.define_schema() for node in NODES}
+
+
+def test_every_node_has_its_original_id_and_the_category() -> None:
+    found = schemas()
+    assert set(found) == set(EXPECTED)
+    for node_id, schema in found.items():
+        assert schema.category == "RTC Stream"
+        assert [o.id for o in schema.outputs] == EXPECTED[node_id], node_id
+        assert schema.display_name
+
+
+def test_the_extension_lists_the_nodes() -> None:
+    from comfy_extension import comfy_entrypoint
+
+    extension = asyncio.run(comfy_entrypoint())
+    assert asyncio.run(extension.get_node_list()) == list(NODES)
+
+
+def test_pipeline_config_inputs_cover_the_schema_with_the_documented_ranges() -> None:
+    inputs = {i.id: i for i in schemas()["RTCStreamPipelineConfig"].inputs}
+    for name in ("width", "height"):
+        assert (inputs[name].options["min"], inputs[name].options["max"]) == (384, 1024)
+        assert inputs[name].options["step"] == 64
+    assert inputs["model_id"].choices == list(params.MODELS)
+    assert inputs["acceleration"].choices == ["none", "xformers", "tensorrt"]
+    for name in (
+        "prompt",
+        "negative_prompt",
+        "guidance_scale",
+        "delta",
+        "num_inference_steps",
+        "t_index_list",
+        "seed",
+        "lora_dict",
+        "enable_similar_image_filter",
+        "similar_image_filter_threshold",
+        "enable_ip_adapter",
+        "ip_adapter_type",
+        *[f"controlnet_{slot}" for slot in range(1, 6)],
+    ):
+        assert name in inputs, name
+    assert not any("key" in name for name in inputs)  # credentials are never an input
+
+
+def test_update_seed_has_control_after_generate_and_status_refresh_defaults_to_5s() -> None:
+    update = {i.id: i for i in schemas()["UpdateRTCStream"].inputs}
+    assert update["seed"].options["control_after_generate"] is True
+    status = {i.id: i for i in schemas()["RTCStreamStatus"].inputs}
+    assert status["refresh_interval"].default == 5.0
+    assert status["stream_id"].optional
+
+
+def test_status_and_frame_nodes_fingerprints() -> None:
+    nodes = {node.define_schema().node_id: node for node in NODES}
+    assert nodes["RTCStreamStatus"].fingerprint_inputs(refresh_interval=0.0) != (
+        nodes["RTCStreamStatus"].fingerprint_inputs(refresh_interval=0.0)
+    )
+    first = nodes["RTCStreamStatus"].fingerprint_inputs(refresh_interval=3600.0)
+    assert first == nodes["RTCStreamStatus"].fingerprint_inputs(refresh_interval=3600.0)
+    for node_id in ("RTCStreamFrameInput", "RTCStreamFrameOutput"):
+        value = nodes[node_id].fingerprint_inputs()
+        assert value != value  # NaN: run every time
+
+
+@pytest.mark.parametrize("name", ["rtc_stream_workflow.json", "rtc_stream_in_out_workflow.json"])
+def test_example_workflows_match_the_schemas(name: str) -> None:
+    workflow = json.loads((EXAMPLES / name).read_text())
+    prompt = to_api_prompt(workflow)
+    types = {node["class_type"] for node in prompt.values()}
+    assert {"StartRTCStream", "RTCStreamFrameInput", "RTCStreamFrameOutput"} <= types
+    text = json.dumps(workflow).lower()
+    assert "api_key" not in text and "bearer" not in text
+    for node in prompt.values():
+        if node["class_type"] == "RTCStreamPipelineConfig":
+            inputs = {k: v for k, v in node["inputs"].items() if not isinstance(v, list)}
+            params.build_pipeline_config(inputs)  # the saved values are valid
+
+
+def test_the_complete_example_has_the_live_update_chain() -> None:
+    prompt = to_api_prompt(json.loads((EXAMPLES / "rtc_stream_workflow.json").read_text()))
+    by_type: dict[str, list[str]] = {}
+    for node_id, node in prompt.items():
+        by_type.setdefault(node["class_type"], []).append(node_id)
+    (start,) = by_type["StartRTCStream"]
+    (update,) = by_type["UpdateRTCStream"]
+    assert prompt[update]["inputs"]["stream_id"] == [start, 0]
+    assert (
+        prompt[update]["inputs"]["pipeline_config"][0]
+        != prompt[start]["inputs"]["pipeline_config"][0]
+    )
+    assert len(by_type["RTCStreamPipelineConfig"]) == 2
+    assert "RTCStreamStatus" in by_type and "RTCStreamUIPreview" in by_type
+
+
+def test_on_load_registers_the_proxy_and_never_waits_for_the_relay(tmp_path) -> None:
+    import time
+
+    from server import PromptServer
+
+    from comfy_extension.rtc_node import runtime
+    from comfy_extension.rtc_node.credentials import Credentials
+    from comfy_extension.rtc_node.extension import RTCNodeExtension
+    from comfy_extension.rtc_node.supervisor import RelaySupervisor, SupervisorOptions
+
+    missing = RelaySupervisor(
+        SupervisorOptions(state_dir=tmp_path / "state", port=0),
+        credentials=Credentials,
+        binary_finder=lambda: (None, ["/nowhere/rtc-relay"]),
+    )
+    runtime.use_supervisor(missing)
+    try:
+        started = time.monotonic()
+        asyncio.run(RTCNodeExtension().on_load())
+        assert time.monotonic() - started < 1.0
+        paths = [route.path for route in PromptServer.instance.routes]
+        assert "/rtc/api/{tail:.*}" in paths and "/rtc/catalog" in paths
+    finally:
+        runtime.use_supervisor(None)
+
+
+def test_the_catalog_route_describes_families_for_the_frontend() -> None:
+    from comfy_extension.rtc_node.extension import catalog_route
+
+    response = asyncio.run(catalog_route(None))
+    body = json.loads(response.body)
+    sdxl = body["models"]["stabilityai/sdxl-turbo"]
+    assert sdxl["family"] == "SDXL" and sdxl["max_enabled_controlnets"] == 3
+    assert "xinsir/controlnet-canny-sdxl-1.0" in sdxl["controlnets"]
+    canny = body["controlnets"]["thibaud/controlnet-sd21-canny-diffusers"]
+    assert canny["preprocessors"] == ["canny"] and canny["conditioning_scale"] == 0.2
+    assert body["models"]["stabilityai/sd-turbo"]["ip_adapter_types"] == []

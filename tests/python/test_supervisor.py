@@ -1,0 +1,175 @@
+"""The supervisor with the real relay binary: start, secrets, early failures, restart, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from conftest import relay_binary
+
+from comfy_extension.rtc_node.credentials import Credentials
+from comfy_extension.rtc_node.supervisor import (
+    RelayStartError,
+    RelaySupervisor,
+    SupervisorOptions,
+    find_binary,
+    healthy,
+)
+
+SECRET = "dd-test-key-0123456789"
+
+
+def make(tmp_path: Path, binary: Path | None, port: int = 0, **options) -> RelaySupervisor:
+    return RelaySupervisor(
+        SupervisorOptions(state_dir=tmp_path / "state", binary=binary, port=port, **options),
+        credentials=lambda: Credentials(api_key=SECRET, source="env"),
+        binary_finder=lambda: (None, ["/nowhere/rtc-relay"]),
+    )
+
+
+def script(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "fake-relay"
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_starts_the_relay_with_token_and_key_in_the_environment_only(tmp_path: Path) -> None:
+    supervisor = make(tmp_path, relay_binary())
+    try:
+        endpoint = supervisor.endpoint()
+        assert healthy(endpoint.url)
+        pid = supervisor.status()["pid"]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert SECRET.encode() not in cmdline and endpoint.token.encode() not in cmdline
+        assert f"DAYDREAM_API_KEY={SECRET}".encode() in environ
+        assert f"RTC_RELAY_TOKEN={endpoint.token}".encode() in environ
+        assert SECRET not in "\n".join(supervisor.log_tail)
+        state = tmp_path / "state" / "pack-relay.json"
+        assert stat.S_IMODE(state.stat().st_mode) == 0o600
+        assert endpoint.token not in repr(endpoint)
+    finally:
+        supervisor.stop()
+    assert supervisor.status()["running"] is False
+    assert not Path(f"/proc/{pid}").exists() or b"Z" in Path(f"/proc/{pid}/stat").read_bytes()
+
+
+def test_a_missing_binary_is_reported_at_once(tmp_path: Path) -> None:
+    supervisor = make(tmp_path, None)
+    started = time.monotonic()
+    with pytest.raises(RelayStartError) as caught:
+        supervisor.endpoint()
+    assert time.monotonic() - started < 2.0
+    assert "rtc-relay binary not found" in str(caught.value)
+    assert "/nowhere/rtc-relay" in str(caught.value)
+    assert "RTC_RELAY_BIN" in str(caught.value)
+
+
+def test_an_early_exit_is_reported_at_once_with_the_relay_output(tmp_path: Path) -> None:
+    fake = script(tmp_path, "echo 'error: cannot open state dir' >&2\nexit 3\n")
+    supervisor = make(tmp_path, fake, start_timeout=60.0)
+    started = time.monotonic()
+    with pytest.raises(RelayStartError) as caught:
+        supervisor.endpoint()
+    assert time.monotonic() - started < 5.0  # far below the 60 s start timeout
+    assert "exited at start-up with status 3" in str(caught.value)
+    assert "cannot open state dir" in str(caught.value)
+
+
+def test_a_silent_child_is_given_up_after_the_start_timeout(tmp_path: Path) -> None:
+    fake = script(tmp_path, "exec sleep 30\n")
+    supervisor = make(tmp_path, fake, start_timeout=0.5)
+    with pytest.raises(RelayStartError, match="did not report its address within"):
+        supervisor.endpoint()
+
+
+def test_the_key_is_redacted_if_the_relay_ever_logs_it(tmp_path: Path) -> None:
+    fake = script(tmp_path, 'echo "using key $DAYDREAM_API_KEY" >&2\nexit 1\n')
+    supervisor = make(tmp_path, fake)
+    with pytest.raises(RelayStartError) as caught:
+        supervisor.endpoint()
+    assert SECRET not in str(caught.value)
+    assert "using key [redacted]" in str(caught.value)
+
+
+def test_a_crashed_relay_is_restarted(tmp_path: Path) -> None:
+    supervisor = make(tmp_path, relay_binary(), health_interval=0.2)
+    try:
+        first = supervisor.endpoint()
+        pid = supervisor.status()["pid"]
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: supervisor.status()["restarts"] >= 1 and supervisor.status()["running"])
+        second = supervisor.endpoint()
+        assert supervisor.status()["pid"] != pid
+        assert healthy(second.url)
+        assert second.token != first.token
+    finally:
+        supervisor.stop()
+
+
+def test_a_busy_default_port_does_not_stop_the_relay(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        supervisor = make(tmp_path, relay_binary(), port=port)
+        try:
+            endpoint = supervisor.endpoint()
+            assert not endpoint.url.endswith(f":{port}")
+            assert healthy(endpoint.url)
+        finally:
+            supervisor.stop()
+
+
+def test_binary_lookup_order(tmp_path: Path) -> None:
+    pack = tmp_path / "ws" / "comfy_extension"
+    release = tmp_path / "ws" / "target" / "release" / "rtc-relay"
+    debug = tmp_path / "ws" / "target" / "debug" / "rtc-relay"
+    for path in (release, debug):
+        path.parent.mkdir(parents=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    pack.mkdir()
+    env = {"PATH": str(tmp_path / "empty")}
+    assert find_binary(env, pack)[0] == release
+    release.unlink()
+    assert find_binary(env, pack)[0] == debug
+    explicit = find_binary({**env, "RTC_RELAY_BIN": str(tmp_path / "missing")}, pack)
+    assert explicit == (None, [f"RTC_RELAY_BIN={tmp_path / 'missing'}"])
+
+
+def test_a_healthy_relay_with_our_token_is_adopted_not_duplicated(tmp_path: Path) -> None:
+    owner = make(tmp_path, relay_binary())
+    try:
+        endpoint = owner.endpoint()
+        second = make(tmp_path, relay_binary())
+        try:
+            assert second.endpoint() == endpoint
+            assert second.status()["adopted"] is True and second.status()["pid"] is None
+        finally:
+            second.stop()  # forgets an adopted relay, never stops it
+        assert healthy(endpoint.url)
+        # A token the relay does not accept is not adopted: the pack starts its own.
+        state = tmp_path / "state" / "pack-relay.json"
+        state.write_text(state.read_text().replace(endpoint.token, "wrong-token"))
+        third = make(tmp_path, relay_binary())
+        try:
+            own = third.endpoint()
+            assert own.url != endpoint.url and third.status()["adopted"] is False
+        finally:
+            third.stop()
+    finally:
+        owner.stop()
