@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startComfyShim } from "./comfy-shim.mjs";
 import { launchBrowser } from "./harness.mjs";
-import { screenshot, startTokenRelay, WAIT_MS } from "./ui-helpers.mjs";
+import { grantMedia, screenshot, startTokenRelay, WAIT_MS } from "./ui-helpers.mjs";
 
 const SIDEBAR_ID = "rtc-node.stream";
 const SECRET = "sk_test_should_never_leave_the_relay_7f3a";
@@ -22,6 +22,7 @@ before(async () => {
   shim = await startComfyShim({ relayUrl: relay.url, token: relay.token });
   browser = await launchBrowser();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await grantMedia(context);
   page = await context.newPage();
   page.on("pageerror", (err) => pageErrors.push(err));
   await page.goto(`${shim.url}/`);

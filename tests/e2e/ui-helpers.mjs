@@ -46,12 +46,28 @@ export async function startTokenRelay(options = {}) {
 /** A page in a fresh context that holds the relay cookie, then opened at `path`. */
 export async function openRelayPage(browser, relay, path) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await grantMedia(context);
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (err) => errors.push(err));
   await page.goto(`${relay.url}/?token=${relay.token}`);
   await page.goto(new URL(path, relay.url).href);
   return { page, context, errors };
+}
+
+/**
+ * Chromium gathers no ICE candidates on a loopback-only network until the page has had
+ * camera permission (docs: TOOLCHAIN.md): take it once, at document start, in every page.
+ */
+export async function grantMedia(context) {
+  await context.addInitScript(() => {
+    navigator.mediaDevices?.getUserMedia({ video: true }).then(
+      (stream) => {
+        for (const track of stream.getTracks()) track.stop();
+      },
+      () => {},
+    );
+  });
 }
 
 export async function screenshot(target, name) {

@@ -130,7 +130,9 @@ test("live state: snapshot on open, then events; bad events are logged, not fata
 
 test("live state: one dropped connection is a blip, a failed retry means offline", async () => {
   FakeEventSource.instances = [];
-  const client = createRelayClient("http://h/", { fetchImpl: async () => Response.json({ streams: [], current: null }) });
+  const client = createRelayClient("http://h/", {
+    fetchImpl: async () => Response.json({ streams: [], current: null }),
+  });
   const live = createLiveState(client, { EventSourceImpl: FakeEventSource });
   live.start();
   const source = FakeEventSource.instances[0];

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  counterRates,
   HISTORY_SAMPLES,
   initialState,
   LOG_ENTRIES,
@@ -101,6 +102,29 @@ test("figures: in from the publisher, out from the player, latest stats win", ()
   assert.equal(figures.rttMs, 2);
   assert.equal(figures.framesDropped, 1);
   assert.equal(streamFigures(undefined, undefined).fpsIn, null);
+});
+
+test("without agent figures, fps come from the relay's frame counters", () => {
+  let state = reduce(initialState(), { type: "snapshot", streams: [s1], current: null });
+  const tick = (at, received, output) =>
+    reduce(state, {
+      type: "stats",
+      at,
+      streams: [{ id: "str_a", frames: { received, output_sequence: output } }],
+    });
+  state = tick(1000, 100, 50);
+  assert.equal(streamFigures(s1, state.stats.get("str_a")).fpsIn, null, "one sample gives no rate");
+  state = tick(3000, 148, 96);
+  const figures = streamFigures(s1, state.stats.get("str_a"));
+  assert.equal(figures.fpsIn, 24);
+  assert.equal(figures.fpsOut, 23);
+  assert.equal(state.history.get("str_a").fpsOut.values().at(-1), 23);
+  const withAgent = streamFigures({ publisher: { stats: { fps: 30 } } }, state.stats.get("str_a"));
+  assert.equal(withAgent.fpsIn, 30, "the agent's own figure wins");
+  assert.equal(
+    counterRates({ at: 1000, frames: { received: 9 } }, { frames: { received: 3 } }, 2000).framesIn,
+    null,
+  );
 });
 
 test("the publishing tab is named relative to this tab", () => {

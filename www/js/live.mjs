@@ -91,7 +91,7 @@ export function createLiveState(client, { EventSourceImpl = globalThis.EventSour
     });
     source.addEventListener("stats", (event) => {
       const body = parse(event);
-      if (body !== undefined) dispatch({ type: "stats", streams: body.streams });
+      if (body !== undefined) dispatch({ type: "stats", streams: body.streams, at: now() });
     });
     source.addEventListener("log", (event) => {
       const body = parse(event);

@@ -55,7 +55,8 @@ export function logEntry(payload, now) {
 
 /**
  * Applies one action. Actions: `connection {state}`, `snapshot {streams, current}`,
- * `stream {stream}`, `removed {id}`, `stats {streams}`, `log {entry}`.
+ * `stream {stream}`, `removed {id}`, `stats {streams, at}` (`at`: arrival time, ms),
+ * `log {entry}`.
  */
 export function reduce(state, action) {
   switch (action.type) {
@@ -102,8 +103,13 @@ export function reduce(state, action) {
     case "stats": {
       const stats = new Map(state.stats);
       const history = new Map(state.history);
-      for (const entry of action.streams ?? []) {
-        if (!entry?.id) continue;
+      for (const raw of action.streams ?? []) {
+        if (!raw?.id) continue;
+        const entry = {
+          ...raw,
+          at: action.at ?? null,
+          rates: counterRates(state.stats.get(raw.id), raw, action.at),
+        };
         stats.set(entry.id, entry);
         const figures = streamFigures(state.streams.get(entry.id), entry);
         const h = historyFor(history, entry.id);
@@ -118,6 +124,20 @@ export function reduce(state, action) {
     default:
       return state;
   }
+}
+
+/**
+ * Frames per second from the relay's own counters between two `stats` events: what the UI
+ * shows when an agent's getStats figures are missing (browsers differ in what they report).
+ */
+export function counterRates(previous, next, at) {
+  const seconds = (at - previous?.at) / 1000;
+  if (!previous?.frames || !next?.frames || !(seconds > 0)) return null;
+  const rate = (key) => {
+    const delta = next.frames[key] - previous.frames[key];
+    return Number.isFinite(delta) && delta >= 0 ? delta / seconds : null;
+  };
+  return { framesIn: rate("received"), framesOut: rate("output_sequence") };
 }
 
 /**
@@ -148,8 +168,8 @@ export function streamFigures(stream, stats) {
   const player = { ...roleStats(stream?.player), ...roleStats(stats?.player) };
   const frames = { ...(stream?.frames ?? {}), ...(stats?.frames ?? {}) };
   return {
-    fpsIn: publisher.fps ?? null,
-    fpsOut: player.fps ?? null,
+    fpsIn: publisher.fps ?? stats?.rates?.framesIn ?? null,
+    fpsOut: player.fps ?? stats?.rates?.framesOut ?? null,
     bitrateInKbps: publisher.bitrate_kbps ?? null,
     bitrateOutKbps: player.bitrate_kbps ?? null,
     rttMs: publisher.rtt_ms ?? player.rtt_ms ?? null,
