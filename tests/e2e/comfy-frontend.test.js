@@ -74,7 +74,9 @@ test("the sidebar shows live state; Start and Stop manage a stream through the p
   assert.equal(created.name, "comfyui-live", "the stream defaults from the settings were used");
   await page.locator(".shim-toast", { hasText: "Stream created" }).waitFor({ timeout: WAIT_MS });
   // The agent in this tab takes the publish lease, and the sidebar says so.
-  await page.locator('#sidebar [data-field="publisher"]', { hasText: /^this tab/ }).waitFor({ timeout: WAIT_MS });
+  await page
+    .locator('#sidebar [data-field="publisher"]', { hasText: /^this tab/ })
+    .waitFor({ timeout: WAIT_MS });
 
   // The log tab shows events; the controls tab comes back.
   await page.click('#sidebar [data-tab="log"]');
