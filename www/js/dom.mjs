@@ -1,10 +1,14 @@
 // Tiny element builder. Text always goes in as text nodes, never as HTML, so ids and
 // messages from the network cannot inject markup.
 
+// Set as properties: the attribute alone does not change the live state of an element made by
+// script (a `muted` attribute does not mute it, and autoplay is then refused).
+const PROPERTIES = new Set(["className", "textContent", "value", "checked", "disabled", "muted"]);
+
 /**
  * @param {string} tag
  * @param {Record<string, unknown>} [props] attributes; `on*` functions become listeners,
- *   `dataset` an object, `className`/`textContent`/`value`/`checked`/`disabled` properties
+ *   `dataset` an object, the names in PROPERTIES properties, anything else an attribute
  * @param {...(Node|string|number|null|undefined|false)} children
  */
 export function h(tag, props = {}, ...children) {
@@ -13,13 +17,7 @@ export function h(tag, props = {}, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
     else if (key === "dataset") Object.assign(el.dataset, value);
-    else if (
-      key === "className" ||
-      key === "textContent" ||
-      key === "value" ||
-      key === "checked" ||
-      key === "disabled"
-    ) {
+    else if (PROPERTIES.has(key)) {
       el[key] = value;
     } else el.setAttribute(key, value === true ? "" : String(value));
   }

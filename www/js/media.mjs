@@ -43,12 +43,18 @@ function describe(err) {
  */
 export function openPlayer(wasm, { whepUrl, video, onState = () => {}, onError = () => {} }) {
   const player = factory(wasm, "createPlayer")(whepUrl, { reconnect: { enabled: false } });
-  const offState = player.on("stateChange", (event) => onState(event.state));
+  const offState = player.on("stateChange", (event) => {
+    // A reconnect may come back on a new peer connection with a new stream: follow it.
+    if (event.state === "live" && video.srcObject !== player.stream) video.srcObject = player.stream;
+    onState(event.state);
+  });
   const offError = player.on("error", (err) => onError(describe(err)));
   let closed = false;
   return {
     async connect() {
       await player.connect();
+      // Browsers only autoplay muted video; the output carries no audio anyway.
+      video.muted = true;
       video.srcObject = player.stream;
       await video.play().catch(() => {
         // Autoplay is allowed for muted video; a refusal only leaves the play button.
