@@ -3,7 +3,7 @@
 
 use rtc_protocol::PixelFormat;
 
-/// Converts `pixels` (`from`, `width`×`height`) to `to`.
+/// Converts `pixels` (`from`, `width`×`height`) to another format.
 pub fn convert(
     pixels: &[u8],
     from: PixelFormat,
@@ -13,7 +13,6 @@ pub fn convert(
 ) -> Result<Vec<u8>, String> {
     let (w, h) = (width as usize, height as usize);
     match (from, to) {
-        _ if from == to => Ok(pixels.to_vec()),
         (PixelFormat::Rgba8, PixelFormat::Rgb8) => Ok(pixels
             .chunks_exact(4)
             .flat_map(|p| [p[0], p[1], p[2]])

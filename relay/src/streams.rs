@@ -739,15 +739,21 @@ async fn get_output(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let format = want.unwrap_or(frame.format);
-    let pixels = crate::pixels::convert(
-        &frame.pixels,
-        frame.format,
-        format,
-        frame.width,
-        frame.height,
-    )
-    .map_err(|e| ApiError::bad_request("unsupported_conversion", e))?;
-    let mut response = Response::new(Body::from(pixels));
+    let body = if format == frame.format {
+        // The common case: hand out the stored bytes without copying them.
+        Body::from(frame.pixels.clone())
+    } else {
+        let converted = crate::pixels::convert(
+            &frame.pixels,
+            frame.format,
+            format,
+            frame.width,
+            frame.height,
+        )
+        .map_err(|e| ApiError::bad_request("unsupported_conversion", e))?;
+        Body::from(converted)
+    };
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -31,7 +31,12 @@ impl Sse {
 
     /// Next event as (name, data).
     async fn next(&mut self) -> (String, Value) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no complete event in 10 s"
+            );
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
                 let name = block
@@ -54,12 +59,13 @@ impl Sse {
     }
 
     async fn next_named(&mut self, name: &str) -> Value {
-        loop {
+        for _ in 0..100 {
             let (n, data) = self.next().await;
             if n == name {
                 return data;
             }
         }
+        panic!("no {name} event among the next 100");
     }
 }
 
@@ -72,16 +78,18 @@ async fn snapshot_changes_removals_and_stats() {
     assert_eq!(snapshot["id"], existing["id"]);
 
     let created = relay.default_stream().await;
-    loop {
-        let stream = events.next_named("stream").await;
-        if stream["id"] == created["id"] {
-            assert_eq!(stream["state"], "waiting_for_publisher");
-            break;
+    let (mut saw_stream, mut saw_log) = (false, false);
+    while !(saw_stream && saw_log) {
+        let (name, data) = events.next().await;
+        if name == "stream" && data["id"] == created["id"] {
+            assert_eq!(data["state"], "waiting_for_publisher");
+            saw_stream = true;
+        }
+        if name == "log" && data["message"].as_str().unwrap().contains("created") {
+            assert_eq!(data["level"], "info");
+            saw_log = true;
         }
     }
-    let log = events.next_named("log").await;
-    assert_eq!(log["level"], "info");
-    assert!(log["message"].as_str().unwrap().contains("created"), "{log}");
     let stats = events.next_named("stats").await;
     assert_eq!(stats["streams"].as_array().unwrap().len(), 2);
     assert!(stats["streams"][0]["frames"]["received"].is_u64());
