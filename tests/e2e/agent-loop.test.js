@@ -37,13 +37,19 @@ async function openAgent() {
   return page;
 }
 
+// Each loop continues the numbering, so a frame left over from the previous loop is told apart.
+let nextMarker = 0;
+
 /** Runs frames through the loop until `count` markers came back; returns what the sink saw. */
 async function loop(streamId, count) {
+  const firstMarker = nextMarker;
+  nextMarker += 10000;
   const source = startSource(api, streamId, {
     width: SIZE.width,
     height: SIZE.height,
     fps: SIZE.frame_rate,
     markers,
+    firstMarker,
   });
   const sink = startSink(api, streamId, { markers, sentAt: source.stats.sentAt });
   try {
@@ -99,9 +105,14 @@ test("frames go round the loop with their markers intact and in order, with the 
   assert.equal(info[0].pacedByWorker, true);
   assert.ok(info[0].framesIn > 0 && info[0].framesOut > 0);
 
+  let last;
   const stream = await until("1 Hz stats at the relay", async () => {
-    const s = await api.stream(streamId);
-    return s.publisher?.stats?.fps > 0 && s.player?.stats?.fps > 0 ? s : undefined;
+    last = await api.stream(streamId);
+    return last.publisher?.stats?.frames > 0 && last.player?.stats?.frames > 0 ? last : undefined;
+  }).catch((err) => {
+    throw new Error(
+      `${err.message}: ${JSON.stringify({ publisher: last?.publisher, player: last?.player })}`,
+    );
   });
   assert.match(stream.publisher.stats.codec ?? "", /H264/i);
   console.log(`agent page visibility during the loop: ${visibility}`);

@@ -43,6 +43,7 @@ export function startRelay({ args = [], env = {}, addr = "127.0.0.1:0" } = {}) {
       }
     });
     child.once("exit", (code) => reject(new Error(`relay exited with ${code} before listening:\n${log}`)));
+    child.once("error", (err) => reject(new Error(`cannot start ${relayBinary}: ${err.message}`)));
   });
 }
 

@@ -63,24 +63,32 @@ export async function until(what, check, timeoutMs = 30000, everyMs = 100) {
 }
 
 /**
- * Posts rgb8 frames with markers at `fps`. Frame n carries marker n mod 65536; `sentAt` maps
- * the marker to its send time (ms, performance.now()).
+ * Posts rgb8 frames with markers at `fps`. Frames carry consecutive markers from
+ * `firstMarker` (mod 65536); `sentAt` maps a marker to its send time (ms, performance.now()).
  */
-export function startSource(api, streamId, { width, height, fps, markers }) {
+export function startSource(api, streamId, { width, height, fps, markers, firstMarker = 0 }) {
   const base = new Uint8Array(width * height * 3);
   for (let i = 0; i < base.length; i += 3) {
     base[i] = (i / 3) % 251;
     base[i + 1] = 90;
     base[i + 2] = 170;
   }
-  const stats = { posted: 0, accepted: 0, rejected: 0, sentAt: new Map(), lastStatus: 0 };
-  let n = 0;
+  // One POST at a time: concurrent requests could reach the relay out of order. A tick that
+  // finds the previous POST still running is skipped, like a workflow that is slower.
+  const stats = { posted: 0, accepted: 0, rejected: 0, skipped: 0, sentAt: new Map(), lastStatus: 0 };
+  let inFlight = false;
+  let n = firstMarker;
   const headers = {
     "X-Frame-Width": String(width),
     "X-Frame-Height": String(height),
     "X-Frame-Format": "rgb8",
   };
   const timer = setInterval(() => {
+    if (inFlight) {
+      stats.skipped += 1;
+      return;
+    }
+    inFlight = true;
     const marker = n % 65536;
     n += 1;
     const pixels = base.slice();
@@ -97,6 +105,9 @@ export function startSource(api, streamId, { width, height, fps, markers }) {
       })
       .catch(() => {
         stats.rejected += 1;
+      })
+      .finally(() => {
+        inFlight = false;
       });
   }, 1000 / fps);
   return { stats, stop: () => clearInterval(timer) };
@@ -104,7 +115,17 @@ export function startSource(api, streamId, { width, height, fps, markers }) {
 
 /** Reads processed frames as they come and decodes their markers. */
 export function startSink(api, streamId, { markers, sentAt }) {
-  const stats = { frames: 0, decoded: [], latenciesMs: [], undecodable: 0, errors: 0, width: 0, height: 0 };
+  // `stale` counts frames whose marker this source did not send (left over from before).
+  const stats = {
+    frames: 0,
+    decoded: [],
+    latenciesMs: [],
+    undecodable: 0,
+    stale: 0,
+    errors: 0,
+    width: 0,
+    height: 0,
+  };
   let running = true;
   let after = 0;
   const loop = (async () => {
@@ -133,9 +154,13 @@ export function startSink(api, streamId, { markers, sentAt }) {
           stats.undecodable += 1;
           continue;
         }
-        stats.decoded.push(marker);
         const sent = sentAt.get(marker);
-        if (sent !== undefined) stats.latenciesMs.push(now - sent);
+        if (sent === undefined) {
+          stats.stale += 1;
+          continue;
+        }
+        stats.decoded.push(marker);
+        stats.latenciesMs.push(now - sent);
       } catch {
         stats.errors += 1;
         await new Promise((r) => setTimeout(r, 200));

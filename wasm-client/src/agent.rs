@@ -14,7 +14,6 @@ use rtc_protocol::{
     AgentMessage, AgentRole, FRAME_HEADER_LEN, FrameHeader, LeaseGrant, MediaState, OutputRequest,
     PROTOCOL_VERSION, RelayMessage,
 };
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, VideoFrame, WebSocket};
@@ -33,8 +32,7 @@ use crate::{frames, js};
 const MAX_BUFFERED_BYTES: u32 = 16 * 1024 * 1024;
 
 /// `createAgent` options (`AgentOptions` in TypeScript).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct AgentOptions {
     /// Base URL of the relay API (`/` standalone, `/rtc/api/` through ComfyUI).
     pub base_url: Option<String>,
@@ -464,14 +462,10 @@ impl Agent {
             return;
         }
         let options = BroadcastOptions {
-            whip_url: endpoint.url,
-            token: None,
             frame_rate: f64::from(grant.frame_rate),
             max_bitrate_kbps: grant.max_bitrate_kbps,
-            codec: "h264".to_owned(),
-            reconnect: ReconnectOptions::default(),
-            ice_gathering_timeout_ms: 1000,
             source: self.options.source,
+            ..BroadcastOptions::new(endpoint.url)
         };
         let publisher = match Publisher::new(options) {
             Ok(p) => p,

@@ -9,17 +9,7 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::error::{ClientError, ErrorCode};
 use crate::link::Media as _;
 use crate::state::state_name;
-use crate::{agent, js, link, player, publisher};
-
-fn options<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
-    let value = if value.is_undefined() || value.is_null() {
-        js::object()
-    } else {
-        value
-    };
-    js::from_js(&value)
-        .map_err(|e| ClientError::new(ErrorCode::InvalidOptions, format!("{what}: {e}")).into())
-}
+use crate::{agent, js, link, options, player, publisher};
 
 fn promise(
     f: impl std::future::Future<Output = Result<(), ClientError>> + 'static,
@@ -50,7 +40,7 @@ pub struct Broadcast {
 pub fn create_broadcast(
     #[wasm_bindgen(unchecked_param_type = "BroadcastOptions")] options: JsValue,
 ) -> Result<Broadcast, JsValue> {
-    let options: publisher::BroadcastOptions = self::options(options, "BroadcastOptions")?;
+    let options = options::broadcast(&options)?;
     Ok(Broadcast {
         inner: publisher::Publisher::new(options)?,
     })
@@ -168,7 +158,7 @@ pub fn create_player(
     #[wasm_bindgen(js_name = whepUrl)] whep_url: String,
     #[wasm_bindgen(unchecked_param_type = "PlayerOptions | undefined")] options: JsValue,
 ) -> Result<Player, JsValue> {
-    let options: player::PlayerOptions = self::options(options, "PlayerOptions")?;
+    let options = options::player(&options)?;
     Ok(Player {
         inner: player::Player::new(whep_url, options)?,
     })
@@ -245,7 +235,7 @@ pub struct Agent {
 pub fn create_agent(
     #[wasm_bindgen(unchecked_param_type = "AgentOptions | undefined")] options: JsValue,
 ) -> Result<Agent, JsValue> {
-    let options: agent::AgentOptions = self::options(options, "AgentOptions")?;
+    let options = options::agent(&options)?;
     Ok(Agent {
         inner: agent::Agent::new(options)?,
     })

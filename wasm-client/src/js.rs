@@ -63,12 +63,3 @@ pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> JsValue {
         .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::UNDEFINED)
 }
-
-/// A plain JS object as a Rust value, through JSON.
-pub(crate) fn from_js<T: serde::de::DeserializeOwned>(value: &JsValue) -> Result<T, String> {
-    let text = js_sys::JSON::stringify(value)
-        .map_err(|e| crate::error::describe(&e))?
-        .as_string()
-        .unwrap_or_default();
-    serde_json::from_str(&text).map_err(|e| e.to_string())
-}

@@ -28,6 +28,8 @@ mod js;
 mod link;
 pub mod markers;
 #[cfg(target_arch = "wasm32")]
+mod options;
+#[cfg(target_arch = "wasm32")]
 mod peer;
 #[cfg(target_arch = "wasm32")]
 mod player;

@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use rtc_protocol::AgentRole;
-use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
@@ -26,8 +25,7 @@ use crate::state::ReconnectOptions;
 use crate::{frames, js};
 
 /// `createPlayer` options (`PlayerOptions` in TypeScript).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct PlayerOptions {
     /// Bearer token for the endpoint.
     pub token: Option<String>,

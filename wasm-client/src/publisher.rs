@@ -12,7 +12,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use rtc_protocol::{AgentRole, PixelFormat};
-use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
@@ -30,8 +29,7 @@ use crate::ticker::Ticker;
 use crate::{frames, js, sdp};
 
 /// Where the outgoing track comes from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum SourceKind {
     /// `MediaStreamTrackGenerator` where available, else the canvas.
     #[default]
@@ -43,45 +41,40 @@ pub(crate) enum SourceKind {
 }
 
 /// `createBroadcast` options (`BroadcastOptions` in TypeScript).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub(crate) struct BroadcastOptions {
     /// WHIP endpoint.
     pub whip_url: String,
     /// Bearer token for the endpoint.
-    #[serde(default)]
     pub token: Option<String>,
     /// Frames per second sent, and the rate the last frame is repeated at.
-    #[serde(default = "default_frame_rate")]
     pub frame_rate: f64,
     /// Encoder bitrate ceiling.
-    #[serde(default = "default_bitrate")]
     pub max_bitrate_kbps: u32,
     /// Preferred codec name.
-    #[serde(default = "default_codec")]
     pub codec: String,
     /// Reconnection policy.
-    #[serde(default)]
     pub reconnect: ReconnectOptions,
     /// Upper bound on ICE gathering before the offer is sent.
-    #[serde(default = "default_gather")]
     pub ice_gathering_timeout_ms: u32,
     /// Track source.
-    #[serde(default)]
     pub source: SourceKind,
 }
 
-fn default_frame_rate() -> f64 {
-    30.0
-}
-fn default_bitrate() -> u32 {
-    2500
-}
-fn default_codec() -> String {
-    "h264".to_owned()
-}
-fn default_gather() -> u32 {
-    1000
+impl BroadcastOptions {
+    /// Defaults for everything but the URL.
+    pub(crate) fn new(whip_url: String) -> Self {
+        Self {
+            whip_url,
+            token: None,
+            frame_rate: 30.0,
+            max_bitrate_kbps: 2500,
+            codec: "h264".to_owned(),
+            reconnect: ReconnectOptions::default(),
+            ice_gathering_timeout_ms: 1000,
+            source: SourceKind::Auto,
+        }
+    }
 }
 
 /// Writes frames into the outgoing track.
@@ -384,6 +377,12 @@ impl Publisher {
         // Up to a quarter interval early is fine: sources jitter, the encoder's maxFramerate
         // still caps the rate.
         if now - pacing.last_write_ms >= self.interval_ms() * 0.75 {
+            // A frame still waiting for the tick is older than this one: sending it later
+            // would reorder the stream.
+            if let Some(stale) = pacing.pending.take() {
+                stale.close();
+                counters.dropped += 1;
+            }
             self.sink.write(&frame);
             counters.written += 1;
             pacing.last_write_ms = now;

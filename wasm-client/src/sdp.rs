@@ -131,9 +131,17 @@ fn rank(codec: &Codec, preferred: &str) -> u8 {
 /// (e.g. `"h264"`). Stable for equal ranks.
 pub fn codec_order(codecs: &[Codec], preferred: &str) -> Vec<usize> {
     let preferred = preferred.to_ascii_lowercase();
-    let mut order: Vec<usize> = (0..codecs.len()).collect();
-    order.sort_by_key(|&i| rank(&codecs[i], &preferred));
-    order
+    let ranks: Vec<u8> = codecs.iter().map(|c| rank(c, &preferred)).collect();
+    // Ranks are 0..=4: bucketing keeps equal ranks in order without a sort routine.
+    (0..=4u8)
+        .flat_map(|r| {
+            ranks
+                .iter()
+                .enumerate()
+                .filter(move |(_, rank)| **rank == r)
+                .map(|(i, _)| i)
+        })
+        .collect()
 }
 
 #[cfg(test)]

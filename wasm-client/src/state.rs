@@ -2,7 +2,6 @@
 //! Pure logic, tested natively.
 
 pub use rtc_protocol::MediaState;
-use serde::Deserialize;
 
 /// Whether `from → to` is an allowed move. `ended` is final; `failed` can be left only by
 /// connecting again.
@@ -33,8 +32,7 @@ pub const fn state_name(state: MediaState) -> &'static str {
 }
 
 /// Reconnection policy, the `reconnect` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReconnectOptions {
     /// Reconnect at all.
     pub enabled: bool,

@@ -2,7 +2,7 @@
 //! read from the report, rates come from the difference between two samples.
 
 use rtc_protocol::{AgentRole, StreamStats};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
 use crate::js;
 
@@ -48,8 +48,9 @@ pub fn read_report(report: &JsValue, role: AgentRole) -> Sample {
     let mut sample = Sample::default();
     let mut codec_id = None;
     let mut entries = Vec::new();
-    if let Some(map) = report.dyn_ref::<js_sys::Map>() {
-        map.for_each(&mut |value: JsValue, _key: JsValue| entries.push(value));
+    // RTCStatsReport is map-like but not a Map: read it through its `values()` iterator.
+    if let Ok(values) = js::call(report, "values", &[]) {
+        entries.extend(js_sys::Array::from(&values).iter());
     }
     let rtp_type = match role {
         AgentRole::Publisher => "outbound-rtp",
