@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import urllib.parse
 from collections.abc import Mapping
@@ -65,6 +66,14 @@ def error_from_response(status: int, body: bytes) -> RelayError:
         return RelayError(status, "http_error", text or http.client.responses.get(status, ""))
 
 
+class _NoDelayConnection(http.client.HTTPConnection):
+    """Headers and body go out as separate writes; Nagle would hold the body back."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class RelayClient:
     """Calls the relay HTTP API with the bearer token; raises ``RelayError`` on 4xx/5xx."""
 
@@ -77,7 +86,7 @@ class RelayClient:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             host, port = self.endpoint.host_port
-            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            connection = _NoDelayConnection(host, port, timeout=self.timeout)
             self._local.connection = connection
         return connection
 

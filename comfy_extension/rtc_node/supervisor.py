@@ -181,7 +181,9 @@ class RelaySupervisor:
         except RelayStartError as error:
             with self._lock:
                 self._error = str(error)
-            log.error("%s", error)
+                stopping = self._stopping
+            if not stopping:
+                log.error("%s", error)
         finally:
             with self._lock:
                 self._starting = False
@@ -250,6 +252,11 @@ class RelaySupervisor:
             )
         except OSError as error:
             raise RelayStartError(f"cannot run {binary}: {error}") from error
+        with self._lock:
+            # Known from the start so that stop() also ends a child that is still starting.
+            self._process, self._adopted = process, False
+            if self._stopping:
+                process.kill()
         listening = threading.Event()
         found: list[str] = []
         threading.Thread(
@@ -282,8 +289,6 @@ class RelaySupervisor:
                 process.kill()
                 raise RelayStartError(f"rtc-relay at {url} is not healthy" + self._tail())
             time.sleep(0.05)
-        with self._lock:
-            self._process, self._adopted = process, False
         self._write_state(url, token, process.pid)
         log.info("rtc-relay started at %s (pid %d)", url, process.pid)
         return RelayEndpoint(url, token)

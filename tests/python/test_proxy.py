@@ -234,3 +234,41 @@ def test_a_relay_that_cannot_start_gives_a_json_503_with_the_reason() -> None:
             }
 
     run(with_proxy(failing, body))
+
+
+def test_the_real_relay_events_and_agent_socket_pass_through(pack_relay) -> None:
+    from agent import Agent
+
+    from comfy_extension.rtc_node.relay_client import RelayClient
+
+    endpoint = pack_relay.endpoint()
+    client = RelayClient(endpoint)
+
+    async def body(session: aiohttp.ClientSession, url: str) -> None:
+        async with session.get(f"{url}/rtc/api/v1/streams") as response:
+            assert response.status == 200 and "streams" in await response.json()
+        async with session.get(f"{url}/rtc/api/v1/events") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            created = await asyncio.get_running_loop().run_in_executor(
+                None, client.create_stream, {"name": "through-the-proxy"}
+            )
+            while True:
+                line = await asyncio.wait_for(response.content.readline(), 10)
+                if line.startswith(b"data:") and created["id"].encode() in line:
+                    break
+        # The agent socket through the proxy: the proxy supplies the token.
+        agent = Agent(f"{url}/rtc/api", token="not-the-relay-token")
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, agent.wait_lease, created["id"])
+        finally:
+            agent.close()
+
+    run(with_proxy(fixed_endpoint(endpoint), body))
+
+
+def fixed_endpoint(endpoint: RelayEndpoint) -> Callable[[], Awaitable[RelayEndpoint]]:
+    async def provide() -> RelayEndpoint:
+        return endpoint
+
+    return provide

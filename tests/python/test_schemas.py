@@ -129,8 +129,6 @@ def test_the_complete_example_has_the_live_update_chain() -> None:
 
 
 def test_on_load_registers_the_proxy_and_never_waits_for_the_relay(tmp_path) -> None:
-    import time
-
     from server import PromptServer
 
     from comfy_extension.rtc_node import runtime
@@ -138,19 +136,23 @@ def test_on_load_registers_the_proxy_and_never_waits_for_the_relay(tmp_path) -> 
     from comfy_extension.rtc_node.extension import RTCNodeExtension
     from comfy_extension.rtc_node.supervisor import RelaySupervisor, SupervisorOptions
 
-    missing = RelaySupervisor(
-        SupervisorOptions(state_dir=tmp_path / "state", port=0),
+    # A relay that never becomes ready: on_load must return while it is still starting.
+    silent = tmp_path / "silent-relay"
+    silent.write_text("#!/bin/sh\nexec sleep 30\n")
+    silent.chmod(0o755)
+    starting = RelaySupervisor(
+        SupervisorOptions(state_dir=tmp_path / "state", binary=silent, port=0, start_timeout=600),
         credentials=Credentials,
-        binary_finder=lambda: (None, ["/nowhere/rtc-relay"]),
+        binary_finder=lambda: (silent, []),
     )
-    runtime.use_supervisor(missing)
+    runtime.use_supervisor(starting)
     try:
-        started = time.monotonic()
         asyncio.run(RTCNodeExtension().on_load())
-        assert time.monotonic() - started < 1.0
+        assert starting.status()["running"] is False and starting.status()["error"] is None
         paths = [route.path for route in PromptServer.instance.routes]
         assert "/rtc/api/{tail:.*}" in paths and "/rtc/catalog" in paths
     finally:
+        starting.stop()
         runtime.use_supervisor(None)
 
 
