@@ -104,7 +104,7 @@ const agentStatus = {
 };
 
 /** One live relay state for the tab: the sidebar, the toasts and the agent share it. */
-const session = {
+const relayState = {
   live: null,
   client: null,
   agent: null,
@@ -124,15 +124,15 @@ const session = {
 
 async function startAgent() {
   try {
-    const ui = await session.start();
+    const ui = await relayState.start();
     const wasm = await ui.loadPackage(PKG);
-    session.agent = ui.startAgent(wasm, {
+    relayState.agent = ui.startAgent(wasm, {
       baseUrl: API_BASE,
       label: `ComfyUI tab ${new Date().toLocaleTimeString()}`,
       publish: setting(SETTING.publish) !== false,
     });
-    session.agent.subscribe((summary) => agentStatus.set(summary));
-    agentStatus.set(session.agent.get());
+    relayState.agent.subscribe((summary) => agentStatus.set(summary));
+    agentStatus.set(relayState.agent.get());
     console.info(`[rtc-node] wasm agent ${wasm.version()} started`);
   } catch (err) {
     agentStatus.set({ state: "failed", agentId: null, error: err.message });
@@ -151,13 +151,13 @@ function registerSidebar() {
     type: "custom",
     render(el) {
       const mount = () =>
-        session.start().then(
+        relayState.start().then(
           (ui) => {
             addStylesheet();
             unmount?.();
             unmount = ui.mountSidebar(el, {
-              client: session.client,
-              live: session.live,
+              client: relayState.client,
+              live: relayState.live,
               agent: agentStatus,
               notify,
               streamDefaults,
@@ -209,10 +209,10 @@ function credentialsSetting() {
   const box = document.createElement("div");
   box.className = "rtc-root";
   box.dataset.rtcCredentials = "";
-  session.start().then(
+  relayState.start().then(
     (ui) => {
       addStylesheet();
-      const panel = ui.createCredentialsPanel(session.client, { notify });
+      const panel = ui.createCredentialsPanel(relayState.client, { notify });
       box.append(panel.element);
       panel.refresh();
     },

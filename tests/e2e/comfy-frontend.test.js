@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startComfyShim } from "./comfy-shim.mjs";
 import { launchBrowser } from "./harness.mjs";
-import { grantMedia, screenshot, startTokenRelay, WAIT_MS } from "./ui-helpers.mjs";
+import { grantMedia, screenshot, startTokenRelay, WAIT_MS } from "./pages.mjs";
 
 const SIDEBAR_ID = "rtc-node.stream";
 const SECRET = "sk_test_should_never_leave_the_relay_7f3a";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { launchBrowser, relayBinary } from "./harness.mjs";
-import { screenshot, WAIT_MS } from "./ui-helpers.mjs";
+import { screenshot, WAIT_MS } from "./pages.mjs";
 
 const comfyDir = process.env.COMFYUI_DIR;
 const skip = comfyDir ? false : "set COMFYUI_DIR to a ComfyUI checkout to run the real-ComfyUI frontend test";

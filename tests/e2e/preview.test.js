@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launchBrowser } from "./harness.mjs";
-import { openRelayPage, screenshot, startTokenRelay, WAIT_MS } from "./ui-helpers.mjs";
+import { openRelayPage, screenshot, startTokenRelay, WAIT_MS } from "./pages.mjs";
 
 let relay;
 let browser;

@@ -109,7 +109,7 @@ export function createOutputPlayer({
     get playing() {
       return player !== null;
     },
-    /** Follows the stream to show; a different stream ends the old session first. */
+    /** Follows the stream to show; a different stream ends the old connection first. */
     sync(next) {
       const switched = playingId !== null && next?.id !== playingId;
       stream = next ?? null;

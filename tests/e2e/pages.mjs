@@ -1,4 +1,4 @@
-// Helpers for the page tests: a relay with a known token, authenticated API calls, pages
+// Shared pieces of the page tests: a relay with a known token, authenticated API calls, pages
 // that have done the `?token=` cookie exchange, and screenshots for the docs.
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
