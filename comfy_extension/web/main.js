@@ -122,9 +122,24 @@ const relayState = {
   },
 };
 
-async function startAgent() {
+const AGENT_RETRY_MAX_MS = 30_000;
+
+/**
+ * Starts this tab's agent. The page can load before the pack has the relay up (it starts in
+ * the background), so a relay that is not there yet is retried with backoff; a broken wasm
+ * package is reported once and not retried.
+ */
+async function startAgent(attempt = 0) {
+  let ui;
   try {
-    const ui = await relayState.start();
+    ui = await relayState.start();
+  } catch (err) {
+    const delay = Math.min(AGENT_RETRY_MAX_MS, 1000 * 2 ** attempt);
+    agentStatus.set({ state: "waiting for the relay", agentId: null, error: err.message });
+    setTimeout(() => startAgent(attempt + 1), delay);
+    return;
+  }
+  try {
     const wasm = await ui.loadPackage(PKG);
     relayState.agent = ui.startAgent(wasm, {
       baseUrl: API_BASE,

@@ -182,3 +182,28 @@ test("the preview node embeds the same-origin preview page, not saved with the w
   assert.deepEqual(other, [], "other nodes are left alone");
   assert.deepEqual(pageErrors, []);
 });
+
+test("a relay that is not up when the page loads: Retry in the sidebar, and the agent starts once it is", async () => {
+  const late = await startComfyShim({ relayUrl: "http://127.0.0.1:9", token: "none" });
+  const own = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await grantMedia(own);
+  const tab = await own.newPage();
+  await tab.goto(`${late.url}/`);
+  await tab.waitForFunction(() => window.comfyShim?.ready === true, null, { timeout: WAIT_MS });
+  await tab.evaluate((id) => window.comfyShim.openSidebar(id), SIDEBAR_ID);
+  await tab.locator('#sidebar [data-state="unavailable"]').waitFor({ timeout: WAIT_MS });
+
+  const relayLater = await startTokenRelay();
+  try {
+    late.setRelay(relayLater.url, relayLater.token);
+    await tab.locator("#sidebar button", { hasText: "Retry" }).click();
+    await tab.locator('#sidebar .rtc-badge[data-state="idle"]').waitFor({ timeout: WAIT_MS });
+    await tab
+      .locator("#sidebar [data-field=agent]", { hasText: "agent connected" })
+      .waitFor({ timeout: WAIT_MS });
+  } finally {
+    await own.close();
+    await late.stop();
+    await relayLater.stop();
+  }
+});

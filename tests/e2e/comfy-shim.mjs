@@ -177,7 +177,7 @@ function serveFile(res, dir, relative) {
  *   folder name the extension is served under (the code must not depend on it)
  */
 export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test" }) {
-  const relay = new URL(relayUrl);
+  let relay = new URL(relayUrl);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://shim");
     if (url.pathname === "/") return send(res, 200, "text/html; charset=utf-8", hostPage(folder));
@@ -245,6 +245,11 @@ export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test"
       resolve({
         url: `http://127.0.0.1:${port}`,
         folder,
+        /** Points the proxy at another relay, like the pack after restarting it. */
+        setRelay(url, newToken) {
+          relay = new URL(url);
+          token = newToken;
+        },
         stop: () =>
           new Promise((done) => {
             server.closeAllConnections();
