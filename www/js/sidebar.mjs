@@ -347,7 +347,9 @@ export function mountSidebar(root, options) {
     const own = agent?.get() ?? null;
     setText(
       agentLine,
-      own ? `This tab: agent ${own.state}${own.error ? ` — ${own.error}` : ""}` : "This tab runs no agent.",
+      own
+        ? `This tab: agent ${own.state}${own.error ? ` (last error: ${own.error})` : ""}`
+        : "This tab runs no agent.",
     );
 
     renderStreams(state, stream);

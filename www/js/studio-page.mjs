@@ -299,7 +299,10 @@ export function startStudio(root, pageUrl) {
       try {
         agent = startAgent(wasm, { baseUrl: apiBase, label: "studio", publish: true });
         const show = (summary) =>
-          setText(agentLine, `agent: ${summary.state}${summary.error ? ` — ${summary.error}` : ""}`);
+          setText(
+            agentLine,
+            `agent: ${summary.state}${summary.error ? ` (last error: ${summary.error})` : ""}`,
+          );
         agent.subscribe(show);
         show(agent.get());
       } catch (err) {
