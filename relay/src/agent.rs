@@ -91,11 +91,6 @@ fn play(entry: &StreamEntry) -> RelayMessage {
 }
 
 impl Agents {
-    /// Number of connected agents.
-    pub fn count(&self) -> usize {
-        lock(&self.agents).len()
-    }
-
     /// Gives the stream's lease to a candidate if nobody holds it.
     pub fn assign(&self, state: &AppState, entry: &StreamEntry) {
         {
@@ -114,6 +109,7 @@ impl Agents {
                 return;
             };
             info.lease = Some(agent.id.clone());
+            info.error = None;
             info.publisher = None;
             info.player = None;
             let whep_known = info.whep_url.is_some();
@@ -448,8 +444,17 @@ fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Outb
                     agent_id: agent_id.to_owned(),
                     state: media_state,
                     stats,
-                    error,
+                    error: error.clone(),
                 });
+                // A publisher that gave up puts the stream in error until it (or the next
+                // lease holder) is live again.
+                match (role, media_state) {
+                    (AgentRole::Publisher, rtc_protocol::MediaState::Failed) => {
+                        info.error = Some(error.unwrap_or_else(|| "the publisher failed".into()));
+                    }
+                    (AgentRole::Publisher, rtc_protocol::MediaState::Live) => info.error = None,
+                    _ => {}
+                }
             }
             changed(state, &entry);
         }

@@ -211,11 +211,6 @@ impl DaydreamClient {
         })
     }
 
-    /// The API base (without credentials).
-    pub fn base(&self) -> &url::Url {
-        &self.base
-    }
-
     /// The shared HTTP client (for the signalling proxy).
     pub fn http(&self) -> &reqwest::Client {
         &self.http

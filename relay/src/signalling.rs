@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 use crate::error::{ApiError, ApiResult};
-use crate::streams::{StreamEntry, WhepSource, changed};
+use crate::streams::{StreamEntry, changed};
 use crate::{AppState, lock};
 
 /// Largest SDP accepted (real offers are a few KB).
@@ -66,11 +66,6 @@ impl Sessions {
             Kind::Whip => &self.whip,
             Kind::Whep => &self.whep,
         }
-    }
-
-    /// Whether a session of `kind` is open.
-    pub fn is_open(&self, kind: Kind) -> bool {
-        lock(self.slot(kind)).is_some()
     }
 }
 
@@ -149,7 +144,7 @@ fn target(entry: &StreamEntry, kind: Kind) -> ApiResult<url::Url> {
     let raw = match kind {
         Kind::Whip => entry.remote.whip_url.clone(),
         Kind::Whep => match lock(&entry.info).whep_url.clone() {
-            Some((url, _)) => url,
+            Some(url) => url,
             None => {
                 return Err(ApiError::conflict(
                     "no_playback_url",
@@ -309,10 +304,11 @@ fn record_playback_url(
     };
     {
         let mut info = lock(&entry.info);
-        if info.whep_url.as_ref().map(|(u, _)| u.as_str()) == Some(url.as_str()) {
+        if info.whep_url.as_deref() == Some(url.as_str()) {
             return;
         }
-        info.whep_url = Some((url.to_string(), WhepSource::PlaybackHeader));
+        // The playback header is the low-latency route; it replaces a URL from `/status`.
+        info.whep_url = Some(url.to_string());
     }
     state.agents.playback_known(entry);
     changed(state, entry);

@@ -42,15 +42,6 @@ pub struct MediaReport {
     pub error: Option<String>,
 }
 
-/// Where the WHEP URL came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WhepSource {
-    /// `Livepeer-Playback-URL` on the WHIP answer (preferred).
-    PlaybackHeader,
-    /// `gateway_status.whep_url` of `/status`.
-    Status,
-}
-
 /// Mutable part of a stream.
 #[derive(Debug)]
 pub struct StreamInfo {
@@ -61,7 +52,7 @@ pub struct StreamInfo {
     /// Params as last accepted upstream.
     pub params: Map<String, Value>,
     /// Upstream WHEP URL, once known.
-    pub whep_url: Option<(String, WhepSource)>,
+    pub whep_url: Option<String>,
     /// Last `data.state` from `/status`.
     pub remote_state: String,
     /// Last `data` from `/status`.
@@ -462,7 +453,7 @@ pub fn view(state: &AppState, entry: &StreamEntry) -> Value {
         "created_at": entry.created_at,
         "playback_id": entry.remote.output_playback_id,
         "whip_url": entry.remote.whip_url,
-        "whep_url": info.whep_url.as_ref().map(|(u, _)| u),
+        "whep_url": info.whep_url,
         "state": StreamEntry::state(&info),
         "error": info.error,
         "remote": {"state": info.remote_state, "status": info.remote_status},
@@ -502,7 +493,7 @@ async fn poll_status(state: Arc<AppState>, entry: Arc<StreamEntry>) {
                         && info.whep_url.is_none()
                         && url != entry.remote.whip_url
                     {
-                        info.whep_url = Some((url, WhepSource::Status));
+                        info.whep_url = Some(url);
                         changed_now = true;
                         new_whep = true;
                     }

@@ -193,6 +193,29 @@ async fn frames_flow_to_the_holder_and_output_flows_back() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    // A publisher that gives up puts the stream in error, with its reason.
+    let failed = json!({"type": "state", "stream_id": id, "role": "publisher", "state": "failed", "error": "ICE failed"});
+    a.send(Message::Text(failed.to_string().into()))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let one: Value = relay
+            .get(&format!("/v1/streams/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if one["state"] == "error" {
+            assert_eq!(one["error"], "ICE failed");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{one}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // The player sends processed frames back; a waiting reader gets the newest.
     let reader = {
         let url = relay.url(&format!(

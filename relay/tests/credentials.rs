@@ -141,3 +141,22 @@ async fn a_stored_key_is_loaded_at_start() {
     expect_error(r, 503, "daydream_unreachable").await;
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn daydream_backend_without_a_key_says_what_to_do() {
+    let relay = Relay::start_with(|c| c.backend = Some(rtc_relay::config::Backend::Daydream)).await;
+    let r = relay
+        .post("/v1/streams")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_error(r, 409, "no_api_key").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("PUT /v1/credentials")
+    );
+    relay.stop().await;
+}

@@ -61,11 +61,6 @@ impl LocalBackend {
         backend
     }
 
-    /// The API base the relay's own client uses in local mode.
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
     fn stream_json(&self, s: &LocalStream) -> Value {
         json!({
             "id": s.id,
