@@ -39,6 +39,7 @@ class Server:
         self.sessions: dict[str, Any] = {}
         self.source: Any = None
         self.ids = itertools.count(1)
+        self.tasks: set[asyncio.Task[None]] = set()
         self.state: dict[str, Any] = {
             "publishes": 0,
             "plays": 0,
@@ -117,7 +118,9 @@ def routes(server: Server) -> web.RouteTableDef:
         @pc.on("track")
         def on_track(track: Any) -> None:
             server.source = track
-            asyncio.ensure_future(server.consume(track))
+            task = asyncio.ensure_future(server.consume(track))
+            server.tasks.add(task)
+            task.add_done_callback(server.tasks.discard)
 
         await pc.setRemoteDescription(RTCSessionDescription(body, "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
@@ -152,9 +155,9 @@ def routes(server: Server) -> web.RouteTableDef:
         await pc.setLocalDescription(await pc.createAnswer())
         server.state["plays"] += 1
         session_id = server.new_session(pc)
-        return web.Response(
-            status=201, text=pc.localDescription.sdp, content_type=SDP, headers={"Location": f"/session/{session_id}"}
-        )
+        location = {"Location": f"/session/{session_id}"}
+        sdp = pc.localDescription.sdp
+        return web.Response(status=201, text=sdp, content_type=SDP, headers=location)
 
     @r.post("/whep-counter")
     async def whep_counter(request: web.Request) -> web.Response:
@@ -168,9 +171,9 @@ def routes(server: Server) -> web.RouteTableDef:
         await pc.setLocalDescription(await pc.createOffer())
         server.state["counter_offers"] += 1
         session_id = server.new_session(pc)
-        return web.Response(
-            status=406, text=pc.localDescription.sdp, content_type=SDP, headers={"Location": f"/session/{session_id}"}
-        )
+        location = {"Location": f"/session/{session_id}"}
+        sdp = pc.localDescription.sdp
+        return web.Response(status=406, text=sdp, content_type=SDP, headers=location)
 
     @r.patch("/session/{sid}")
     async def patch(request: web.Request) -> web.Response:
@@ -220,8 +223,11 @@ async def main() -> None:
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - aiohttp has no public getter
-    print(f"listening on http://{args.host}:{port}", flush=True)
+    # aiohttp has no public getter for the bound port (needed with --port 0).
+    port = site._server.sockets[0].getsockname()[1]
+    # The test reads the address from stdout, like the relay's log line.
+    sys.stdout.write(f"listening on http://{args.host}:{port}\n")
+    sys.stdout.flush()
     try:
         await asyncio.Event().wait()
     finally:

@@ -206,7 +206,7 @@ impl Agent {
             self.waiting.borrow_mut().push(pair);
         }
         if self.state.get() == AgentState::Closed {
-            self.settle(Err(ClientError::new(ErrorCode::Closed, "agent stopped")));
+            self.settle(&Err(ClientError::new(ErrorCode::Closed, "agent stopped")));
         } else if self.socket.borrow().is_none() {
             self.open();
             if self.stats_ticker.borrow().is_none() {
@@ -222,9 +222,9 @@ impl Agent {
         promise
     }
 
-    fn settle(&self, outcome: std::result::Result<(), ClientError>) {
+    fn settle(&self, outcome: &std::result::Result<(), ClientError>) {
         for (resolve, reject) in self.waiting.borrow_mut().drain(..) {
-            let _ = match &outcome {
+            let _ = match outcome {
                 Ok(()) => resolve.call0(&JsValue::NULL),
                 Err(err) => reject.call1(&JsValue::NULL, &JsValue::from(err.clone())),
             };
@@ -238,7 +238,7 @@ impl Agent {
             Err(e) => {
                 let err = ClientError::js(ErrorCode::InvalidOptions, "agent socket", &e);
                 self.events.emit("error", &JsValue::from(err.clone()));
-                self.settle(Err(err));
+                self.settle(&Err(err));
                 return;
             }
         };
@@ -310,7 +310,7 @@ impl Agent {
                 format!("agent socket closed ({code} {reason}); giving up after retries"),
             );
             self.events.emit("error", &JsValue::from(err.clone()));
-            self.settle(Err(err));
+            self.settle(&Err(err));
             self.set_state(AgentState::Closed);
             return;
         };
@@ -387,9 +387,9 @@ impl Agent {
                 *self.agent_id.borrow_mut() = Some(agent_id);
                 self.backoff.borrow_mut().reset();
                 self.set_state(AgentState::Connected);
-                self.settle(Ok(()));
+                self.settle(&Ok(()));
             }
-            RelayMessage::Publish(grant) => self.publish(grant),
+            RelayMessage::Publish(grant) => self.publish(&grant),
             RelayMessage::Settings(grant) => {
                 if let Some(slot) = self.slots.borrow().get(&grant.stream_id) {
                     let _ = slot.publisher.set_video(
@@ -437,7 +437,7 @@ impl Agent {
         })
     }
 
-    fn publish(&self, grant: LeaseGrant) {
+    fn publish(&self, grant: &LeaseGrant) {
         let endpoint = Endpoint {
             url: resolve_url(&self.base, &grant.whip_url),
             token: None,
@@ -507,10 +507,11 @@ impl Agent {
                 format!("play for {} without a publish lease", request.stream_id),
             ));
         };
-        if let Some((current, player)) = &slot.player {
-            if current == &request && player.link().state() != MediaState::Failed {
-                return;
-            }
+        if let Some((current, player)) = &slot.player
+            && current == &request
+            && player.link().state() != MediaState::Failed
+        {
+            return;
         }
         let player = match Player::new(url, PlayerOptions::default()) {
             Ok(p) => p,
@@ -569,10 +570,10 @@ impl Agent {
                     stats.frames_dropped = Some(counters.dropped);
                     reports.push((AgentRole::Publisher, stats));
                 }
-                if let Some(player) = player {
-                    if let Some(stats) = player.link().stats().await {
-                        reports.push((AgentRole::Player, stats));
-                    }
+                if let Some(player) = player
+                    && let Some(stats) = player.link().stats().await
+                {
+                    reports.push((AgentRole::Player, stats));
                 }
                 let Some(agent) = me.upgrade() else { return };
                 for (role, stats) in reports {
@@ -672,7 +673,7 @@ impl Agent {
             slot.publisher.stop().await;
         }
         self.socket.borrow_mut().take();
-        self.settle(Err(ClientError::new(ErrorCode::Closed, "agent stopped")));
+        self.settle(&Err(ClientError::new(ErrorCode::Closed, "agent stopped")));
     }
 }
 

@@ -38,9 +38,9 @@ pub struct Broadcast {
 /// Creates a WHIP publisher; frames pushed before `connect()` are held and sent once live.
 #[wasm_bindgen(js_name = createBroadcast)]
 pub fn create_broadcast(
-    #[wasm_bindgen(unchecked_param_type = "BroadcastOptions")] options: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "BroadcastOptions")] options: &JsValue,
 ) -> Result<Broadcast, JsValue> {
-    let options = options::broadcast(&options)?;
+    let options = options::broadcast(options)?;
     Ok(Broadcast {
         inner: publisher::Publisher::new(options)?,
     })
@@ -100,10 +100,10 @@ impl Broadcast {
     #[wasm_bindgen(js_name = setVideo)]
     pub fn set_video(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "VideoSettings")] settings: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "VideoSettings")] settings: &JsValue,
     ) -> Result<(), JsValue> {
-        let fps = js::number(&settings, "frameRate");
-        let kbps = js::number(&settings, "maxBitrateKbps").map(|v| v as u32);
+        let fps = js::number(settings, "frameRate");
+        let kbps = js::number(settings, "maxBitrateKbps").map(|v| v as u32);
         Ok(self.inner.set_video(fps, kbps)?)
     }
 
@@ -140,7 +140,7 @@ impl Broadcast {
 
     /// Subscribes to an event; returns the unsubscribe function.
     #[wasm_bindgen(skip_typescript)]
-    pub fn on(&self, event: &str, listener: js_sys::Function) -> js_sys::Function {
+    pub fn on(&self, event: &str, listener: &js_sys::Function) -> js_sys::Function {
         self.inner.link().events.on(event, listener)
     }
 }
@@ -156,9 +156,9 @@ pub struct Player {
 #[wasm_bindgen(js_name = createPlayer)]
 pub fn create_player(
     #[wasm_bindgen(js_name = whepUrl)] whep_url: String,
-    #[wasm_bindgen(unchecked_param_type = "PlayerOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PlayerOptions | undefined")] options: &JsValue,
 ) -> Result<Player, JsValue> {
-    let options = options::player(&options)?;
+    let options = options::player(options)?;
     Ok(Player {
         inner: player::Player::new(whep_url, options)?,
     })
@@ -214,7 +214,7 @@ impl Player {
 
     /// Subscribes to an event; returns the unsubscribe function.
     #[wasm_bindgen(skip_typescript)]
-    pub fn on(&self, event: &str, listener: js_sys::Function) -> js_sys::Function {
+    pub fn on(&self, event: &str, listener: &js_sys::Function) -> js_sys::Function {
         let off = self.inner.link().events.on(event, listener);
         if event == "frame" {
             self.inner.ensure_reader();
@@ -233,9 +233,9 @@ pub struct Agent {
 /// Creates an agent for the relay at `options.baseUrl` (default: this page's origin).
 #[wasm_bindgen(js_name = createAgent)]
 pub fn create_agent(
-    #[wasm_bindgen(unchecked_param_type = "AgentOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "AgentOptions | undefined")] options: &JsValue,
 ) -> Result<Agent, JsValue> {
-    let options = options::agent(&options)?;
+    let options = options::agent(options)?;
     Ok(Agent {
         inner: agent::Agent::new(options)?,
     })
@@ -298,7 +298,7 @@ impl Agent {
 
     /// Subscribes to an event; returns the unsubscribe function.
     #[wasm_bindgen(skip_typescript)]
-    pub fn on(&self, event: &str, listener: js_sys::Function) -> js_sys::Function {
+    pub fn on(&self, event: &str, listener: &js_sys::Function) -> js_sys::Function {
         self.inner.events.on(event, listener)
     }
 }

@@ -21,7 +21,7 @@ impl Default for Emitter {
 
 impl Emitter {
     /// Adds `listener` for `event`; returns a function that removes it.
-    pub(crate) fn on(&self, event: &str, listener: Function) -> Function {
+    pub(crate) fn on(&self, event: &str, listener: &Function) -> Function {
         let key = JsValue::from_str(event);
         let set: Set = match self.listeners.get(&key).dyn_into() {
             Ok(set) => set,
@@ -31,9 +31,9 @@ impl Emitter {
                 set
             }
         };
-        set.add(&listener);
+        set.add(listener);
         let delete: Function = crate::js::get(&set, "delete").unchecked_into();
-        delete.bind1(&set, &listener).unchecked_into()
+        delete.bind1(&set, listener).unchecked_into()
     }
 
     /// Calls every listener of `event` with `payload`; a throwing listener is logged and

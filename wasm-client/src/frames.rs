@@ -10,7 +10,7 @@ use crate::error::{ClientError, ErrorCode, Result};
 
 /// A `VideoFrame` holding a copy of `pixels`. RGB is expanded to RGBA on the way (VideoFrame
 /// has no packed 24-bit format); `scratch` is reused between calls.
-pub(crate) fn from_pixels(
+pub fn from_pixels(
     format: PixelFormat,
     width: u32,
     height: u32,
@@ -37,7 +37,7 @@ pub(crate) fn from_pixels(
 /// Copies a frame out as `format`, `offset` bytes into a new JS buffer (room for a header).
 /// RGBA comes from the browser's own conversion; RGB and I420 from RGBA here unless the frame
 /// already is I420.
-pub(crate) async fn to_pixels(
+pub async fn to_pixels(
     frame: &VideoFrame,
     format: PixelFormat,
     offset: usize,
@@ -85,7 +85,7 @@ pub(crate) async fn to_pixels(
 }
 
 /// Closes a frame given as a `JsValue` (stream chunks).
-pub(crate) fn close(value: &JsValue) {
+pub fn close(value: &JsValue) {
     if let Some(frame) = value.dyn_ref::<VideoFrame>() {
         frame.close();
     }

@@ -20,7 +20,7 @@ pub mod error;
 #[cfg(target_arch = "wasm32")]
 mod events;
 #[cfg(target_arch = "wasm32")]
-mod frames;
+pub mod frames;
 // Only part of it is used by the natively testable modules.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod js;

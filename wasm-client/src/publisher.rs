@@ -407,12 +407,12 @@ impl Publisher {
             if let Some(old) = pacing.last.replace(frame) {
                 old.close();
             }
-        } else if now - pacing.last_write_ms >= self.interval_ms() * 0.99 {
-            if let Some(last) = pacing.last.as_ref() {
-                self.sink.write(last);
-                counters.repeated += 1;
-                pacing.last_write_ms = now;
-            }
+        } else if now - pacing.last_write_ms >= self.interval_ms() * 0.99
+            && let Some(last) = pacing.last.as_ref()
+        {
+            self.sink.write(last);
+            counters.repeated += 1;
+            pacing.last_write_ms = now;
         }
         self.counters.set(counters);
     }

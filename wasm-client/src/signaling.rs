@@ -83,7 +83,7 @@ async fn send(
     let request = Request::new_with_str_and_init(url, &init)
         .map_err(|e| ClientError::js(ErrorCode::InvalidOptions, &what, &e))?;
     let fetch = js_sys::Reflect::get(&js_sys::global(), &"fetch".into())
-        .and_then(|f| f.dyn_into::<js_sys::Function>().map_err(JsValue::from))
+        .and_then(|f| f.dyn_into::<js_sys::Function>())
         .map_err(|e| ClientError::js(ErrorCode::Unsupported, "fetch", &e))?;
     let promise: js_sys::Promise = fetch
         .call1(&JsValue::NULL, &request)
