@@ -1,12 +1,311 @@
-// Entry module of the RTC Node frontend extension. ComfyUI imports every .js file in this
-// folder; the wasm glue in pkg/ has no side effects, everything else starts here.
+// Entry module of the RTC Node frontend. ComfyUI imports every .js file in this folder; this is
+// the only one with side effects (the wasm glue in pkg/ has none).
+//
+// Everything the user sees is served by the relay and reaches this tab through the pack's
+// same-origin proxy `<root>/rtc/api/`: the UI modules (`js/*.mjs`), the styles and the preview
+// page. The wasm agent loads from `pkg/` beside this file. All URLs derive from
+// `import.meta.url`, so the pack works whatever folder it is installed in.
+import { api } from "../../scripts/api.js";
 import { app } from "../../scripts/app.js";
+
+const ROOT = new URL("../../", import.meta.url);
+const API_BASE = new URL("rtc/api/", ROOT).href;
+const PKG = new URL("./pkg/", import.meta.url);
+const PREVIEW_NODE = "RTCStreamUIPreview";
+const SIDEBAR_ID = "rtc-node.stream";
+const TOAST_EVENT = "rtc-stream-notification";
+
+const MODELS = [
+  "stabilityai/sd-turbo",
+  "stabilityai/sdxl-turbo",
+  "Lykon/dreamshaper-8",
+  "prompthero/openjourney-v4",
+];
+const SETTING = {
+  credentials: "RTCNode.Credentials.Panel",
+  name: "RTCNode.Stream.Name",
+  model: "RTCNode.Stream.Model",
+  prompt: "RTCNode.Stream.Prompt",
+  publish: "RTCNode.Agent.Publish",
+  streamToasts: "RTCNode.Toasts.StreamChanges",
+};
+
+let uiPromise = null;
+/** The shared UI modules; retried on the next call after a failure (relay down). */
+function loadUi() {
+  uiPromise ??= import(new URL("js/comfy.mjs", API_BASE).href).catch((err) => {
+    uiPromise = null;
+    throw err;
+  });
+  return uiPromise;
+}
+
+function setting(id) {
+  return app.extensionManager?.setting?.get(id);
+}
+
+function toast(message) {
+  if (app.extensionManager?.toast) app.extensionManager.toast.add(message);
+  else console.info(`[rtc-node] ${message.summary}: ${message.detail}`);
+}
+
+function notify(severity, summary, detail = "") {
+  toast({ severity, summary, detail, life: severity === "error" ? 10000 : 3500 });
+}
+
+function streamDefaults() {
+  const params = { model_id: setting(SETTING.model) || MODELS[0] };
+  const prompt = setting(SETTING.prompt);
+  if (prompt) params.prompt = prompt;
+  return {
+    name: setting(SETTING.name) || "comfyui-live",
+    pipeline_config: { pipeline: "streamdiffusion", params },
+  };
+}
+
+function addStylesheet() {
+  const href = new URL("css/rtc.css", API_BASE).href;
+  if (document.querySelector(`link[href="${href}"]`)) return;
+  document.head.append(Object.assign(document.createElement("link"), { rel: "stylesheet", href }));
+}
+
+function unavailable(el, err, retry) {
+  const box = document.createElement("div");
+  box.className = "rtc-root rtc-sidebar";
+  box.dataset.state = "unavailable";
+  const text = document.createElement("p");
+  text.textContent = `The RTC relay is not reachable (${err.message}). It restarts by itself; try again in a moment.`;
+  const button = document.createElement("button");
+  button.className = "rtc-button";
+  button.textContent = "Retry";
+  button.addEventListener("click", () => {
+    box.remove();
+    retry();
+  });
+  box.append(text, button);
+  el.append(box);
+}
+
+/** What the sidebar shows about this tab's agent; it starts after the sidebar may render. */
+const agentStatus = {
+  summary: { state: "loading", agentId: null, error: null },
+  listeners: new Set(),
+  get() {
+    return this.summary;
+  },
+  set(summary) {
+    this.summary = summary;
+    for (const listener of this.listeners) listener(summary);
+  },
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  },
+};
+
+/** One live relay state for the tab: the sidebar, the toasts and the agent share it. */
+const relayState = {
+  live: null,
+  client: null,
+  agent: null,
+  async start() {
+    const ui = await loadUi();
+    if (this.live) return ui;
+    this.client = ui.createRelayClient(API_BASE);
+    this.live = ui.createLiveState(this.client);
+    this.live.subscribe((state, previous, action) => {
+      if (action.type === "snapshot" || setting(SETTING.streamToasts) === false) return;
+      for (const message of ui.streamToasts(state, previous)) toast(message);
+    });
+    this.live.start();
+    return ui;
+  },
+};
+
+const AGENT_RETRY_MAX_MS = 30_000;
+
+/**
+ * Starts this tab's agent. The page can load before the pack has the relay up (it starts in
+ * the background), so a relay that is not there yet is retried with backoff; a broken wasm
+ * package is reported once and not retried.
+ */
+async function startAgent(attempt = 0) {
+  let ui;
+  try {
+    ui = await relayState.start();
+  } catch (err) {
+    const delay = Math.min(AGENT_RETRY_MAX_MS, 1000 * 2 ** attempt);
+    agentStatus.set({ state: "waiting for the relay", agentId: null, error: err.message });
+    setTimeout(() => startAgent(attempt + 1), delay);
+    return;
+  }
+  try {
+    const wasm = await ui.loadPackage(PKG);
+    relayState.agent = ui.startAgent(wasm, {
+      baseUrl: API_BASE,
+      label: `ComfyUI tab ${new Date().toLocaleTimeString()}`,
+      publish: setting(SETTING.publish) !== false,
+    });
+    relayState.agent.subscribe((summary) => agentStatus.set(summary));
+    agentStatus.set(relayState.agent.get());
+    console.info(`[rtc-node] wasm agent ${wasm.version()} started`);
+  } catch (err) {
+    agentStatus.set({ state: "failed", agentId: null, error: err.message });
+    console.warn(`[rtc-node] browser agent not started: ${err.message}`);
+    notify("warn", "RTC agent not started", err.message);
+  }
+}
+
+function registerSidebar() {
+  let unmount = null;
+  app.extensionManager.registerSidebarTab({
+    id: SIDEBAR_ID,
+    icon: "pi pi-video",
+    title: "RTC Stream",
+    tooltip: "Real-time streams: status, start/stop, live figures",
+    type: "custom",
+    render(el) {
+      const mount = () =>
+        relayState.start().then(
+          (ui) => {
+            addStylesheet();
+            unmount?.();
+            unmount = ui.mountSidebar(el, {
+              client: relayState.client,
+              live: relayState.live,
+              agent: agentStatus,
+              notify,
+              streamDefaults,
+              previewUrl: new URL("preview.html", API_BASE).href,
+            });
+          },
+          (err) => unavailable(el, err, mount),
+        );
+      mount();
+    },
+    destroy() {
+      unmount?.();
+      unmount = null;
+    },
+  });
+}
+
+/** The preview page in a DOM widget, from ComfyUI's own origin (`frame-src 'self'`). */
+function attachPreview(node) {
+  const frame = document.createElement("iframe");
+  frame.src = new URL("preview.html", API_BASE).href;
+  frame.allow = "autoplay; fullscreen";
+  frame.title = "RTC stream preview";
+  Object.assign(frame.style, {
+    width: "100%",
+    height: "100%",
+    border: "0",
+    borderRadius: "6px",
+    background: "#111",
+  });
+  frame.dataset.rtcPreview = "";
+  const widget = node.addDOMWidget("rtc_preview", "rtc_preview", frame, {
+    serialize: false,
+    hideOnZoom: false,
+    getValue: () => "",
+    setValue: () => {},
+    getMinHeight: () => 320,
+  });
+  widget.serialize = false;
+  node.addWidget("button", "Reload preview", null, () => {
+    frame.src = new URL("preview.html", API_BASE).href;
+  });
+  node.color = "#2a4a63";
+  if (!node.size || node.size[0] < 480) node.setSize?.([560, 560]);
+}
+
+/** Settings: a custom row for the key (never stored in ComfyUI settings), then stream defaults. */
+function credentialsSetting() {
+  const box = document.createElement("div");
+  box.className = "rtc-root";
+  box.dataset.rtcCredentials = "";
+  relayState.start().then(
+    (ui) => {
+      addStylesheet();
+      const panel = ui.createCredentialsPanel(relayState.client, { notify });
+      box.append(panel.element);
+      panel.refresh();
+    },
+    (err) => {
+      box.textContent = `The RTC relay is not reachable: ${err.message}`;
+    },
+  );
+  return box;
+}
 
 app.registerExtension({
   name: "rtc-node.main",
+  settings: [
+    {
+      id: SETTING.credentials,
+      name: "Daydream API key and backend",
+      category: ["RTC Node", "Credentials", "Key"],
+      type: credentialsSetting,
+      defaultValue: "",
+      tooltip: "Stored by the relay. ComfyUI settings and workflows never contain the key.",
+    },
+    {
+      id: SETTING.name,
+      name: "Stream name",
+      category: ["RTC Node", "Stream defaults", "Name"],
+      type: "text",
+      defaultValue: "comfyui-live",
+    },
+    {
+      id: SETTING.model,
+      name: "Model",
+      category: ["RTC Node", "Stream defaults", "Model"],
+      type: "combo",
+      options: MODELS,
+      defaultValue: MODELS[0],
+    },
+    {
+      id: SETTING.prompt,
+      name: "Prompt",
+      category: ["RTC Node", "Stream defaults", "Prompt"],
+      type: "text",
+      defaultValue: "",
+    },
+    {
+      id: SETTING.publish,
+      name: "This browser tab may publish streams",
+      category: ["RTC Node", "Browser agent", "Publish"],
+      type: "boolean",
+      defaultValue: true,
+      tooltip: "One tab publishes each stream; the others stand by and take over when it closes.",
+    },
+    {
+      id: SETTING.streamToasts,
+      name: "Toasts when a stream goes live, fails or stops",
+      category: ["RTC Node", "Notifications", "Stream changes"],
+      type: "boolean",
+      defaultValue: true,
+    },
+  ],
   async setup() {
-    const wasm = await import("./pkg/rtc_client.js");
-    await wasm.default({ module_or_path: new URL("./pkg/rtc_client_bg.wasm", import.meta.url) });
-    console.info(`[rtc-node] wasm agent ${wasm.version()} loaded`);
+    api.addEventListener(TOAST_EVENT, (event) => {
+      loadUi().then(
+        (ui) => {
+          const message = ui.toastFromServerEvent(event.detail);
+          if (message) toast(message);
+        },
+        () => {
+          // Without the UI modules (relay down) a well-formed toast still shows.
+          if (typeof event.detail?.summary === "string")
+            notify(event.detail.severity, event.detail.summary, event.detail.detail);
+        },
+      );
+    });
+    registerSidebar();
+    // Not awaited: ComfyUI waits for every extension's setup before it finishes loading.
+    startAgent();
+  },
+  nodeCreated(node) {
+    if (node.comfyClass === PREVIEW_NODE) attachPreview(node);
   },
 });

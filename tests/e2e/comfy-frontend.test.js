@@ -1,0 +1,209 @@
+// The pack's frontend inside a ComfyUI stand-in (tests/e2e/comfy-shim.mjs) in front of a real
+// relay: extension registration, the sidebar and every control, settings, toasts and the
+// preview node's DOM widget.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { startComfyShim } from "./comfy-shim.mjs";
+import { launchBrowser } from "./harness.mjs";
+import { grantMedia, screenshot, startTokenRelay, WAIT_MS } from "./pages.mjs";
+
+const SIDEBAR_ID = "rtc-node.stream";
+const SECRET = "sk_test_should_never_leave_the_relay_7f3a";
+
+let relay;
+let shim;
+let browser;
+let context;
+let page;
+const pageErrors = [];
+
+before(async () => {
+  relay = await startTokenRelay();
+  shim = await startComfyShim({ relayUrl: relay.url, token: relay.token });
+  browser = await launchBrowser();
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await grantMedia(context);
+  page = await context.newPage();
+  page.on("pageerror", (err) => pageErrors.push(err));
+  await page.goto(`${shim.url}/`);
+  await page.waitForFunction(() => window.comfyShim?.ready === true, null, { timeout: WAIT_MS });
+});
+
+after(async () => {
+  await browser?.close();
+  await shim?.stop();
+  await relay?.stop();
+});
+
+const sidebar = () => page.locator("#sidebar .rtc-sidebar");
+
+test("the entry module registers one extension with settings, a sidebar tab and no load errors", async () => {
+  const registered = await page.evaluate(() => ({
+    names: window.comfyShim.extensions.map((e) => e.name),
+    settings: [...window.comfyShim.settingsById.keys()],
+    tabs: window.comfyShim.sidebarTabs.map((t) => ({ id: t.id, type: t.type, title: t.title })),
+  }));
+  assert.deepEqual(registered.names, ["rtc-node.main"]);
+  assert.deepEqual(registered.tabs, [{ id: SIDEBAR_ID, type: "custom", title: "RTC Stream" }]);
+  for (const id of [
+    "RTCNode.Credentials.Panel",
+    "RTCNode.Stream.Name",
+    "RTCNode.Stream.Model",
+    "RTCNode.Agent.Publish",
+  ]) {
+    assert.ok(registered.settings.includes(id), `setting ${id}`);
+  }
+  assert.deepEqual(pageErrors, []);
+});
+
+test("the sidebar shows live state; Start and Stop manage a stream through the proxy", async () => {
+  await page.evaluate((id) => window.comfyShim.openSidebar(id), SIDEBAR_ID);
+  await sidebar().waitFor({ timeout: WAIT_MS });
+  await page.locator('#sidebar .rtc-badge[data-state="idle"]').waitFor({ timeout: WAIT_MS });
+  await page
+    .locator("#sidebar [data-field=agent]", { hasText: "This tab: agent" })
+    .waitFor({ timeout: WAIT_MS });
+
+  await page.click('#sidebar [data-action="start"]');
+  const row = page.locator("#sidebar li[data-stream-id]");
+  await row.first().waitFor({ timeout: WAIT_MS });
+  const streamId = await row.first().getAttribute("data-stream-id");
+  assert.match(streamId, /^str_/);
+  assert.equal(await page.textContent('#sidebar [data-field="id"]'), streamId);
+  const created = await relay.api(`/v1/streams/${streamId}`);
+  assert.equal(created.name, "comfyui-live", "the stream defaults from the settings were used");
+  await page.locator(".shim-toast", { hasText: "Stream created" }).waitFor({ timeout: WAIT_MS });
+  // The agent in this tab takes the publish lease, and the sidebar says so.
+  await page
+    .locator('#sidebar [data-field="publisher"]', { hasText: /^this tab/ })
+    .waitFor({ timeout: WAIT_MS });
+
+  // The log tab shows events; the controls tab comes back.
+  await page.click('#sidebar [data-tab="log"]');
+  assert.equal(await page.isVisible('#sidebar [data-panel="log"]'), true);
+  await page.click('#sidebar [data-tab="controls"]');
+
+  await page.click('#sidebar [data-action="stop"]');
+  await page.locator("#sidebar li.rtc-empty").waitFor({ timeout: WAIT_MS });
+  const after = await relay.api("/v1/streams");
+  assert.ok(!after.streams.some((s) => s.id === streamId));
+  await page.locator(".shim-toast", { hasText: "Stream stopped" }).waitFor({ timeout: WAIT_MS });
+});
+
+test("frame settings keep what the user types while updates arrive, then save to the relay", async () => {
+  const width = page.locator('#sidebar input[name="width"]');
+  await page.waitForFunction(
+    () => document.querySelector('#sidebar input[name="width"]').value !== "",
+    null,
+    {
+      timeout: WAIT_MS,
+    },
+  );
+  const original = await relay.api("/v1/config");
+  await width.fill("7");
+  // Another client changes the config; a stream event arrives; the field keeps "7".
+  await relay.api("/v1/config", {
+    method: "PUT",
+    body: JSON.stringify({ frame_rate: original.frame_rate === 24 ? 20 : 24 }),
+  });
+  const probe = await relay.api("/v1/streams", { method: "POST", body: JSON.stringify({ name: "probe" }) });
+  await page.locator(`#sidebar li[data-stream-id="${probe.id}"]`).waitFor({ timeout: WAIT_MS });
+  assert.equal(await width.inputValue(), "7");
+
+  await page.click('#sidebar [data-action="save-settings"]');
+  await page.locator("#sidebar .rtc-field-error", { hasText: "Width must be between 64 and 4096" }).waitFor();
+  await width.fill("640");
+  await page.click('#sidebar [data-action="save-settings"]');
+  await page.locator(".shim-toast", { hasText: "Frame settings saved" }).waitFor({ timeout: WAIT_MS });
+  assert.equal((await relay.api("/v1/config")).width, 640);
+  await screenshot(page.locator("#sidebar"), "sidebar.png");
+  await relay.api(`/v1/streams/${probe.id}`, { method: "DELETE" });
+});
+
+test("the API key goes to the relay and is never kept in the page or the settings", async () => {
+  await page.evaluate(() => window.comfyShim.renderSettings());
+  const panel = page.locator("#settings .rtc-credentials");
+  await panel.locator('[data-field="key-state"]', { hasText: "not set" }).waitFor({ timeout: WAIT_MS });
+  await panel.locator('input[type="password"]').fill(SECRET);
+  await panel.locator("button", { hasText: "Save key" }).click();
+  await panel.locator('[data-field="key-state"]', { hasText: /^set/ }).waitFor({ timeout: WAIT_MS });
+  const credentials = await relay.api("/v1/credentials");
+  assert.equal(credentials.has_api_key, true);
+  assert.ok(!JSON.stringify(credentials).includes(SECRET), "the relay never returns the key");
+  const leaks = await page.evaluate(
+    (secret) => ({
+      dom: document.documentElement.outerHTML.includes(secret),
+      inputs: [...document.querySelectorAll("input")].some((i) => i.value.includes(secret)),
+      settings: JSON.stringify([...window.comfyShim.settingValues]).includes(secret),
+      storage: JSON.stringify({ ...localStorage }).includes(secret),
+    }),
+    SECRET,
+  );
+  assert.deepEqual(leaks, { dom: false, inputs: false, settings: false, storage: false });
+  await panel.locator("button", { hasText: "Remove key" }).click();
+  await panel.locator('[data-field="key-state"]', { hasText: "not set" }).waitFor({ timeout: WAIT_MS });
+});
+
+test("node events from the pack become toasts; malformed ones are ignored", async () => {
+  await page.evaluate(() => {
+    const { api } = window.comfyShim;
+    api.dispatchEvent(new CustomEvent("rtc-stream-notification", { detail: { severity: "bogus" } }));
+    api.dispatchEvent(
+      new CustomEvent("rtc-stream-notification", {
+        detail: { severity: "error", summary: "Update failed", detail: "PATCH rejected: guidance_scale" },
+      }),
+    );
+  });
+  const toast = page.locator(".shim-toast", { hasText: "Update failed" });
+  await toast.waitFor({ timeout: WAIT_MS });
+  assert.equal(await toast.getAttribute("data-severity"), "error");
+  const count = await page.evaluate(
+    () => window.comfyShim.toasts.filter((t) => t.summary === "RTC Node").length,
+  );
+  assert.equal(count, 0);
+});
+
+test("the preview node embeds the same-origin preview page, not saved with the workflow", async () => {
+  const widgets = await page.evaluate(() => window.comfyShim.addNode("RTCStreamUIPreview"));
+  assert.deepEqual(
+    widgets.map((w) => w.name),
+    ["rtc_preview", "Reload preview"],
+  );
+  assert.equal(widgets[0].serialize, false);
+  const frame = page.locator("iframe[data-rtc-preview]");
+  const src = await frame.getAttribute("src");
+  assert.equal(new URL(src).origin, shim.url, "served from ComfyUI's own origin");
+  assert.ok(!src.includes(shim.folder), "no dependence on the install folder name");
+  const inner = page.frameLocator("iframe[data-rtc-preview]");
+  await inner.locator('.rtc-badge[data-state="idle"]').waitFor({ timeout: WAIT_MS });
+  await inner.locator('[data-action="connect"]').waitFor();
+  await screenshot(page.locator(".shim-node").first(), "preview-node.png");
+  const other = await page.evaluate(() => window.comfyShim.addNode("KSampler"));
+  assert.deepEqual(other, [], "other nodes are left alone");
+  assert.deepEqual(pageErrors, []);
+});
+
+test("a relay that is not up when the page loads: Retry in the sidebar, and the agent starts once it is", async () => {
+  const late = await startComfyShim({ relayUrl: "http://127.0.0.1:9", token: "none" });
+  const own = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await grantMedia(own);
+  const tab = await own.newPage();
+  await tab.goto(`${late.url}/`);
+  await tab.waitForFunction(() => window.comfyShim?.ready === true, null, { timeout: WAIT_MS });
+  await tab.evaluate((id) => window.comfyShim.openSidebar(id), SIDEBAR_ID);
+  await tab.locator('#sidebar [data-state="unavailable"]').waitFor({ timeout: WAIT_MS });
+
+  const relayLater = await startTokenRelay();
+  try {
+    late.setRelay(relayLater.url, relayLater.token);
+    await tab.locator("#sidebar button", { hasText: "Retry" }).click();
+    await tab.locator('#sidebar .rtc-badge[data-state="idle"]').waitFor({ timeout: WAIT_MS });
+    await tab
+      .locator("#sidebar [data-field=agent]", { hasText: "agent connected" })
+      .waitFor({ timeout: WAIT_MS });
+  } finally {
+    await own.close();
+    await late.stop();
+    await relayLater.stop();
+  }
+});

@@ -1,0 +1,261 @@
+// A stand-in for ComfyUI's web server, for tests of the pack's frontend: it serves the
+// extension folder under /extensions/<folder>/ like ComfyUI does, a minimal `app`/`api` pair
+// at /scripts/, a host page, and the pack's same-origin proxy /rtc/api/* → relay (adding the
+// bearer token, streaming responses, passing WebSocket upgrades through). The frontend code
+// under test is the real one; only ComfyUI is imitated, faithful to the documented API
+// (docs/ARCHITECTURE.md, comfyui-platform notes §2).
+import { createReadStream, statSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { extname, join, normalize } from "node:path";
+
+const root = new URL("../../", import.meta.url).pathname;
+const webDir = join(root, "comfy_extension", "web");
+
+const TYPES = {
+  ".js": "application/javascript",
+  ".mjs": "application/javascript",
+  ".wasm": "application/wasm",
+  ".css": "text/css",
+  ".html": "text/html; charset=utf-8",
+  ".json": "application/json",
+  ".ts": "text/plain",
+};
+
+// The `app` and `api` modules ComfyUI exposes to extensions, reduced to what the pack uses.
+const APP_JS = `
+const settingsById = new Map();
+const values = new Map();
+const shim = {
+  extensions: [],
+  sidebarTabs: [],
+  toasts: [],
+  nodes: [],
+};
+window.comfyShim = shim;
+function renderToast(t) {
+  shim.toasts.push(t);
+  const el = document.createElement("div");
+  el.className = "shim-toast";
+  el.dataset.severity = t.severity;
+  el.textContent = t.summary + (t.detail ? ": " + t.detail : "");
+  document.getElementById("toasts").append(el);
+}
+export const app = {
+  registerExtension(ext) {
+    shim.extensions.push(ext);
+    for (const s of ext.settings ?? []) settingsById.set(s.id, s);
+  },
+  extensionManager: {
+    registerSidebarTab(tab) { shim.sidebarTabs.push(tab); },
+    toast: { add: renderToast },
+    setting: {
+      get: (id) => (values.has(id) ? values.get(id) : settingsById.get(id)?.defaultValue),
+      set: (id, v) => values.set(id, v),
+    },
+  },
+};
+shim.settingsById = settingsById;
+shim.settingValues = values;
+`;
+
+const API_JS = `
+class ComfyApi extends EventTarget {}
+export const api = new ComfyApi();
+window.comfyShim.api = api;
+`;
+
+function hostPage(folder) {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ComfyUI stand-in</title>
+<style>
+  body { margin: 0; background: #202020; color: #ddd; font: 13px system-ui; display: grid;
+         grid-template-columns: 360px 1fr; gap: 12px; height: 100vh; }
+  #sidebar { background: #171717; border-right: 1px solid #333; overflow: auto; }
+  #graph { padding: 12px; display: flex; flex-direction: column; gap: 12px; overflow: auto; }
+  .shim-node { width: 560px; background: #353535; border-radius: 8px; padding: 6px; }
+  .shim-node-title { padding: 4px 6px 8px; font-weight: 600; }
+  .shim-widget { height: 520px; }
+  #toasts { position: fixed; right: 12px; top: 12px; display: flex; flex-direction: column; gap: 4px; }
+  .shim-toast { background: #333; padding: 6px 10px; border-radius: 4px; }
+</style></head>
+<body>
+  <aside id="sidebar"></aside>
+  <main id="graph"><section id="settings"></section></main>
+  <div id="toasts"></div>
+  <script type="module">
+    import "/scripts/app.js";
+    const shim = window.comfyShim;
+    await import("/extensions/${folder}/main.js");
+    for (const ext of shim.extensions) await ext.setup?.();
+    shim.ready = true;
+    // What ComfyUI does when the user opens the tab, a settings page or adds a node.
+    shim.openSidebar = (id) => {
+      const tab = shim.sidebarTabs.find((t) => t.id === id);
+      const host = document.getElementById("sidebar");
+      host.replaceChildren();
+      tab.render(host);
+      return tab;
+    };
+    shim.renderSettings = () => {
+      const host = document.getElementById("settings");
+      host.replaceChildren();
+      for (const s of shim.settingsById.values()) {
+        const row = document.createElement("div");
+        row.dataset.settingId = s.id;
+        row.append(s.name + ": ");
+        if (typeof s.type === "function") row.append(s.type(s.name, (v) => shim.settingValues.set(s.id, v), shim.settingValues.get(s.id) ?? s.defaultValue, s.attrs ?? {}));
+        else row.append(String(shim.settingValues.get(s.id) ?? s.defaultValue));
+        host.append(row);
+      }
+    };
+    shim.addNode = (comfyClass) => {
+      const el = document.createElement("div");
+      el.className = "shim-node";
+      el.dataset.comfyClass = comfyClass;
+      const title = document.createElement("div");
+      title.className = "shim-node-title";
+      title.textContent = comfyClass;
+      el.append(title);
+      const node = {
+        comfyClass, widgets: [], size: [200, 100],
+        addDOMWidget(name, type, element, options) {
+          const box = document.createElement("div");
+          box.className = "shim-widget";
+          box.append(element);
+          el.append(box);
+          const widget = { name, type, element, options };
+          this.widgets.push(widget);
+          return widget;
+        },
+        addWidget(type, name, value, callback) {
+          const button = document.createElement("button");
+          button.textContent = name;
+          button.addEventListener("click", () => callback());
+          el.append(button);
+          const widget = { type, name, value, callback };
+          this.widgets.push(widget);
+          return widget;
+        },
+        setSize(size) { this.size = size; },
+      };
+      document.getElementById("graph").append(el);
+      for (const ext of shim.extensions) ext.nodeCreated?.(node);
+      shim.nodes.push(node);
+      return node.widgets.map((w) => ({ name: w.name, type: w.type, serialize: w.options?.serialize }));
+    };
+  </script>
+</body></html>`;
+}
+
+function send(res, status, type, body) {
+  res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+  res.end(body);
+}
+
+function serveFile(res, dir, relative) {
+  const path = normalize(join(dir, relative));
+  if (!path.startsWith(dir)) return send(res, 403, "text/plain", "forbidden");
+  let size;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) throw new Error("not a file");
+    size = stat.size;
+  } catch {
+    return send(res, 404, "text/plain", "not found");
+  }
+  res.writeHead(200, {
+    "content-type": TYPES[extname(path)] ?? "application/octet-stream",
+    "content-length": size,
+  });
+  createReadStream(path).pipe(res);
+}
+
+/**
+ * Starts the stand-in on a free loopback port.
+ * @param {{relayUrl: string, token: string, folder?: string}} options `folder` is the install
+ *   folder name the extension is served under (the code must not depend on it)
+ */
+export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test" }) {
+  let relay = new URL(relayUrl);
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://shim");
+    if (url.pathname === "/") return send(res, 200, "text/html; charset=utf-8", hostPage(folder));
+    if (url.pathname === "/scripts/app.js") return send(res, 200, "application/javascript", APP_JS);
+    if (url.pathname === "/scripts/api.js") return send(res, 200, "application/javascript", API_JS);
+    const ext = `/extensions/${folder}/`;
+    if (url.pathname.startsWith(ext))
+      return serveFile(res, webDir, decodeURIComponent(url.pathname.slice(ext.length)));
+    if (url.pathname.startsWith("/rtc/api/")) {
+      const headers = { ...req.headers, host: relay.host, authorization: `Bearer ${token}` };
+      delete headers.cookie;
+      delete headers.origin;
+      delete headers.referer;
+      const upstream = http.request(
+        {
+          host: relay.hostname,
+          port: relay.port,
+          method: req.method,
+          path: url.pathname.slice("/rtc/api".length) + url.search,
+          headers,
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on("error", (err) => {
+        if (!res.headersSent) {
+          send(
+            res,
+            502,
+            "application/json",
+            JSON.stringify({ error: { code: "relay_unavailable", message: err.message } }),
+          );
+        } else res.destroy();
+      });
+      req.pipe(upstream);
+      return undefined;
+    }
+    return send(res, 404, "text/plain", "not found");
+  });
+  // WebSocket upgrades (the agent socket) pass through with the token added.
+  server.on("upgrade", (req, socket, head) => {
+    const url = new URL(req.url, "http://shim");
+    if (!url.pathname.startsWith("/rtc/api/")) return socket.destroy();
+    const upstream = net.connect(Number(relay.port), relay.hostname, () => {
+      const lines = [`${req.method} ${url.pathname.slice("/rtc/api".length)}${url.search} HTTP/1.1`];
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (["host", "cookie", "origin", "authorization"].includes(name)) continue;
+        lines.push(`${name}: ${value}`);
+      }
+      lines.push(`host: ${relay.host}`, `authorization: Bearer ${token}`, "", "");
+      upstream.write(lines.join("\r\n"));
+      if (head.length) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on("error", () => socket.destroy());
+    socket.on("error", () => upstream.destroy());
+    return undefined;
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        folder,
+        /** Points the proxy at another relay, like the pack after restarting it. */
+        setRelay(url, newToken) {
+          relay = new URL(url);
+          token = newToken;
+        },
+        stop: () =>
+          new Promise((done) => {
+            server.closeAllConnections();
+            server.close(done);
+          }),
+      });
+    });
+  });
+}

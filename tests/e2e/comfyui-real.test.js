@@ -1,0 +1,150 @@
+// Opt-in, never in CI: the pack's frontend inside a real ComfyUI (COMFYUI_DIR, started --cpu with
+// the pack linked in), in both node renderers. Checks the sidebar tab, the settings and the
+// preview widget. Without COMFYUI_DIR every test is reported as skipped, with the reason.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { launchBrowser, relayBinary } from "./harness.mjs";
+import { screenshot, WAIT_MS } from "./pages.mjs";
+
+const comfyDir = process.env.COMFYUI_DIR;
+const skip = comfyDir ? false : "set COMFYUI_DIR to a ComfyUI checkout to run the real-ComfyUI frontend test";
+const root = new URL("../../", import.meta.url).pathname;
+
+let comfy;
+let browser;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startComfyUI() {
+  const base = mkdtempSync(join(tmpdir(), "comfyui-"));
+  const nodes = join(base, "custom_nodes");
+  mkdirSync(nodes);
+  symlinkSync(join(root, "comfy_extension"), join(nodes, "rtc-node"));
+  writeFileSync(join(base, "extra_paths.yaml"), `rtc:\n  custom_nodes: ${nodes}\n`);
+  const port = await freePort();
+  const python = process.env.COMFYUI_PYTHON ?? join(comfyDir, ".venv", "bin", "python");
+  const env = { ...process.env, RTC_RELAY_BIN: relayBinary, RTC_RELAY_STATE_DIR: join(base, "relay-state") };
+  delete env.DAYDREAM_API_KEY;
+  const child = spawn(
+    python,
+    [
+      "main.py",
+      "--cpu",
+      "--listen",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--extra-model-paths-config",
+      join(base, "extra_paths.yaml"),
+      "--base-directory",
+      base,
+    ],
+    { cwd: comfyDir, env, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let log = "";
+  child.stdout.on("data", (chunk) => {
+    log += chunk;
+  });
+  child.stderr.on("data", (chunk) => {
+    log += chunk;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`ComfyUI exited:\n${log.slice(-4000)}`);
+    const ok = await fetch(`${url}/rtc/api/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`ComfyUI or the relay did not come up:\n${log.slice(-4000)}`);
+    // Readiness has no event to wait on from outside the process: poll the health route.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return {
+    url,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once("exit", resolve);
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+before(async () => {
+  if (skip) return;
+  comfy = await startComfyUI();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await comfy?.stop();
+});
+
+async function openComfy(vueNodes) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(err));
+  await page.goto(comfy.url);
+  await page.waitForFunction(() => window.app?.extensionManager?.getSidebarTabs, null, { timeout: 120_000 });
+  await page.evaluate(
+    (enabled) => window.app.extensionManager.setting.set("Comfy.VueNodes.Enabled", enabled),
+    vueNodes,
+  );
+  return { page, errors };
+}
+
+for (const vueNodes of [false, true]) {
+  const mode = vueNodes ? "Vue nodes" : "classic canvas";
+
+  test(`sidebar tab and settings are registered (${mode})`, { skip }, async () => {
+    const { page, errors } = await openComfy(vueNodes);
+    const tabs = await page.evaluate(() => window.app.extensionManager.getSidebarTabs().map((t) => t.id));
+    assert.ok(tabs.includes("rtc-node.stream"), `sidebar tabs: ${tabs}`);
+    assert.equal(
+      await page.evaluate(() => window.app.extensionManager.setting.get("RTCNode.Stream.Name")),
+      "comfyui-live",
+    );
+    await page.evaluate(() =>
+      window.app.extensionManager.command?.execute?.("Workspace.ToggleSidebarTab.rtc-node.stream"),
+    );
+    await page.locator(".rtc-sidebar").waitFor({ timeout: WAIT_MS });
+    await page.locator('.rtc-sidebar .rtc-badge[data-state="idle"]').waitFor({ timeout: WAIT_MS });
+    if (!vueNodes) await screenshot(page, "comfyui-sidebar.png");
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test(`the preview node gets the same-origin preview widget (${mode})`, { skip }, async () => {
+    const { page } = await openComfy(vueNodes);
+    await page.evaluate(() => {
+      const node = window.LiteGraph.createNode("RTCStreamUIPreview");
+      node.pos = [200, 200];
+      window.app.graph.add(node);
+    });
+    const frame = page.locator("iframe[data-rtc-preview]");
+    await frame.waitFor({ timeout: WAIT_MS });
+    assert.equal(new URL(await frame.getAttribute("src")).origin, comfy.url);
+    await page
+      .frameLocator("iframe[data-rtc-preview]")
+      .locator('[data-action="connect"]')
+      .waitFor({ timeout: WAIT_MS });
+    const serialized = await page.evaluate(() => JSON.stringify(window.app.graph.serialize()));
+    assert.ok(!serialized.includes("preview.html"), "the widget is not saved with the workflow");
+    await page.close();
+  });
+}

@@ -1,0 +1,91 @@
+// Maps a relay Stream object (docs/ARCHITECTURE.md, "Stream object") to the badge the UI shows.
+// One table for every page so the sidebar, the studio and the preview never disagree.
+
+/** Badge kinds: label, colour tone (a CSS class suffix) and whether the dot pulses. */
+export const BADGES = Object.freeze({
+  offline: { label: "RELAY OFFLINE", tone: "error", pulse: false },
+  idle: { label: "NO STREAM", tone: "idle", pulse: false },
+  starting: { label: "STARTING", tone: "info", pulse: true },
+  waiting: { label: "WAITING FOR A TAB", tone: "warning", pulse: true },
+  connecting: { label: "CONNECTING", tone: "info", pulse: true },
+  loading: { label: "PIPELINE LOADING", tone: "info", pulse: true },
+  live: { label: "LIVE", tone: "live", pulse: true },
+  degraded: { label: "DEGRADED", tone: "warning", pulse: true },
+  reconnecting: { label: "RECONNECTING", tone: "warning", pulse: true },
+  stopping: { label: "STOPPING", tone: "info", pulse: true },
+  error: { label: "ERROR", tone: "error", pulse: false },
+});
+
+const REMOTE_DETAIL = {
+  LOADING: "The pipeline is warming up; output follows shortly.",
+  ONLINE: "The pipeline is processing frames.",
+  OFFLINE: "The remote pipeline reports no input.",
+  DEGRADED_INPUT: "The remote pipeline receives too few frames.",
+  DEGRADED_INFERENCE: "The remote pipeline is falling behind.",
+  ERROR: "The remote pipeline reports an error.",
+};
+
+/** The text of a stream's `error` field, whatever shape it came in. */
+export function errorText(error) {
+  if (error == null) return "";
+  if (typeof error === "string") return error;
+  if (typeof error === "object") {
+    const message = typeof error.message === "string" ? error.message : "";
+    const code = typeof error.code === "string" ? error.code : "";
+    if (message && code) return `${message} (${code})`;
+    return message || code || JSON.stringify(error);
+  }
+  return String(error);
+}
+
+function badge(key, detail) {
+  return { key, ...BADGES[key], detail };
+}
+
+/**
+ * Describes what the user should see for `stream`.
+ * @param {object|null|undefined} stream the relay's Stream object, or nothing when none exists
+ * @param {{relayReachable?: boolean}} [context]
+ * @returns {{key: string, label: string, tone: string, pulse: boolean, detail: string}}
+ */
+export function describeStream(stream, { relayReachable = true } = {}) {
+  if (!relayReachable)
+    return badge("offline", "The relay does not answer; live updates resume when it is back.");
+  if (!stream) return badge("idle", "No stream. Start one here or run a workflow with Start RTC Stream.");
+  const remote = stream.remote?.state ?? null;
+  const remoteDetail = REMOTE_DETAIL[remote] ?? "";
+  switch (stream.state) {
+    case "error":
+      return badge("error", errorText(stream.error) || remoteDetail || "The stream failed.");
+    case "stopping":
+      return badge("stopping", "Tearing down the stream.");
+    case "reconnecting":
+      return badge("reconnecting", "The connection dropped; retrying with backoff.");
+    case "starting":
+      return badge("starting", "Creating the stream.");
+    case "waiting_for_publisher":
+      return badge("waiting", "No browser tab holds the publish lease yet: keep a ComfyUI tab open.");
+    case "connecting":
+      return badge("connecting", "Negotiating WebRTC with the backend.");
+    case "live":
+      if (remote === "ERROR") return badge("error", errorText(stream.error) || remoteDetail);
+      if (remote === "LOADING") return badge("loading", remoteDetail);
+      if (remote === "OFFLINE" || remote === "DEGRADED_INPUT" || remote === "DEGRADED_INFERENCE") {
+        return badge("degraded", remoteDetail);
+      }
+      return badge("live", remoteDetail || "Media is flowing.");
+    default:
+      return {
+        key: "unknown",
+        label: String(stream.state ?? "UNKNOWN").toUpperCase(),
+        tone: "idle",
+        pulse: false,
+        detail: "",
+      };
+  }
+}
+
+/** Whether a stream still holds resources that Stop would release. */
+export function isStoppable(stream) {
+  return Boolean(stream) && stream.state !== "stopping";
+}
