@@ -61,5 +61,6 @@ gate "tsc" tsc -p tsconfig.json
 gate "pytest" .venv/bin/python -m pytest tests/python -q
 gate "js unit" node --test tests/js/
 gate "e2e" node --test --test-concurrency=1 tests/e2e/
-gate "interop (wasm client vs aiortc)" node --test tests/interop/
+gate "interop: aiortc vs local media" .venv/bin/python -m pytest tests/interop -q
+gate "interop: wasm client vs aiortc" node --test tests/interop/
 finish

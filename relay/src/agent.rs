@@ -268,6 +268,17 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
     if send_json(&mut sink, &welcome).await.is_err() {
         return;
     }
+    // After a relay restart the agent asks to resume streams this relay never heard of;
+    // stopping them now keeps it from retrying their WHIP/WHEP sessions forever.
+    for stream_id in resume.iter().filter(|id| state.streams.get(id).is_none()) {
+        let stop = RelayMessage::Stop {
+            stream_id: stream_id.clone(),
+            reason: "the relay does not know this stream (it was restarted)".into(),
+        };
+        if send_json(&mut sink, &stop).await.is_err() {
+            return;
+        }
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let frames = Arc::new(Notify::new());
     state.agents.register(AgentHandle {

@@ -146,6 +146,20 @@ async fn released_lease_goes_to_the_next_candidate_and_resume_is_preferred() {
 }
 
 #[tokio::test]
+async fn resuming_a_stream_the_relay_does_not_know_gets_a_stop() {
+    let relay = Relay::start().await;
+    let (mut agent, _) = common::agent_with(
+        &relay,
+        json!({"type": "hello", "protocol": 1, "publish": true, "resume": ["str_gone"]}),
+    )
+    .await;
+    let stop = next_of_type(&mut agent, "stop").await;
+    assert_eq!(stop["stream_id"], "str_gone");
+    assert!(stop["reason"].as_str().unwrap().contains("restarted"));
+    relay.stop().await;
+}
+
+#[tokio::test]
 async fn frames_flow_to_the_holder_and_output_flows_back() {
     let relay = Relay::start().await;
     let (mut a, a_id) = agent(&relay, true).await;
