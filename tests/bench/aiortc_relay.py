@@ -48,6 +48,7 @@ class Relay:
         self.sessions: dict[str, RTCPeerConnection] = {}
         self.viewers: list[ViewerTrack] = []
         self.publishing = False
+        self.pumps: set[asyncio.Task] = set()
 
     async def pump(self, track: MediaStreamTrack) -> None:
         try:
@@ -78,7 +79,9 @@ class Relay:
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video":
                 self.publishing = True
-                asyncio.ensure_future(self.pump(track))
+                task = asyncio.ensure_future(self.pump(track))
+                self.pumps.add(task)
+                task.add_done_callback(self.pumps.discard)
 
         return await self.answer(request, pc)
 
@@ -101,9 +104,7 @@ class Relay:
 async def cors(request: web.Request, handler: object) -> web.StreamResponse:
     # The benchmark page is served from another loopback port.
     origin = request.headers.get("Origin", "")
-    response = (
-        web.Response(status=204) if request.method == "OPTIONS" else await handler(request)
-    )
+    response = web.Response(status=204) if request.method == "OPTIONS" else await handler(request)
     if origin.startswith("http://127.0.0.1:"):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "POST, DELETE, OPTIONS"

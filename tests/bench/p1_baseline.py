@@ -28,9 +28,9 @@ def camera_like_frames(width: int, height: int, count: int) -> list[np.ndarray]:
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     frames = []
     for i in range(count):
-        base = np.stack(
-            [x / width, y / height, (x + y + 13 * i) % width / width], axis=-1
-        ).astype(np.float32)
+        base = np.stack([x / width, y / height, (x + y + 13 * i) % width / width], axis=-1).astype(
+            np.float32
+        )
         noise = rng.normal(0, 0.02, size=base.shape).astype(np.float32)
         frames.append(np.clip(base + noise, 0, 1))
     return frames
@@ -49,7 +49,8 @@ def send(conn: http.client.HTTPConnection, frame: np.ndarray) -> None:
 
 
 def main() -> None:
-    url, width, height, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    url, seconds = sys.argv[1], float(sys.argv[4])
+    width, height = int(sys.argv[2]), int(sys.argv[3])
     target = urlparse(url)
     conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
     frames = camera_like_frames(width, height, 8)
