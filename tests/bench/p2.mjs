@@ -1,0 +1,50 @@
+// P2: glass-to-glass latency through the local backend, with its floor (two peer connections
+// in one page) and a decode/re-encode aiortc relay as baselines, all measured in this run.
+import { latencyRow } from "./lib/latency.mjs";
+
+export async function p2Floor({ browser, pages, runs, seconds }) {
+  const samples = [];
+  for (let i = 0; i < runs; i++) {
+    const page = await browser.newPage();
+    await page.goto(`${pages.url}/loopback.html`);
+    await page.waitForFunction(() => window.benchReady === true);
+    samples.push(
+      await page.evaluate(
+        (opts) => window.runLoopback(opts),
+        { width: 512, height: 512, fps: 30, seconds, warmupMs: 2000 },
+      ),
+    );
+    await page.close();
+  }
+  return samples;
+}
+
+export { latencyRow };
+
+/** Runs the WHIP→WHEP page against a server started by `start()` (fresh per run). */
+export async function p2Server({ browser, pages, runs, seconds }, start) {
+  const samples = [];
+  for (let i = 0; i < runs; i++) {
+    const server = await start();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${pages.url}/whip-whep.html`);
+      await page.waitForFunction(() => window.benchReady === true);
+      samples.push(
+        await page.evaluate((opts) => window.runWhipWhep(opts), {
+          whipUrl: server.whipUrl,
+          whepUrl: server.whepUrl,
+          width: 512,
+          height: 512,
+          fps: 30,
+          seconds,
+          warmupMs: 2000,
+        }),
+      );
+      await page.close();
+    } finally {
+      await server.stop();
+    }
+  }
+  return samples;
+}

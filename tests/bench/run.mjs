@@ -1,0 +1,110 @@
+// Runs the benchmark suite (DESIGN P1–P6) with baselines measured in the same run, prints the
+// table, and writes docs/benchmarks.json, docs/benchmarks.png and the README section.
+// Usage: node tests/bench/run.mjs [--runs N] [--seconds S] [--only P2,P4]
+import { writeFile } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import { launchBrowser } from "../e2e/harness.mjs";
+import { perRun } from "./lib/latency.mjs";
+import { root } from "./lib/proc.mjs";
+import { chartSvg, tableLines, updateReadme } from "./lib/report.mjs";
+import { servePages } from "./lib/static-server.mjs";
+import { startPython } from "./lib/servers.mjs";
+import { p2Floor, p2Server } from "./p2.mjs";
+import { p4 } from "./p4.mjs";
+import { p5 } from "./p5.mjs";
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3" },
+    seconds: { type: "string", default: "15" },
+    only: { type: "string", default: "" },
+    "no-write": { type: "boolean", default: false },
+  },
+});
+const runs = Math.max(3, Number(values.runs));
+const seconds = Number(values.seconds);
+const only = values.only ? new Set(values.only.split(",")) : null;
+const wanted = (id) => !only || only.has(id);
+
+const ctx = {
+  runs,
+  seconds,
+  relayRelease: `${process.env.CARGO_TARGET_DIR ?? `${root}target`}/release/rtc-relay`,
+  pages: await servePages(),
+  browser: await launchBrowser(),
+};
+
+const rows = [];
+const notes = [];
+async function measure(id, fn) {
+  if (!wanted(id)) return;
+  const t0 = Date.now();
+  process.stderr.write(`${id}: running…\n`);
+  try {
+    rows.push(...(await fn()));
+  } catch (err) {
+    rows.push({ id, what: "", error: err.message.split("\n")[0], budget: "" });
+    process.stderr.write(`${id}: ${err.stack}\n`);
+  }
+  process.stderr.write(`${id}: ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+}
+
+try {
+  await measure("P2", async () => {
+    const floor = perRun(await p2Floor(ctx));
+    notes.push(
+      `P2 floor breakdown (ms/frame): encode ${floor.breakdown.encode_ms?.toFixed(1)}, pacer ${floor.breakdown.pacer_ms?.toFixed(1)}, jitter buffer ${floor.breakdown.jitter_buffer_ms?.toFixed(1)}, decode ${floor.breakdown.decode_ms?.toFixed(1)}`,
+    );
+    const aiortc = perRun(
+      await p2Server(ctx, async () => {
+        const server = await startPython("aiortc_relay.py");
+        return { ...server, whipUrl: `${server.url}/whip`, whepUrl: `${server.url}/whep` };
+      }),
+    );
+    notes.push(`P2 aiortc relay: p50 ${aiortc.p50.median.toFixed(1)} ms, p95 ${aiortc.p95.median.toFixed(1)} ms, lost ${aiortc.lost.median}/${aiortc.sent.median}`);
+    return [
+      {
+        id: "P2-floor",
+        what: "in-page loopback p50 (floor)",
+        unit: "ms",
+        better: "lower",
+        value: floor.p50,
+        budget: "reference",
+        baselineName: `p95 ${floor.p95.median.toFixed(1)} ms, lost ${floor.lost.median}/${floor.sent.median}`,
+      },
+    ];
+  });
+  await measure("P4", () => p4(ctx));
+  await measure("P5", () => p5(ctx));
+} finally {
+  await ctx.browser.close();
+  ctx.pages.close();
+}
+
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GB, ${process.platform}`;
+const lines = tableLines(rows);
+console.log(lines.join("\n"));
+for (const note of notes) console.log(note);
+console.log(`machine: ${machine}; ${runs} runs per figure, medians with min–max`);
+
+if (!values["no-write"] && !only) {
+  const stamp = new Date().toISOString().slice(0, 10);
+  await writeFile(`${root}docs/benchmarks.json`, JSON.stringify({ date: stamp, machine, runs, rows, notes }, null, 2));
+  const page = await (await launchBrowser()).newPage();
+  await page.setContent(chartSvg(rows));
+  await page.locator("svg").screenshot({ path: `${root}docs/benchmarks.png` });
+  await page.context().browser().close();
+  await updateReadme(
+    `${root}README.md`,
+    [
+      `Measured ${stamp} on ${machine} with \`./scripts/bench.sh\` (${runs} runs per figure).`,
+      "",
+      ...lines,
+      "",
+      ...notes.map((n) => `- ${n}`),
+      "",
+      "![benchmark chart](docs/benchmarks.png)",
+    ].join("\n"),
+  );
+}
