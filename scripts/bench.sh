@@ -9,4 +9,4 @@ source scripts/lib.sh
 scripts/setup.sh
 cargo build --quiet --release -p rtc-relay
 scripts/build-wasm.sh
-exec node tests/bench/run.mjs "$@"
+RTC_RELAY_BIN="$TARGET_DIR/release/rtc-relay" exec node tests/bench/run.mjs "$@"

@@ -59,8 +59,8 @@ gate "wasm build" scripts/build-wasm.sh
 gate "wasm-pack test" wasm-pack test --headless --chrome wasm-client
 gate "tsc" tsc -p tsconfig.json
 gate "pytest" .venv/bin/python -m pytest tests/python -q
-gate "js unit" node --test tests/js/
-gate "e2e" node --test --test-concurrency=1 tests/e2e/
+gate "js unit" node --test --test-timeout=120000 tests/js/
+gate "e2e" node --test --test-concurrency=1 --test-timeout=240000 tests/e2e/
 gate "interop: aiortc vs local media" .venv/bin/python -m pytest tests/interop -q
-gate "interop: wasm client vs aiortc" node --test tests/interop/
+gate "interop: wasm client vs aiortc" node --test --test-timeout=240000 tests/interop/
 finish

@@ -10,7 +10,8 @@ import { root } from "./lib/proc.mjs";
 import { chartSvg, tableLines, updateReadme } from "./lib/report.mjs";
 import { servePages } from "./lib/static-server.mjs";
 import { startPython } from "./lib/servers.mjs";
-import { p2Floor, p2Server } from "./p2.mjs";
+import { p1, p3 } from "./p1.mjs";
+import { p2Floor, p2Product, p2Server } from "./p2.mjs";
 import { p4 } from "./p4.mjs";
 import { p5 } from "./p5.mjs";
 
@@ -30,7 +31,7 @@ const wanted = (id) => !only || only.has(id);
 const ctx = {
   runs,
   seconds,
-  relayRelease: `${process.env.CARGO_TARGET_DIR ?? `${root}target`}/release/rtc-relay`,
+  relayRelease: process.env.RTC_RELAY_BIN ?? `${root}target/release/rtc-relay`,
   pages: await servePages(),
   browser: await launchBrowser(),
 };
@@ -51,6 +52,7 @@ async function measure(id, fn) {
 }
 
 try {
+  await measure("P1", () => p1(ctx));
   await measure("P2", async () => {
     const floor = perRun(await p2Floor(ctx));
     notes.push(
@@ -63,6 +65,11 @@ try {
       }),
     );
     notes.push(`P2 aiortc relay: p50 ${aiortc.p50.median.toFixed(1)} ms, p95 ${aiortc.p95.median.toFixed(1)} ms, lost ${aiortc.lost.median}/${aiortc.sent.median}`);
+    const product = perRun(await p2Product(ctx));
+    notes.push(
+      `P2 product breakdown (ms/frame): encode ${product.breakdown.encode_ms?.toFixed(1)}, jitter buffer ${product.breakdown.jitter_buffer_ms?.toFixed(1)}, decode ${product.breakdown.decode_ms?.toFixed(1)}`,
+    );
+    const budgetP50 = floor.p50.median + 5;
     return [
       {
         id: "P2-floor",
@@ -73,8 +80,41 @@ try {
         budget: "reference",
         baselineName: `p95 ${floor.p95.median.toFixed(1)} ms, lost ${floor.lost.median}/${floor.sent.median}`,
       },
+      {
+        id: "P2-p50",
+        what: "glass-to-glass p50, wasm → local SFU → wasm",
+        unit: "ms",
+        better: "lower",
+        value: product.p50,
+        baseline: aiortc.p50,
+        baselineName: "aiortc decode/re-encode relay",
+        budget: `≤ floor + 5 = ${budgetP50.toFixed(1)} ms`,
+        pass: product.p50.median <= budgetP50,
+      },
+      {
+        id: "P2-p95",
+        what: "glass-to-glass p95",
+        unit: "ms",
+        better: "lower",
+        value: product.p95,
+        baseline: aiortc.p95,
+        baselineName: "aiortc decode/re-encode relay",
+        budget: "≤ 35 ms",
+        pass: product.p95.median <= 35,
+      },
+      {
+        id: "P2-loss",
+        what: `frames lost of ${product.sent.median} (${seconds} s)`,
+        unit: "frames",
+        better: "lower",
+        value: product.lost,
+        budget: "0",
+        baselineName: `aiortc relay lost ${aiortc.lost.median}`,
+        pass: product.lost.max === 0,
+      },
     ];
   });
+  await measure("P3", () => p3(ctx));
   await measure("P4", () => p4(ctx));
   await measure("P5", () => p5(ctx));
 } finally {

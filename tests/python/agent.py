@@ -63,6 +63,7 @@ class Agent:
         self._changed = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -76,6 +77,7 @@ class Agent:
             aiohttp.ClientSession() as session,
             session.ws_connect(self.url, headers=headers, max_msg_size=64 << 20) as ws,
         ):
+            self._ws = ws
             await ws.send_str(json.dumps({"type": "hello", "protocol": 1, "label": "test"}))
             reader = asyncio.ensure_future(self._read(ws))
             await self._stop.wait()
@@ -112,6 +114,11 @@ class Agent:
     def wait_for(self, predicate, timeout: float = 15.0) -> None:
         with self._changed:
             assert self._changed.wait_for(predicate, timeout), "agent: condition not met"
+
+    def send_binary(self, data: bytes) -> None:
+        """Sends one binary message (a frame) from the caller's thread, waiting until it is out."""
+        assert self._ws is not None, "agent: not connected"
+        asyncio.run_coroutine_threadsafe(self._ws.send_bytes(data), self._loop).result(timeout=10)
 
     def wait_lease(self, stream_id: str) -> dict[str, Any]:
         self.wait_for(lambda: stream_id in self.leases)

@@ -1,12 +1,19 @@
-// Serves tests/bench/pages on a free loopback port for the browser measurements.
+// Serves tests/bench/pages, and the built wasm package at /pkg/, on a free loopback port for
+// the browser measurements.
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { extname } from "node:path";
 
-const types = { ".html": "text/html", ".mjs": "text/javascript", ".js": "text/javascript" };
+const types = {
+  ".html": "text/html",
+  ".mjs": "text/javascript",
+  ".js": "text/javascript",
+  ".wasm": "application/wasm",
+};
 
 export function servePages() {
-  const root = new URL("../pages/", import.meta.url);
+  const pages = new URL("../pages/", import.meta.url);
+  const pkg = new URL("../../../comfy_extension/web/pkg/", import.meta.url);
   const server = createServer(async (req, res) => {
     const path = new URL(req.url, "http://x").pathname.replace(/^\/+/, "");
     if (path.includes("..")) {
@@ -14,7 +21,8 @@ export function servePages() {
       return;
     }
     try {
-      const body = await readFile(new URL(path || "index.html", root));
+      const file = path.startsWith("pkg/") ? new URL(path.slice(4), pkg) : new URL(path, pages);
+      const body = await readFile(file);
       res.writeHead(200, { "content-type": types[extname(path)] ?? "application/octet-stream" });
       res.end(body);
     } catch {

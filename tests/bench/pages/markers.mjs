@@ -1,58 +1,45 @@
-// Frame-number markers: 16 black/white blocks across the top of the frame carry a 16-bit id
-// that survives H.264 at ordinary bitrates, so the receiver can tell which frame it got.
-export const BITS = 16;
+// Marked synthetic frames for latency runs. The markers (16 black/white blocks in the top band
+// carrying a 16-bit frame number) are the wasm package's own drawMarker/readMarker, so every
+// page here measures with exactly what the product uses.
+import init, { drawMarker, readMarker } from "/pkg/rtc_client.js";
 
-/** Draws a frame: a moving gradient (so the encoder has real work) and the marker row. */
-export function drawFrame(ctx, width, height, id) {
+export const ready = init();
+const BITS = 16;
+
+/** Draws a frame: a moving gradient (so the encoder has real work) and the marker band. */
+function drawFrame(ctx, width, height, id) {
   const t = id % 256;
   const gradient = ctx.createLinearGradient(0, 0, width, height);
   gradient.addColorStop(0, `rgb(${t}, 80, ${255 - t})`);
   gradient.addColorStop(1, `rgb(40, ${(t * 3) % 256}, 120)`);
   ctx.fillStyle = gradient;
   ctx.fillRect(0, 0, width, height);
-  const block = Math.floor(width / BITS);
-  for (let bit = 0; bit < BITS; bit++) {
-    ctx.fillStyle = (id >> bit) & 1 ? "#fff" : "#000";
-    ctx.fillRect(bit * block, 0, block, block);
-  }
-}
-
-/** Reads the id back from RGBA pixels of the top `block` rows (row stride = width * 4). */
-export function readMarker(rgba, width) {
-  const block = Math.floor(width / BITS);
-  const y = Math.floor(block / 2);
-  let id = 0;
-  for (let bit = 0; bit < BITS; bit++) {
-    const x = bit * block + Math.floor(block / 2);
-    const i = (y * width + x) * 4;
-    const luma = 0.299 * rgba[i] + 0.587 * rgba[i + 1] + 0.114 * rgba[i + 2];
-    if (luma > 127) id |= 1 << bit;
-  }
-  return id;
+  const band = ctx.getImageData(0, 0, width, Math.floor(width / BITS));
+  drawMarker(band.data, width, band.height, 4, id);
+  ctx.putImageData(band, 0, 0);
 }
 
 /** Sink helper: decodes the marker of a received VideoFrame (drawn at the source size). */
 export function markerReader(width, height) {
   const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  const block = Math.floor(width / BITS);
+  const side = Math.floor(width / BITS);
   return (frame) => {
     ctx.drawImage(frame, 0, 0, width, height);
-    return readMarker(ctx.getImageData(0, 0, width, block).data, width);
+    return readMarker(ctx.getImageData(0, 0, width, side).data, width, side, 4);
   };
 }
 
-/** Source helper: a paced generator of marked VideoFrames written to a track writer. */
-export function markedSource({ width, height, fps, writer, onSend }) {
+/** Source helper: paced marked VideoFrames handed to `push`, which takes ownership. */
+export function markedSource({ width, height, fps, push, onSend }) {
   const canvas = new OffscreenCanvas(width, height);
-  const ctx = canvas.getContext("2d");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
   let id = 0;
   const timer = setInterval(() => {
     drawFrame(ctx, width, height, id & 0xffff);
     const now = performance.now();
-    const frame = new VideoFrame(canvas, { timestamp: Math.round(now * 1000) });
     onSend(id & 0xffff, now);
-    writer.write(frame).finally(() => frame.close());
+    push(new VideoFrame(canvas, { timestamp: Math.round(now * 1000) }));
     id++;
   }, 1000 / fps);
   return () => clearInterval(timer);
@@ -95,6 +82,7 @@ export function latencyCollector(warmupMs) {
       if (t - start >= warmupMs) counted++;
     },
     onReceive(id, t) {
+      if (id === undefined) return;
       const t0 = sent.get(id);
       if (t0 === undefined) return;
       sent.delete(id);
