@@ -119,7 +119,15 @@ export async function p3(ctx) {
   for (let i = 0; i < ctx.runs; i++) {
     const relay = await startRelay({ env: { RTC_RELAY_TOKEN: token } });
     try {
-      const out = await runJson(python, ["tests/bench/frame_path.py", "output", relay.url, token, "512", "512", "40"]);
+      const out = await runJson(python, [
+        "tests/bench/frame_path.py",
+        "output",
+        relay.url,
+        token,
+        "512",
+        "512",
+        "40",
+      ]);
       product.push(quantile(out.latency_ms, 0.5));
     } finally {
       await relay.stop();

@@ -11,10 +11,13 @@ export async function p2Floor({ browser, pages, runs, seconds }) {
     await page.goto(`${pages.url}/loopback.html`);
     await page.waitForFunction(() => window.benchReady === true);
     samples.push(
-      await page.evaluate(
-        (opts) => window.runLoopback(opts),
-        { width: 512, height: 512, fps: 30, seconds, warmupMs: 2000 },
-      ),
+      await page.evaluate((opts) => window.runLoopback(opts), {
+        width: 512,
+        height: 512,
+        fps: 30,
+        seconds,
+        warmupMs: 2000,
+      }),
     );
     await page.close();
   }

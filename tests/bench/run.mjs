@@ -8,8 +8,8 @@ import { launchBrowser } from "../e2e/harness.mjs";
 import { perRun } from "./lib/latency.mjs";
 import { root } from "./lib/proc.mjs";
 import { chartSvg, tableLines, updateReadme } from "./lib/report.mjs";
-import { servePages } from "./lib/static-server.mjs";
 import { startPython } from "./lib/servers.mjs";
+import { servePages } from "./lib/static-server.mjs";
 import { p1, p3 } from "./p1.mjs";
 import { p2Floor, p2Product, p2Server } from "./p2.mjs";
 import { p4 } from "./p4.mjs";
@@ -64,7 +64,9 @@ try {
         return { ...server, whipUrl: `${server.url}/whip`, whepUrl: `${server.url}/whep` };
       }),
     );
-    notes.push(`P2 aiortc relay: p50 ${aiortc.p50.median.toFixed(1)} ms, p95 ${aiortc.p95.median.toFixed(1)} ms, lost ${aiortc.lost.median}/${aiortc.sent.median}`);
+    notes.push(
+      `P2 aiortc relay: p50 ${aiortc.p50.median.toFixed(1)} ms, p95 ${aiortc.p95.median.toFixed(1)} ms, lost ${aiortc.lost.median}/${aiortc.sent.median}`,
+    );
     const product = perRun(await p2Product(ctx));
     notes.push(
       `P2 product breakdown (ms/frame): encode ${product.breakdown.encode_ms?.toFixed(1)}, jitter buffer ${product.breakdown.jitter_buffer_ms?.toFixed(1)}, decode ${product.breakdown.decode_ms?.toFixed(1)}`,
@@ -130,7 +132,10 @@ console.log(`machine: ${machine}; ${runs} runs per figure, medians with min–ma
 
 if (!values["no-write"] && !only) {
   const stamp = new Date().toISOString().slice(0, 10);
-  await writeFile(`${root}docs/benchmarks.json`, JSON.stringify({ date: stamp, machine, runs, rows, notes }, null, 2));
+  await writeFile(
+    `${root}docs/benchmarks.json`,
+    JSON.stringify({ date: stamp, machine, runs, rows, notes }, null, 2),
+  );
   const page = await (await launchBrowser()).newPage();
   await page.setContent(chartSvg(rows));
   await page.locator("svg").screenshot({ path: `${root}docs/benchmarks.png` });

@@ -18,7 +18,8 @@ export function runJson(command, args, { env = {}, timeoutMs = 600_000 } = {}) {
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("exit", (code) => {
       clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${err.slice(-2000)}`));
+      if (code !== 0)
+        return reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${err.slice(-2000)}`));
       try {
         resolve(JSON.parse(out));
       } catch (e) {
