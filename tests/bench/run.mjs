@@ -14,6 +14,7 @@ import { p1, p3 } from "./p1.mjs";
 import { p2Floor, p2Product, p2Server } from "./p2.mjs";
 import { p4 } from "./p4.mjs";
 import { p5 } from "./p5.mjs";
+import { p6 } from "./p6.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -119,6 +120,7 @@ try {
   await measure("P3", () => p3(ctx));
   await measure("P4", () => p4(ctx));
   await measure("P5", () => p5(ctx));
+  await measure("P6", () => p6(ctx));
 } finally {
   await ctx.browser.close();
   ctx.pages.close();
