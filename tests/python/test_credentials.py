@@ -24,7 +24,7 @@ broken line
 
 def test_environment_wins_over_the_pack_dotenv(tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
-    dotenv.write_text("DAYDREAM_API_KEY=from-file\nDAYDREAM_API_URL=https://file.test\n")
+    dotenv.write_text("DAYDREAM_API_KEY=k-file\nDAYDREAM_API_URL=https://file.test\n")
     from_env = credentials.resolve({"DAYDREAM_API_KEY": "from-env"}, dotenv)
     assert (from_env.api_key, from_env.source, from_env.api_url) == (
         "from-env",
@@ -32,7 +32,7 @@ def test_environment_wins_over_the_pack_dotenv(tmp_path: Path) -> None:
         "https://file.test",
     )
     from_file = credentials.resolve({}, dotenv)
-    assert (from_file.api_key, from_file.source) == ("from-file", "dotenv")
+    assert (from_file.api_key, from_file.source) == ("k-file", "dotenv")
     nothing = credentials.resolve({}, tmp_path / "missing.env")
     assert (nothing.api_key, nothing.source, nothing.child_environment()) == (None, "none", {})
 

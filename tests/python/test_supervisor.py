@@ -55,7 +55,7 @@ def test_starts_the_relay_with_token_and_key_in_the_environment_only(tmp_path: P
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         assert SECRET.encode() not in cmdline and endpoint.token.encode() not in cmdline
-        assert f"DAYDREAM_API_KEY={SECRET}".encode() in environ
+        assert b"DAYDREAM_API_KEY=" + SECRET.encode() in environ
         assert f"RTC_RELAY_TOKEN={endpoint.token}".encode() in environ
         assert SECRET not in "\n".join(supervisor.log_tail)
         state = tmp_path / "state" / "pack-relay.json"
