@@ -24,7 +24,8 @@ broken line
 
 def test_environment_wins_over_the_pack_dotenv(tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
-    dotenv.write_text("\n".join(["DAYDREAM_API_KEY=k-file", "DAYDREAM_API_URL=https://file.test", ""]))
+    lines = ["DAYDREAM_API_KEY=k-file", "DAYDREAM_API_URL=https://file.test", ""]
+    dotenv.write_text("\n".join(lines))
     from_env = credentials.resolve({"DAYDREAM_API_KEY": "from-env"}, dotenv)
     assert (from_env.api_key, from_env.source, from_env.api_url) == (
         "from-env",
