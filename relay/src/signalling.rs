@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{MethodRouter, post};
 
 use crate::error::{ApiError, ApiResult};
 use crate::streams::{StreamEntry, changed};
@@ -72,65 +72,28 @@ impl Sessions {
 /// Routes of this module.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
-        .route(
-            "/v1/streams/{id}/whip",
-            post(whip_offer).patch(whip_patch).delete(whip_delete),
-        )
-        .route(
-            "/v1/streams/{id}/whep",
-            post(whep_offer).patch(whep_patch).delete(whep_delete),
-        )
+        .route("/v1/streams/{id}/whip", session_routes(Kind::Whip))
+        .route("/v1/streams/{id}/whep", session_routes(Kind::Whep))
         .layer(DefaultBodyLimit::max(MAX_SDP_BYTES))
 }
 
-async fn whip_offer(
-    State(s): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> ApiResult<Response> {
-    offer(&s, &id, Kind::Whip, &h, b).await
-}
-
-async fn whep_offer(
-    State(s): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> ApiResult<Response> {
-    offer(&s, &id, Kind::Whep, &h, b).await
-}
-
-async fn whip_patch(
-    State(s): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> ApiResult<Response> {
-    patch(&s, &id, Kind::Whip, &h, b).await
-}
-
-async fn whep_patch(
-    State(s): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> ApiResult<Response> {
-    patch(&s, &id, Kind::Whep, &h, b).await
-}
-
-async fn whip_delete(
-    State(s): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    end(&s, &id, Kind::Whip).await
-}
-
-async fn whep_delete(
-    State(s): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    end(&s, &id, Kind::Whep).await
+/// POST (offer), PATCH (trickle / ICE restart) and DELETE (end) for one kind of session.
+fn session_routes(kind: Kind) -> MethodRouter<Arc<AppState>> {
+    post(
+        move |State(s): State<Arc<AppState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes| async move {
+            offer(&s, &id, kind, &h, b).await
+        },
+    )
+    .patch(
+        move |State(s): State<Arc<AppState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes| async move {
+            patch(&s, &id, kind, &h, b).await
+        },
+    )
+    .delete(
+        move |State(s): State<Arc<AppState>>, Path(id): Path<String>| async move {
+            end(&s, &id, kind).await
+        },
+    )
 }
 
 fn content_type(headers: &HeaderMap) -> &str {
