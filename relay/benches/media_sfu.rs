@@ -17,7 +17,7 @@
 
 #![allow(clippy::print_stdout)]
 
-#[path = "../tests/media_support/mod.rs"]
+#[path = "../tests/integration/media_support/mod.rs"]
 mod media_support;
 
 use std::collections::HashSet;

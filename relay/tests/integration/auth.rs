@@ -1,6 +1,6 @@
 //! Token, cookie, Host and Origin checks over real HTTP.
 
-mod common;
+use crate::common;
 
 use common::{Relay, TOKEN, expect_error};
 

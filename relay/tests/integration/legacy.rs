@@ -1,6 +1,6 @@
 //! The original package's single-stream routes, acting on the current stream.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{Relay, agent, expect_error, next_binary, next_of_type};

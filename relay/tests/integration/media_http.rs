@@ -1,7 +1,7 @@
 //! WHIP/WHEP HTTP semantics over real HTTP on port 0: status codes, headers, CORS and
 //! resource lifetimes.
 
-mod media_support;
+use crate::media_support;
 
 use media_support::{Offer, PeerEvent, TestServer, absolute, connect, delete, post_offer};
 use reqwest::StatusCode;

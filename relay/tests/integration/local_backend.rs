@@ -1,6 +1,6 @@
 //! The local backend's Daydream-shaped REST API, called directly like the cloud.
 
-mod common;
+use crate::common;
 
 use common::Relay;
 use serde_json::{Value, json};

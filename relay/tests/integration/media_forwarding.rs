@@ -1,7 +1,7 @@
 //! A str0m publisher's H.264 frames reach every str0m viewer through the server over real
 //! UDP, keyframe requests flow back, and the stream ends cleanly for viewers.
 
-mod media_support;
+use crate::media_support;
 
 use std::collections::HashSet;
 use std::time::Duration;

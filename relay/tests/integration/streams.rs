@@ -1,6 +1,6 @@
 //! `/v1/streams` over real HTTP against the local backend.
 
-mod common;
+use crate::common;
 
 use common::{Relay, expect_error};
 use serde_json::{Value, json};

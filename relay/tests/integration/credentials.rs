@@ -1,6 +1,6 @@
 //! `GET/PUT /v1/credentials`: the key goes into a 0600 file and never comes back out.
 
-mod common;
+use crate::common;
 
 use common::{Relay, expect_error};
 use serde_json::{Value, json};

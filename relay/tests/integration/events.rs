@@ -1,6 +1,6 @@
 //! `GET /v1/events`: SSE with a snapshot, state changes and 1 Hz stats.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

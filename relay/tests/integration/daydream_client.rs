@@ -1,6 +1,6 @@
 //! The Daydream client against the local backend over real HTTP, with injected faults.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The agent WebSocket with real clients: leases, takeover, frames both ways, bad input.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

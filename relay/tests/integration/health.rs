@@ -1,6 +1,6 @@
 //! The relay answers `/healthz` over real HTTP on port 0, without a token.
 
-mod common;
+use crate::common;
 
 use clap::Parser;
 use rtc_relay::config::Config;

@@ -1,7 +1,7 @@
 //! Daydream mode against a stand-in of the cloud API: the WHIP/WHEP signalling proxy,
 //! playback-URL handling, the key's confinement, and deleting remote streams on shutdown.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

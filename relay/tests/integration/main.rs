@@ -1,0 +1,17 @@
+//! The relay's integration tests, in one binary so the whole dependency graph is linked once.
+
+mod common;
+mod media_support;
+
+mod agent;
+mod auth;
+mod credentials;
+mod daydream_client;
+mod events;
+mod health;
+mod legacy;
+mod local_backend;
+mod media_forwarding;
+mod media_http;
+mod signalling;
+mod streams;
