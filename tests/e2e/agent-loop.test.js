@@ -1,7 +1,8 @@
 // The full loop through the real relay and its local backend: frames with markers posted to
 // the relay → agent page → WHIP publisher → local media server → WHEP player →
-// frames back at the relay. Checks content and order, the 1 Hz stats, a lease moving to
-// another tab when the publishing tab closes, and the agent surviving a relay restart.
+// frames back at the relay. Checks content and order, the 1 Hz stats (with the agent's own
+// marker latency, and none for a source without markers), a lease moving to another tab when
+// the publishing tab closes, and the agent surviving a relay restart.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launchBrowser, startRelay } from "./harness.mjs";
@@ -111,6 +112,57 @@ test("frames go round the loop with their markers intact and in order, paced by 
     );
   });
   assert.match(stream.publisher.stats.codec ?? "", /H264/i);
+
+  // The agent times the markers itself between the frames it publishes and the ones it plays
+  // back; the figure reaches the relay with the player's stats. Frames keep flowing here so a
+  // report with samples in its window is due.
+  const marked = startSource(api, streamId, {
+    ...SIZE,
+    fps: SIZE.frame_rate,
+    markers,
+    firstMarker: nextMarker,
+  });
+  nextMarker += 10000;
+  try {
+    const { player } = await until("marker latency in the player's stats", async () => {
+      const s = await api.stream(streamId);
+      return s.player?.stats?.latency_p50_ms !== undefined ? s : undefined;
+    });
+    const { latency_p50_ms: p50, latency_p95_ms: p95 } = player.stats;
+    console.log(`agent-measured glass-to-glass latency: p50 ${p50.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms`);
+    assert.ok(p50 > 0 && p50 < 1000, `p50 ${p50} ms`);
+    assert.ok(p95 >= p50 && p95 < 2000, `p95 ${p95} ms, p50 ${p50} ms`);
+  } finally {
+    marked.stop();
+  }
+});
+
+test("a source without markers reports no latency", async () => {
+  const { id } = await api.createStream(SIZE);
+  await until("the publisher to be live", async () => (await api.stream(id)).publisher?.state === "live");
+  const source = startSource(api, id, { ...SIZE, fps: SIZE.frame_rate, markers: null });
+  try {
+    // Reports keep coming while unmarked frames go round; every one must lack the figure.
+    // 90 decoded frames at 30 fps span several 1 Hz reports and a whole latency window.
+    const seen = [];
+    await until(
+      "stats for 90 unmarked frames played back",
+      async () => {
+        const { player } = await api.stream(id);
+        if (player?.stats) seen.push(player.stats);
+        return player?.stats?.frames >= 90;
+      },
+      45000,
+    );
+    assert.ok(seen.length > 0);
+    for (const stats of seen) {
+      assert.equal(stats.latency_p50_ms, undefined, JSON.stringify(stats));
+      assert.equal(stats.latency_p95_ms, undefined, JSON.stringify(stats));
+    }
+  } finally {
+    source.stop();
+    await api.request("DELETE", `/v1/streams/${id}`);
+  }
 });
 
 test("the lease moves to another tab when the publishing tab closes", async () => {

@@ -65,6 +65,7 @@ export async function until(what, check, timeoutMs = 30000, everyMs = 100) {
 /**
  * Posts rgb8 frames with markers at `fps`. Frames carry consecutive markers from
  * `firstMarker` (mod 65536); `sentAt` maps a marker to its send time (ms, performance.now()).
+ * With `markers: null` the frames carry none (the top band stays mid-grey).
  */
 export function startSource(api, streamId, { width, height, fps, markers, firstMarker = 0 }) {
   const base = new Uint8Array(width * height * 3);
@@ -92,8 +93,10 @@ export function startSource(api, streamId, { width, height, fps, markers, firstM
     const marker = n % 65536;
     n += 1;
     const pixels = base.slice();
-    markers.drawMarker(pixels, width, height, 3, marker);
-    stats.sentAt.set(marker, performance.now());
+    if (markers) {
+      markers.drawMarker(pixels, width, height, 3, marker);
+      stats.sentAt.set(marker, performance.now());
+    }
     stats.posted += 1;
     api
       .request("POST", `/v1/streams/${streamId}/frames`, { body: pixels, headers })

@@ -5,7 +5,6 @@
 //! with the streams to resume).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -15,11 +14,11 @@ use rtc_protocol::{
     PROTOCOL_VERSION, RelayMessage,
 };
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, VideoFrame, WebSocket};
 
 use crate::error::{ClientError, ErrorCode, Result};
 use crate::events::Emitter;
+use crate::latency::LatencyTracker;
 use crate::link::Media;
 use crate::player::{FrameSink, Player, PlayerOptions};
 use crate::publisher::{BroadcastOptions, Publisher, SourceKind};
@@ -27,7 +26,7 @@ use crate::signaling::Endpoint;
 use crate::state::{Backoff, ReconnectOptions, state_name};
 use crate::ticker::Ticker;
 use crate::urls::{resolve_url, websocket_url};
-use crate::{frames, js};
+use crate::{frames, js, markers, wire};
 
 /// Frames are dropped rather than queued when the socket has this much unsent data.
 const MAX_BUFFERED_BYTES: u32 = 16 * 1024 * 1024;
@@ -91,11 +90,14 @@ impl Drop for Socket {
 }
 
 struct Slot {
+    stream_id: String,
     index: u32,
     publisher: Rc<Publisher>,
     player: Option<(OutputRequest, Rc<Player>)>,
     frames_in: u64,
     bad_frames: u64,
+    /// Shared with the player's [`SocketSink`], which sees the frames come back.
+    latency: Rc<RefCell<LatencyTracker>>,
 }
 
 /// The agent behind the JS `Agent`.
@@ -108,7 +110,8 @@ pub(crate) struct Agent {
     pub(crate) events: Emitter,
     socket: RefCell<Option<Socket>>,
     backoff: RefCell<Backoff>,
-    slots: RefCell<BTreeMap<String, Slot>>,
+    /// A handful at most: a list is smaller in wasm than a map.
+    slots: RefCell<Vec<Slot>>,
     /// Streams whose lease must be renegotiated when granted again (after a socket loss).
     resumed: RefCell<Vec<String>>,
     waiting: RefCell<Vec<(js_sys::Function, js_sys::Function)>>,
@@ -142,12 +145,20 @@ impl Agent {
             agent_id: RefCell::new(None),
             events: Emitter::default(),
             socket: RefCell::new(None),
-            slots: RefCell::new(BTreeMap::new()),
+            slots: RefCell::new(Vec::new()),
             resumed: RefCell::new(Vec::new()),
             waiting: RefCell::new(Vec::new()),
             stats_ticker: RefCell::new(None),
             me: me.clone(),
         }))
+    }
+
+    fn stream_ids(&self) -> Vec<String> {
+        self.slots
+            .borrow()
+            .iter()
+            .map(|s| s.stream_id.clone())
+            .collect()
     }
 
     /// Current state.
@@ -256,13 +267,11 @@ impl Agent {
         if socket.ready_state() != WebSocket::OPEN {
             return;
         }
-        if let Ok(text) = serde_json::to_string(message) {
-            let _ = socket.send_with_str(&text);
-        }
+        let _ = socket.send_with_str(&wire::encode(message));
     }
 
     fn say_hello(&self) {
-        let resume: Vec<String> = self.slots.borrow().keys().cloned().collect();
+        let resume = self.stream_ids();
         let label = self.options.label.clone().unwrap_or_else(|| {
             js::string(&js::get(&js_sys::global(), "navigator"), "userAgent").unwrap_or_default()
         });
@@ -279,7 +288,7 @@ impl Agent {
         if self.state.get() == AgentState::Closed {
             return;
         }
-        *self.resumed.borrow_mut() = self.slots.borrow().keys().cloned().collect();
+        *self.resumed.borrow_mut() = self.stream_ids();
         let delay = self.backoff.borrow_mut().next_delay(None);
         let Some(delay) = delay else {
             let err = ClientError::new(
@@ -293,7 +302,7 @@ impl Agent {
         };
         self.set_state(AgentState::Reconnecting);
         let me = self.me.clone();
-        spawn_local(async move {
+        js::spawn(async move {
             gloo_timers::future::TimeoutFuture::new(delay).await;
             if let Some(agent) = me
                 .upgrade()
@@ -306,12 +315,9 @@ impl Agent {
 
     fn on_message(&self, data: &JsValue) {
         if let Some(text) = data.as_string() {
-            match serde_json::from_str::<RelayMessage>(&text) {
+            match wire::decode(&text) {
                 Ok(message) => self.handle(message),
-                Err(e) => self.report_error(ClientError::new(
-                    ErrorCode::Protocol,
-                    format!("relay message: {e}"),
-                )),
+                Err(err) => self.report_error(err),
             }
         } else if let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() {
             self.on_frame(&js_sys::Uint8Array::new(buffer).to_vec());
@@ -330,12 +336,20 @@ impl Agent {
             }
         };
         let mut slots = self.slots.borrow_mut();
-        let Some(slot) = slots.values_mut().find(|s| s.index == header.stream_index) else {
+        let Some(slot) = slots.iter_mut().find(|s| s.index == header.stream_index) else {
             return self.report_error(ClientError::new(
                 ErrorCode::InvalidFrame,
                 format!("frame for unknown stream index {}", header.stream_index),
             ));
         };
+        let marker = markers::read_frame(
+            header.format,
+            header.width,
+            header.height,
+            pixels.len(),
+            |i| pixels[i],
+        );
+        slot.latency.borrow_mut().sent(marker, js::now_ms());
         match slot.publisher.push_pixels(
             header.format,
             header.width,
@@ -368,7 +382,7 @@ impl Agent {
             }
             RelayMessage::Publish(grant) => self.publish(&grant),
             RelayMessage::Settings(grant) => {
-                if let Some(slot) = self.slots.borrow().get(&grant.stream_id) {
+                if let Some(slot) = slot(&self.slots.borrow(), &grant.stream_id) {
                     let _ = slot.publisher.set_video(
                         Some(f64::from(grant.frame_rate)),
                         Some(grant.max_bitrate_kbps),
@@ -399,16 +413,7 @@ impl Agent {
             });
             let event = js::object();
             js::set(&event, "streamId", &stream_id.as_str().into());
-            js::set(
-                &event,
-                "role",
-                &(if role == AgentRole::Publisher {
-                    "publisher"
-                } else {
-                    "player"
-                })
-                .into(),
-            );
+            js::set(&event, "role", &wire::role_name(role).into());
             js::set(&event, "state", &state_name(state).into());
             agent.events.emit("stream", &event);
         })
@@ -425,7 +430,7 @@ impl Agent {
             resumed.retain(|id| id != &grant.stream_id);
             was_resumed
         };
-        if let Some(slot) = self.slots.borrow_mut().get_mut(&grant.stream_id) {
+        if let Some(slot) = slot_mut(&mut self.slots.borrow_mut(), &grant.stream_id) {
             slot.index = grant.stream_index;
             slot.publisher.link().set_endpoint(endpoint);
             let _ = slot.publisher.set_video(
@@ -434,7 +439,7 @@ impl Agent {
             );
             let state = slot.publisher.link().state();
             if renegotiate || matches!(state, MediaState::Failed | MediaState::Idle) {
-                spawn_local(crate::link::reconnect(slot.publisher.clone()));
+                js::spawn(crate::link::reconnect(slot.publisher.clone()));
             }
             return;
         }
@@ -459,17 +464,16 @@ impl Agent {
         publisher
             .link()
             .set_hook(self.state_hook(&grant.stream_id, AgentRole::Publisher));
-        self.slots.borrow_mut().insert(
-            grant.stream_id.clone(),
-            Slot {
-                index: grant.stream_index,
-                publisher: publisher.clone(),
-                player: None,
-                frames_in: 0,
-                bad_frames: 0,
-            },
-        );
-        spawn_local(async move {
+        self.slots.borrow_mut().push(Slot {
+            stream_id: grant.stream_id.clone(),
+            index: grant.stream_index,
+            publisher: publisher.clone(),
+            player: None,
+            frames_in: 0,
+            bad_frames: 0,
+            latency: Rc::default(),
+        });
+        js::spawn(async move {
             let _ = crate::link::connect(publisher).await;
         });
     }
@@ -477,7 +481,7 @@ impl Agent {
     fn play(&self, request: OutputRequest) {
         let url = resolve_url(&self.base, &request.whep_url);
         let mut slots = self.slots.borrow_mut();
-        let Some(slot) = slots.get_mut(&request.stream_id) else {
+        let Some(slot) = slot_mut(&mut slots, &request.stream_id) else {
             drop(slots);
             return self.report_error(ClientError::new(
                 ErrorCode::Protocol,
@@ -505,25 +509,30 @@ impl Agent {
             stream_index: request.stream_index,
             format: request.format,
             sequence: Cell::new(0),
+            latency: slot.latency.clone(),
         }));
         if let Some((_, old)) = slot.player.replace((request, player.clone())) {
-            spawn_local(async move { old.stop().await });
+            js::spawn(async move { old.stop().await });
         }
         drop(slots);
-        spawn_local(async move {
+        js::spawn(async move {
             let _ = crate::link::connect(player).await;
         });
     }
 
     fn stop_stream(&self, stream_id: &str, reason: &str) {
-        let Some(slot) = self.slots.borrow_mut().remove(stream_id) else {
-            return;
+        let slot = {
+            let mut slots = self.slots.borrow_mut();
+            let Some(at) = slots.iter().position(|s| s.stream_id == stream_id) else {
+                return;
+            };
+            slots.remove(at)
         };
         let event = js::object();
         js::set(&event, "streamId", &stream_id.into());
         js::set(&event, "reason", &reason.into());
         self.events.emit("streamStopped", &event);
-        spawn_local(async move {
+        js::spawn(async move {
             if let Some((_, player)) = slot.player {
                 player.stop().await;
             }
@@ -535,12 +544,13 @@ impl Agent {
         if self.state.get() != AgentState::Connected {
             return;
         }
-        for (stream_id, slot) in self.slots.borrow().iter() {
+        for slot in self.slots.borrow().iter() {
             let me = self.me.clone();
-            let stream_id = stream_id.clone();
+            let stream_id = slot.stream_id.clone();
             let publisher = slot.publisher.clone();
             let player = slot.player.as_ref().map(|(_, p)| p.clone());
-            spawn_local(async move {
+            let latency = slot.latency.clone();
+            js::spawn(async move {
                 let mut reports = Vec::new();
                 if let Some(mut stats) = publisher.link().stats().await {
                     let counters = publisher.counters();
@@ -548,25 +558,20 @@ impl Agent {
                     reports.push((AgentRole::Publisher, stats));
                 }
                 if let Some(player) = player
-                    && let Some(stats) = player.link().stats().await
+                    && let Some(mut stats) = player.link().stats().await
                 {
+                    if let Some(p) = latency.borrow_mut().percentiles(js::now_ms()) {
+                        stats.latency_p50_ms = Some(p.p50_ms);
+                        stats.latency_p95_ms = Some(p.p95_ms);
+                    }
                     reports.push((AgentRole::Player, stats));
                 }
                 let Some(agent) = me.upgrade() else { return };
                 for (role, stats) in reports {
                     let event = js::object();
                     js::set(&event, "streamId", &stream_id.as_str().into());
-                    js::set(
-                        &event,
-                        "role",
-                        &(if role == AgentRole::Publisher {
-                            "publisher"
-                        } else {
-                            "player"
-                        })
-                        .into(),
-                    );
-                    js::set(&event, "stats", &js::to_js(&stats));
+                    js::set(&event, "role", &wire::role_name(role).into());
+                    js::set(&event, "stats", &wire::stats_object(&stats));
                     agent.events.emit("stats", &event);
                     agent.send(&AgentMessage::Stats {
                         stream_id: stream_id.clone(),
@@ -581,9 +586,9 @@ impl Agent {
     /// Summary of the streams this agent serves.
     pub(crate) fn streams(&self) -> JsValue {
         let list = js_sys::Array::new();
-        for (id, slot) in self.slots.borrow().iter() {
+        for slot in self.slots.borrow().iter() {
             let entry = js::object();
-            js::set(&entry, "streamId", &id.as_str().into());
+            js::set(&entry, "streamId", &slot.stream_id.as_str().into());
             js::set(&entry, "streamIndex", &slot.index.into());
             js::set(
                 &entry,
@@ -617,17 +622,12 @@ impl Agent {
 
     /// The outgoing stream of a published stream (local preview).
     pub(crate) fn publisher_stream(&self, stream_id: &str) -> Option<web_sys::MediaStream> {
-        self.slots
-            .borrow()
-            .get(stream_id)
-            .map(|s| s.publisher.stream().clone())
+        slot(&self.slots.borrow(), stream_id).map(|s| s.publisher.stream().clone())
     }
 
     /// The played-back stream, for a `<video>`.
     pub(crate) fn player_stream(&self, stream_id: &str) -> Option<web_sys::MediaStream> {
-        let slots = self.slots.borrow();
-        slots
-            .get(stream_id)?
+        slot(&self.slots.borrow(), stream_id)?
             .player
             .as_ref()
             .map(|(_, p)| p.stream().clone())
@@ -638,12 +638,12 @@ impl Agent {
         self.set_state(AgentState::Closed);
         self.stats_ticker.borrow_mut().take();
         let slots = std::mem::take(&mut *self.slots.borrow_mut());
-        for id in slots.keys() {
+        for slot in &slots {
             self.send(&AgentMessage::Release {
-                stream_id: id.clone(),
+                stream_id: slot.stream_id.clone(),
             });
         }
-        for (_, slot) in slots {
+        for slot in slots {
             if let Some((_, player)) = slot.player {
                 player.stop().await;
             }
@@ -654,12 +654,21 @@ impl Agent {
     }
 }
 
+fn slot<'a>(slots: &'a [Slot], stream_id: &str) -> Option<&'a Slot> {
+    slots.iter().find(|s| s.stream_id == stream_id)
+}
+
+fn slot_mut<'a>(slots: &'a mut [Slot], stream_id: &str) -> Option<&'a mut Slot> {
+    slots.iter_mut().find(|s| s.stream_id == stream_id)
+}
+
 /// Sends the player's decoded frames to the relay as binary frame messages.
 struct SocketSink {
     agent: Weak<Agent>,
     stream_index: u32,
     format: rtc_protocol::PixelFormat,
     sequence: Cell<u64>,
+    latency: Rc<RefCell<LatencyTracker>>,
 }
 
 impl FrameSink for SocketSink {
@@ -680,6 +689,7 @@ impl FrameSink for SocketSink {
         let sequence = self.sequence.get() + 1;
         self.sequence.set(sequence);
         let agent = self.agent.clone();
+        let latency = self.latency.clone();
         Box::pin(async move {
             let Ok(frame) = frame else { return };
             let copied = frames::to_pixels(&frame, format, FRAME_HEADER_LEN).await;
@@ -693,6 +703,14 @@ impl FrameSink for SocketSink {
                     return;
                 }
             };
+            let marker = markers::read_frame(
+                format,
+                width,
+                height,
+                (buffer.length() as usize).saturating_sub(FRAME_HEADER_LEN),
+                |i| buffer.get_index((FRAME_HEADER_LEN + i) as u32),
+            );
+            latency.borrow_mut().returned(marker, js::now_ms());
             let header = FrameHeader {
                 stream_index,
                 sequence,

@@ -1,5 +1,7 @@
 //! The exported classes and factories (browser only: they need the unstable web-sys APIs).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use rtc_protocol::PixelFormat;
@@ -11,21 +13,28 @@ use crate::link::Media as _;
 use crate::state::state_name;
 use crate::{agent, js, link, options, player, publisher};
 
-fn promise(
-    f: impl std::future::Future<Output = Result<(), ClientError>> + 'static,
-) -> js_sys::Promise {
-    future_to_promise(async move { f.await.map(|()| JsValue::UNDEFINED).map_err(JsValue::from) })
+type JsOutcome = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+/// One copy of the promise adapter for every method (it is generic over the future).
+fn to_promise(future: JsOutcome) -> js_sys::Promise {
+    future_to_promise(future)
+}
+
+fn promise(f: impl Future<Output = Result<(), ClientError>> + 'static) -> js_sys::Promise {
+    to_promise(Box::pin(async move {
+        f.await.map(|()| JsValue::UNDEFINED).map_err(JsValue::from)
+    }))
 }
 
 fn stats_promise(
-    link_stats: impl std::future::Future<Output = Option<rtc_protocol::StreamStats>> + 'static,
+    link_stats: impl Future<Output = Option<rtc_protocol::StreamStats>> + 'static,
 ) -> js_sys::Promise {
-    future_to_promise(async move {
+    to_promise(Box::pin(async move {
         Ok(link_stats
             .await
-            .map(|s| js::to_js(&s))
+            .map(|s| crate::wire::stats_object(&s))
             .unwrap_or(JsValue::UNDEFINED))
-    })
+    }))
 }
 
 /// A WHIP publisher. Create with `createBroadcast`.

@@ -1,6 +1,9 @@
 //! Small helpers for plain JavaScript objects (dictionaries web-sys types too strictly or not
 //! at all, such as stats entries and `RTCRtpSendParameters` fields).
 
+use std::future::Future;
+use std::pin::Pin;
+
 use wasm_bindgen::{JsCast, JsValue};
 
 /// `obj[key] = value`; setting a property on a plain object cannot fail.
@@ -56,10 +59,9 @@ pub(crate) fn warn(message: &str) {
     web_sys::console::warn_1(&JsValue::from_str(message));
 }
 
-/// A Rust value as a plain JS object, through JSON (smaller than a serde bridge).
-pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> JsValue {
-    serde_json::to_string(value)
-        .ok()
-        .and_then(|text| js_sys::JSON::parse(&text).ok())
-        .unwrap_or(JsValue::UNDEFINED)
+/// Runs `future` on the page's task queue. Boxed first, so every caller shares one copy of the
+/// executor's generic spawn code instead of one per future type.
+pub(crate) fn spawn(future: impl Future<Output = ()> + 'static) {
+    let boxed: Pin<Box<dyn Future<Output = ()>>> = Box::pin(future);
+    wasm_bindgen_futures::spawn_local(boxed);
 }

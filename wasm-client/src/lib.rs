@@ -24,6 +24,7 @@ pub mod frames;
 // Only part of it is used by the natively testable modules.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod js;
+pub mod latency;
 #[cfg(target_arch = "wasm32")]
 mod link;
 pub mod markers;
@@ -42,6 +43,8 @@ pub mod stats;
 #[cfg(target_arch = "wasm32")]
 mod ticker;
 pub mod urls;
+#[cfg(target_arch = "wasm32")]
+pub mod wire;
 
 use wasm_bindgen::prelude::*;
 

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use gloo_timers::future::TimeoutFuture;
 use rtc_protocol::{AgentRole, MediaState, StreamStats};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{JsFuture, spawn_local};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::RtcSdpType;
 
 use crate::error::{ClientError, ErrorCode, Result};
@@ -62,7 +62,7 @@ pub(crate) trait Media: 'static {
     /// The shared lifecycle.
     fn link(&self) -> &Link;
     /// Adds tracks or transceivers to a fresh peer.
-    fn prepare(self: &Rc<Self>, peer: &mut Peer) -> Result<()>;
+    fn prepare(self: Rc<Self>, peer: &mut Peer) -> Result<()>;
     /// Called once the remote description is applied.
     fn negotiated(&self, _peer: &Peer) {}
 }
@@ -149,7 +149,7 @@ impl Link {
 
 /// Connects, retrying transient failures with backoff. Resolves once the answer is applied;
 /// the state turns `live` when media flows.
-pub(crate) async fn connect<M: Media>(media: Rc<M>) -> Result<()> {
+pub(crate) async fn connect(media: Rc<dyn Media>) -> Result<()> {
     let link = media.link();
     if link.state() == MediaState::Ended {
         return Err(ClientError::new(
@@ -199,10 +199,10 @@ pub(crate) async fn connect<M: Media>(media: Rc<M>) -> Result<()> {
     }
 }
 
-async fn negotiate<M: Media>(media: &Rc<M>, generation: u32) -> Result<()> {
+async fn negotiate(media: &Rc<dyn Media>, generation: u32) -> Result<()> {
     let link = media.link();
     let mut peer = Peer::new()?;
-    media.prepare(&mut peer)?;
+    media.clone().prepare(&mut peer)?;
     let weak = Rc::downgrade(media);
     peer.on_connection_state(move |state| {
         if let Some(media) = weak.upgrade() {
@@ -242,14 +242,14 @@ async fn negotiate<M: Media>(media: &Rc<M>, generation: u32) -> Result<()> {
 }
 
 fn spawn_delete(session: Session, token: Option<String>) {
-    spawn_local(async move {
+    js::spawn(async move {
         if let Err(err) = signaling::delete(&session, token.as_deref()).await {
             js::warn(&format!("rtc-client: {err}"));
         }
     });
 }
 
-fn on_connection_state<M: Media>(media: &Rc<M>, generation: u32, state: &str) {
+fn on_connection_state(media: &Rc<dyn Media>, generation: u32, state: &str) {
     let link = media.link();
     if !link.is_current(generation) {
         return;
@@ -261,11 +261,11 @@ fn on_connection_state<M: Media>(media: &Rc<M>, generation: u32, state: &str) {
         }
         "disconnected" => {
             link.set_state(MediaState::Reconnecting, None);
-            spawn_local(restart_ice(media.clone(), generation));
+            js::spawn(restart_ice(media.clone(), generation));
         }
         "failed" => {
             link.set_state(MediaState::Reconnecting, None);
-            spawn_local(reconnect(media.clone()));
+            js::spawn(reconnect(media.clone()));
         }
         _ => {}
     }
@@ -273,7 +273,7 @@ fn on_connection_state<M: Media>(media: &Rc<M>, generation: u32, state: &str) {
 
 /// After a grace period still `disconnected`: new ICE credentials through a PATCH
 /// (RFC 9725 §4.3.2). Servers without restart support get a fresh session instead.
-async fn restart_ice<M: Media>(media: Rc<M>, generation: u32) {
+async fn restart_ice(media: Rc<dyn Media>, generation: u32) {
     TimeoutFuture::new(DISCONNECT_GRACE_MS).await;
     let link = media.link();
     let Some(pc) = link.pc() else { return };
@@ -317,7 +317,7 @@ async fn try_restart_ice(link: &Link) -> Result<bool> {
 }
 
 /// Drops the connection and negotiates a new session.
-pub(crate) async fn reconnect<M: Media>(media: Rc<M>) {
+pub(crate) async fn reconnect(media: Rc<dyn Media>) {
     let link = media.link();
     if link.state() == MediaState::Ended {
         return;

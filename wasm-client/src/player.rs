@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use rtc_protocol::AgentRole;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{JsFuture, spawn_local};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     HtmlMediaElement, MediaStream, MediaStreamTrack, MediaStreamTrackProcessor,
     MediaStreamTrackProcessorInit, ReadableStreamDefaultReader, RtcRtpTransceiverDirection,
@@ -69,11 +69,11 @@ impl Media for Player {
         &self.link
     }
 
-    fn prepare(self: &Rc<Self>, peer: &mut Peer) -> Result<()> {
+    fn prepare(self: Rc<Self>, peer: &mut Peer) -> Result<()> {
         let init = RtcRtpTransceiverInit::new();
         init.set_direction(RtcRtpTransceiverDirection::Recvonly);
         peer.pc().add_transceiver_with_str_and_init("video", &init);
-        let weak = Rc::downgrade(self);
+        let weak = Rc::downgrade(&self);
         peer.on_track(move |track| {
             if let Some(player) = weak.upgrade() {
                 player.attach_track(track);
@@ -153,7 +153,7 @@ impl Player {
         }
         if let Some(track) = self.track.borrow().clone() {
             self.reading.set(Some(generation));
-            spawn_local(read_frames(Rc::downgrade(self), track, generation));
+            js::spawn(read_frames(Rc::downgrade(self), track, generation));
         }
     }
 

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use rtc_protocol::{AgentRole, PixelFormat};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{JsFuture, spawn_local};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     HtmlCanvasElement, MediaStream, MediaStreamTrack, MediaStreamTrackGenerator,
     MediaStreamTrackGeneratorInit, RtcRtpSender, RtcRtpTransceiverDirection, RtcRtpTransceiverInit,
@@ -171,7 +171,7 @@ impl Sink {
                     return;
                 };
                 let done = writer.write_with_chunk(&copy);
-                spawn_local(async move {
+                js::spawn(async move {
                     if JsFuture::from(done).await.is_err() {
                         copy.close();
                     }
@@ -237,7 +237,7 @@ impl Media for Publisher {
         &self.link
     }
 
-    fn prepare(self: &Rc<Self>, peer: &mut Peer) -> Result<()> {
+    fn prepare(self: Rc<Self>, peer: &mut Peer) -> Result<()> {
         let init = RtcRtpTransceiverInit::new();
         init.set_direction(RtcRtpTransceiverDirection::Sendonly);
         init.set_streams(&js_sys::Array::of1(&self.stream));
@@ -475,7 +475,7 @@ impl Publisher {
             &"maintain-resolution".into(),
         );
         if let Ok(promise) = js::call(&sender, "setParameters", &[&params]) {
-            spawn_local(async move {
+            js::spawn(async move {
                 if let Err(e) = JsFuture::from(js_sys::Promise::from(promise)).await {
                     js::warn(&format!(
                         "rtc-client: setParameters: {}",

@@ -182,3 +182,245 @@ async fn unreachable_endpoint_retries_then_fails() {
     assert_eq!(get(&err, "code"), "CLOSED");
     assert_eq!(seen.borrow().last().map(String::as_str), Some("ended"));
 }
+
+mod wire {
+    use rtc_client::wire::{decode, encode, stats_object};
+    use rtc_protocol::{
+        AgentMessage, AgentRole, LeaseGrant, MediaState, OutputRequest, PixelFormat, RelayMessage,
+        StreamStats,
+    };
+    use serde_json::Value;
+    use wasm_bindgen_test::*;
+
+    fn full_stats() -> StreamStats {
+        StreamStats {
+            frames: Some(1234),
+            frames_dropped: Some(2),
+            fps: Some(29.97),
+            bitrate_kbps: Some(1800.5),
+            rtt_ms: Some(0.25),
+            jitter_buffer_ms: Some(12.0),
+            encode_ms: Some(3.5),
+            decode_ms: Some(1.25),
+            latency_p50_ms: Some(48.0),
+            latency_p95_ms: Some(71.5),
+            codec: Some("video/H264".into()),
+            implementation: Some("OpenH264".into()),
+            width: Some(512),
+            height: Some(288),
+            quality_limitation: Some("cpu".into()),
+        }
+    }
+
+    /// JavaScript writes `12.0` as `12`; both read back as the same `f64`.
+    fn numbers_as_floats(value: Value) -> Value {
+        match value {
+            Value::Number(n) => serde_json::Number::from_f64(n.as_f64().unwrap())
+                .unwrap()
+                .into(),
+            Value::Array(items) => items.into_iter().map(numbers_as_floats).collect(),
+            Value::Object(map) => map
+                .into_iter()
+                .map(|(k, v)| (k, numbers_as_floats(v)))
+                .collect(),
+            other => other,
+        }
+    }
+
+    /// What the relay reads: the same JSON value as the protocol crate's serializer writes.
+    #[wasm_bindgen_test]
+    fn agent_messages_match_the_protocol_serializer() {
+        let messages = [
+            AgentMessage::Hello {
+                protocol: 1,
+                label: "Chrome \"headless\" ✓".into(),
+                publish: false,
+                resume: vec!["str_a".into(), "str_b".into()],
+            },
+            AgentMessage::Hello {
+                protocol: 1,
+                label: String::new(),
+                publish: true,
+                resume: vec![],
+            },
+            AgentMessage::State {
+                stream_id: "str_a".into(),
+                role: AgentRole::Player,
+                state: MediaState::Failed,
+                error: Some("NETWORK_ERROR: down".into()),
+            },
+            AgentMessage::State {
+                stream_id: "str_a".into(),
+                role: AgentRole::Publisher,
+                state: MediaState::Reconnecting,
+                error: None,
+            },
+            AgentMessage::Stats {
+                stream_id: "str_a".into(),
+                role: AgentRole::Player,
+                stats: full_stats(),
+            },
+            AgentMessage::Stats {
+                stream_id: "str_a".into(),
+                role: AgentRole::Publisher,
+                stats: StreamStats {
+                    fps: Some(30.0),
+                    ..StreamStats::default()
+                },
+            },
+            AgentMessage::Release {
+                stream_id: "str_a".into(),
+            },
+        ];
+        for message in &messages {
+            let ours: Value = serde_json::from_str(&encode(message)).unwrap();
+            assert_eq!(
+                numbers_as_floats(ours.clone()),
+                numbers_as_floats(serde_json::to_value(message).unwrap()),
+                "{message:?}"
+            );
+            let back: AgentMessage = serde_json::from_value(ours).unwrap();
+            assert_eq!(&back, message);
+        }
+        let stats: Value = serde_json::from_str(
+            &js_sys::JSON::stringify(&stats_object(&full_stats()))
+                .unwrap()
+                .as_string()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            numbers_as_floats(stats),
+            numbers_as_floats(serde_json::to_value(full_stats()).unwrap())
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn relay_messages_decode_like_the_protocol_deserializer() {
+        let grant = LeaseGrant {
+            stream_id: "str_x".into(),
+            stream_index: 3,
+            whip_url: "/v1/streams/str_x/whip".into(),
+            frame_rate: 24,
+            width: 512,
+            height: 512,
+            max_bitrate_kbps: 2500,
+        };
+        let messages = [
+            RelayMessage::Welcome {
+                protocol: 1,
+                agent_id: "agt_1".into(),
+            },
+            RelayMessage::Publish(grant.clone()),
+            RelayMessage::Settings(grant),
+            RelayMessage::Play(OutputRequest {
+                stream_id: "str_x".into(),
+                stream_index: 3,
+                whep_url: "/v1/streams/str_x/whep".into(),
+                format: PixelFormat::I420,
+            }),
+            RelayMessage::Stop {
+                stream_id: "str_x".into(),
+                reason: "deleted".into(),
+            },
+            RelayMessage::Error {
+                code: "bad_message".into(),
+                message: "nope".into(),
+            },
+        ];
+        for message in &messages {
+            assert_eq!(
+                &decode(&serde_json::to_string(message).unwrap()).unwrap(),
+                message
+            );
+        }
+        // Unknown fields are ignored, as serde does.
+        let welcome = r#"{"type":"welcome","protocol":1,"agent_id":"a","extra":[1]}"#;
+        assert!(decode(welcome).is_ok());
+    }
+
+    #[wasm_bindgen_test]
+    fn bad_relay_messages_are_protocol_errors() {
+        let cases = [
+            ("not json", "not JSON"),
+            ("[1,2]", "`type`"),
+            ("42", "not a JSON object"),
+            (r#"{"type":"dance"}"#, "unknown type `dance`"),
+            (r#"{"type":"welcome","agent_id":"a"}"#, "`protocol`"),
+            (
+                r#"{"type":"welcome","protocol":1.5,"agent_id":"a"}"#,
+                "`protocol`",
+            ),
+            (
+                r#"{"type":"welcome","protocol":-1,"agent_id":"a"}"#,
+                "`protocol`",
+            ),
+            (
+                r#"{"type":"stop","stream_id":7,"reason":"x"}"#,
+                "`stream_id`",
+            ),
+            (
+                r#"{"type":"play","stream_id":"s","stream_index":1,"whep_url":"/w","format":"yuv"}"#,
+                "`format`",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = decode(text).unwrap_err();
+            assert_eq!(err.code, rtc_client::error::ErrorCode::Protocol, "{text}");
+            assert!(err.message.contains(needle), "{text}: {}", err.message);
+            // Serde refuses the same input.
+            assert!(
+                serde_json::from_str::<RelayMessage>(text).is_err(),
+                "{text}"
+            );
+        }
+    }
+}
+
+/// The agent's latency bookkeeping on real frames: markers read from the socket pixels on the
+/// way out and from a `VideoFrame` copied back (the player's path), at the agent's own times.
+#[wasm_bindgen_test]
+async fn latency_is_measured_from_markers_that_go_round() {
+    use rtc_client::latency::LatencyTracker;
+    use rtc_client::markers::read_frame;
+
+    let (w, h) = (256u32, 64u32);
+    let mut tracker = LatencyTracker::default();
+    let mut scratch = Vec::new();
+    for (i, value) in [0x0101u16, 0x0102, 0x0103].into_iter().enumerate() {
+        let mut rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 200) as u8).collect();
+        assert!(rtc_client::draw_marker(&mut rgb, w, h, 3, value));
+        let sent_at = 1000.0 * i as f64;
+        let marker = read_frame(PixelFormat::Rgb8, w, h, rgb.len(), |i| rgb[i]);
+        assert_eq!(marker, Some(value));
+        tracker.sent(marker, sent_at);
+
+        let frame =
+            rtc_client::frames::from_pixels(PixelFormat::Rgb8, w, h, 0.0, &rgb, &mut scratch)
+                .unwrap();
+        for format in [PixelFormat::Rgba8, PixelFormat::I420] {
+            let (buffer, cw, ch) = rtc_client::frames::to_pixels(&frame, format, 36)
+                .await
+                .unwrap();
+            let back = read_frame(format, cw, ch, buffer.length() as usize - 36, |i| {
+                buffer.get_index(36 + i as u32)
+            });
+            assert_eq!(back, Some(value), "{format:?}");
+            // Only the first copy back counts.
+            tracker.returned(back, sent_at + 40.0 + 10.0 * i as f64);
+        }
+        frame.close();
+    }
+    let latency = tracker.percentiles(2100.0).unwrap();
+    assert_eq!((latency.p50_ms, latency.p95_ms), (50.0, 60.0));
+
+    // Frames without a marker never produce a figure, whatever comes back.
+    let mut unmarked = LatencyTracker::default();
+    let grey = vec![128u8; (w * h * 3) as usize];
+    for i in 0..10 {
+        let marker = read_frame(PixelFormat::Rgb8, w, h, grey.len(), |i| grey[i]);
+        unmarked.sent(marker, f64::from(i));
+        unmarked.returned(marker, f64::from(i) + 30.0);
+    }
+    assert_eq!(unmarked.percentiles(50.0), None);
+}

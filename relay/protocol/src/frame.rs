@@ -99,7 +99,8 @@ pub enum FrameError {
     #[error("unknown pixel format code {0}")]
     UnknownFormat(u8),
     /// Unknown pixel format name (HTTP header or JSON).
-    #[error("unknown pixel format {0:?} (expected rgba8, rgb8 or i420)")]
+    // Quoted by hand: `{0:?}` would pull Rust's string escaping into the wasm package.
+    #[error("unknown pixel format \"{0}\" (expected rgba8, rgb8 or i420)")]
     UnknownFormatName(String),
     /// Zero or larger than the supported maximum.
     #[error("frame size {width}x{height} is out of range (1..={MAX_SIDE} per side)")]
