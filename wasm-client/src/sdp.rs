@@ -113,8 +113,11 @@ fn rank(codec: &Codec, preferred: &str) -> u8 {
         .to_ascii_lowercase();
     if name == preferred {
         let fmtp = codec.fmtp.to_ascii_lowercase();
-        let mode1 = fmtp.contains("packetization-mode=1");
-        let baseline = fmtp.contains("profile-level-id=42e0");
+        // Parameter by parameter rather than `str::contains`, whose substring search costs
+        // kilobytes of wasm.
+        let params = || fmtp.split(';').map(str::trim);
+        let mode1 = params().any(|p| p == "packetization-mode=1");
+        let baseline = params().any(|p| p.starts_with("profile-level-id=42e0"));
         match (mode1, baseline) {
             (true, true) => 0,
             (true, false) => 1,

@@ -6,7 +6,10 @@
 pub fn resolve_url(base: &str, url: &str) -> String {
     if let Some(path) = url.strip_prefix('/').filter(|p| !p.starts_with('/')) {
         format!("{}/{path}", base.trim_end_matches('/'))
-    } else if url.contains("://") {
+    } else if url
+        .split_once(':')
+        .is_some_and(|(_, rest)| rest.starts_with("//"))
+    {
         url.to_owned()
     } else {
         format!("{}/{url}", base.trim_end_matches('/'))
