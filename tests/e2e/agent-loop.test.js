@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launchBrowser, startRelay } from "./harness.mjs";
-import { loadMarkers, RelayApi, startSink, startSource, until } from "./loop.mjs";
+import { loadMarkers, quantile, RelayApi, startSink, startSource, until } from "./loop.mjs";
 
 const TOKEN = "agent-loop-token";
 const SIZE = { width: 512, height: 512, frame_rate: 30 };
@@ -84,6 +84,9 @@ test("frames go round the loop with their markers intact and in order, paced by 
     async () => (await api.stream(streamId)).publisher?.state === "live",
   );
   const { source, sink } = await loop(streamId, 60);
+  console.log(
+    `relay-to-relay latency seen from Node: p50 ${quantile(sink.latenciesMs, 0.5).toFixed(1)} ms, p95 ${quantile(sink.latenciesMs, 0.95).toFixed(1)} ms`,
+  );
 
   assertInOrder(sink.decoded);
   assert.ok(
