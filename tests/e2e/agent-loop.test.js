@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launchBrowser, startRelay } from "./harness.mjs";
-import { loadMarkers, quantile, RelayApi, startSink, startSource, until } from "./loop.mjs";
+import { loadMarkers, quantile, RelayApi, startSink, startSource, until, untilEvent } from "./loop.mjs";
 
 const TOKEN = "agent-loop-token";
 const SIZE = { width: 512, height: 512, frame_rate: 30 };
@@ -135,6 +135,11 @@ test("frames go round the loop with their markers intact and in order, paced by 
     console.log(`agent-measured glass-to-glass latency: p50 ${p50.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms`);
     assert.ok(p50 > 0 && p50 < 1000, `p50 ${p50} ms`);
     assert.ok(p95 >= p50 && p95 < 2000, `p95 ${p95} ms, p50 ${p50} ms`);
+    // The same figures reach the pages through the 1 Hz `stats` event.
+    const viaEvents = await untilEvent(api, "latency in a stats event", (name, data) =>
+      name === "stats" ? data.streams.find((s) => s.id === streamId)?.player?.latency_p50_ms : undefined,
+    );
+    assert.ok(viaEvents > 0 && viaEvents < 1000, `p50 ${viaEvents} ms in /v1/events`);
   } finally {
     marked.stop();
   }

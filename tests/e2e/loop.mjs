@@ -19,8 +19,8 @@ export class RelayApi {
     this.token = token;
   }
 
-  async request(method, path, { json, body, headers = {} } = {}) {
-    const init = { method, headers: { Authorization: `Bearer ${this.token}`, ...headers } };
+  async request(method, path, { json, body, headers = {}, signal } = {}) {
+    const init = { method, signal, headers: { Authorization: `Bearer ${this.token}`, ...headers } };
     if (json !== undefined) {
       init.body = JSON.stringify(json);
       init.headers["Content-Type"] = "application/json";
@@ -43,6 +43,45 @@ export class RelayApi {
 
   stream(id) {
     return this.json("GET", `/v1/streams/${id}`);
+  }
+}
+
+/**
+ * Reads the relay's server-sent events until `check(name, data)` returns something truthy for
+ * one of them; fails after `timeoutMs`.
+ */
+export async function untilEvent(api, what, check, timeoutMs = 30000) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const res = await api.request("GET", "/v1/events", { signal: abort.signal });
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for await (const chunk of res.body) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let end = buffered.indexOf("\n\n");
+      while (end >= 0) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        end = buffered.indexOf("\n\n");
+        const field = (key) =>
+          block
+            .split("\n")
+            .filter((line) => line.startsWith(`${key}:`))
+            .map((line) => line.slice(key.length + 1).trim())
+            .join("\n");
+        const data = field("data");
+        const found = data && check(field("event"), JSON.parse(data));
+        if (found) return found;
+      }
+    }
+    throw new Error("the event stream ended");
+  } catch (err) {
+    if (abort.signal.aborted) throw new Error(`timed out waiting for ${what} in /v1/events`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
   }
 }
 
