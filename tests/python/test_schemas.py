@@ -41,7 +41,8 @@ def test_every_node_has_its_original_id_and_the_category() -> None:
     assert set(found) == set(EXPECTED)
     for node_id, schema in found.items():
         assert schema.category == "RTC Stream"
-        assert [o.id for o in schema.outputs] == EXPECTED[node_id], node_id
+        # ComfyUI names an output slot by its display_name, else by its type ("STRING").
+        assert [o.display_name for o in schema.outputs] == EXPECTED[node_id], node_id
         assert schema.display_name
 
 

@@ -28,7 +28,7 @@ class FrameInput(io.ComfyNode):
                 io.Boolean.Input("enabled", default=True, optional=True),
                 io.String.Input("stream_id", default="", optional=True),
             ],
-            outputs=[io.Int.Output("frames_sent")],
+            outputs=[io.Int.Output("frames_sent", display_name="frames_sent")],
             is_output_node=True,
         )
 
@@ -104,7 +104,11 @@ class FrameOutput(io.ComfyNode):
                     tooltip="How long to wait for a new frame (the relay waits at most 25 s).",
                 ),
             ],
-            outputs=[io.Image.Output("image"), io.String.Output("whep_url")],
+            # whep_url_out: an output id may not repeat an input id; the slot shows "whep_url".
+            outputs=[
+                io.Image.Output("image", display_name="image"),
+                io.String.Output("whep_url_out", display_name="whep_url"),
+            ],
             hidden=[io.Hidden.unique_id],
             is_output_node=True,
         )

@@ -96,10 +96,10 @@ class StartStream(io.ComfyNode):
                 ),
             ],
             outputs=[
-                io.String.Output("stream_id"),
-                io.String.Output("playback_id"),
-                io.String.Output("whip_url"),
-                io.String.Output("whep_url"),
+                io.String.Output("stream_id", display_name="stream_id"),
+                io.String.Output("playback_id", display_name="playback_id"),
+                io.String.Output("whip_url", display_name="whip_url"),
+                io.String.Output("whep_url", display_name="whep_url"),
             ],
             hidden=[io.Hidden.unique_id],
             is_output_node=True,
@@ -207,7 +207,10 @@ class UpdateStream(io.ComfyNode):
                 ),
                 io.Boolean.Input("enabled", default=True, optional=True),
             ],
-            outputs=[io.Boolean.Output("updated"), io.String.Output("status")],
+            outputs=[
+                io.Boolean.Output("updated", display_name="updated"),
+                io.String.Output("status", display_name="status"),
+            ],
             is_output_node=True,
         )
 
@@ -268,14 +271,15 @@ class StreamStatus(io.ComfyNode):
                 ),
             ],
             outputs=[
-                io.Boolean.Output("running"),
-                io.String.Output("stream_id"),
-                io.String.Output("playback_id"),
-                io.String.Output("whip_url"),
-                io.String.Output("whep_url"),
-                io.Int.Output("frames_sent"),
-                io.Int.Output("queue_depth"),
-                io.String.Output("status_json"),
+                io.Boolean.Output("running", display_name="running"),
+                # An output id may not repeat an input id (ComfyUI refuses the node).
+                io.String.Output("stream_id_out", display_name="stream_id"),
+                io.String.Output("playback_id", display_name="playback_id"),
+                io.String.Output("whip_url", display_name="whip_url"),
+                io.String.Output("whep_url", display_name="whep_url"),
+                io.Int.Output("frames_sent", display_name="frames_sent"),
+                io.Int.Output("queue_depth", display_name="queue_depth"),
+                io.String.Output("status_json", display_name="status_json"),
             ],
         )
 
