@@ -103,6 +103,15 @@ class FrameOutput(io.ComfyNode):
                     optional=True,
                     tooltip="How long to wait for a new frame (the relay waits at most 25 s).",
                 ),
+                # ComfyUI runs a ready output node first, so without a link from Frame Input
+                # this node would wait for output before any frame went in.
+                io.Int.Input(
+                    "frames_sent",
+                    optional=True,
+                    force_input=True,
+                    tooltip="Link Frame Input's frames_sent here so this node runs after the "
+                    "frames were sent.",
+                ),
             ],
             # whep_url_out: an output id may not repeat an input id; the slot shows "whep_url".
             outputs=[
@@ -124,6 +133,7 @@ class FrameOutput(io.ComfyNode):
         stream_id: str = "",
         wait_for_new: bool = True,
         timeout_ms: int = 2000,
+        frames_sent: int | None = None,
     ) -> io.NodeOutput:
         client = relay()
         chosen = current_stream_id(client, stream_id)
