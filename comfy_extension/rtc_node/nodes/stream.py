@@ -181,8 +181,20 @@ class StartStream(io.ComfyNode):
             raise explain(error, record.stream_id) from error
         record.config = config
         record.outputs = _outputs(stream)
-        toast("success", "Pipeline Updated", f"Stream {record.stream_id} parameters updated")
+        toast("success", *update_message(stream, record.stream_id))
         return record.outputs
+
+
+def update_message(stream: dict[str, Any], stream_id: str) -> tuple[str, str]:
+    """Toast summary and detail for an accepted PATCH, honest about the local backend."""
+    if stream.get("backend") == "local":
+        return (
+            "Update Accepted (local)",
+            f"Stream {stream_id}: the local pipeline accepted the parameters. It passes video "
+            "through unchanged, so the picture stays the same; use the Daydream backend "
+            "(RTC Node settings) to see them applied.",
+        )
+    return "Pipeline Updated", f"Stream {stream_id} parameters updated"
 
 
 class UpdateStream(io.ComfyNode):
@@ -237,7 +249,7 @@ class UpdateStream(io.ComfyNode):
             "params": {**pipeline_config.get("params", {}), "seed": seed},
         }
         try:
-            relay().update_stream(stream_id, config)
+            stream = relay().update_stream(stream_id, config)
         except (RelayError, StreamNodeError) as error:
             detail = error.message if isinstance(error, RelayError) else str(error)
             if isinstance(error, RelayError) and error.status in (404, 409):
@@ -245,7 +257,9 @@ class UpdateStream(io.ComfyNode):
             else:
                 toast("error", "Update Failed", detail)
             return io.NodeOutput(False, f"failed: {detail}")
-        toast("success", "Pipeline Updated", f"Stream {stream_id} parameters updated")
+        toast("success", *update_message(stream, stream_id))
+        if stream.get("backend") == "local":
+            return io.NodeOutput(True, "updated (local backend: video passes through unchanged)")
         return io.NodeOutput(True, "updated")
 
 
