@@ -7,6 +7,7 @@
 // `import.meta.url`, so the pack works whatever folder it is installed in.
 import { api } from "../../scripts/api.js";
 import { app } from "../../scripts/app.js";
+import { syncGraph, wireNode } from "./controlnet-choices.mjs";
 
 const ROOT = new URL("../../", import.meta.url);
 const API_BASE = new URL("rtc/api/", ROOT).href;
@@ -29,6 +30,22 @@ const SETTING = {
   publish: "RTCNode.Agent.Publish",
   streamToasts: "RTCNode.Toasts.StreamChanges",
 };
+
+let catalogPromise = null;
+/** The pack's model and ControlNet catalog (served by ComfyUI itself); null when unreachable. */
+function loadCatalog() {
+  catalogPromise ??= fetch(new URL("rtc/catalog", ROOT))
+    .then((response) => {
+      if (!response.ok) throw new Error(`GET /rtc/catalog: ${response.status}`);
+      return response.json();
+    })
+    .catch((err) => {
+      console.warn(`[rtc-node] ControlNet choices not filtered: ${err.message}`);
+      catalogPromise = null;
+      return null;
+    });
+  return catalogPromise;
+}
 
 let uiPromise = null;
 /** The shared UI modules; retried on the next call after a failure (relay down). */
@@ -227,7 +244,10 @@ function credentialsSetting() {
   relayState.start().then(
     (ui) => {
       addStylesheet();
-      const panel = ui.createCredentialsPanel(relayState.client, { notify });
+      const panel = ui.createCredentialsPanel(relayState.client, {
+        notify,
+        streams: () => relayState.live?.state.streams.values() ?? [],
+      });
       box.append(panel.element);
       panel.refresh();
     },
@@ -307,5 +327,11 @@ app.registerExtension({
   },
   nodeCreated(node) {
     if (node.comfyClass === PREVIEW_NODE) attachPreview(node);
+    wireNode(loadCatalog, node, () => node.graph ?? app.graph);
+  },
+  afterConfigureGraph() {
+    loadCatalog().then((catalog) => {
+      if (catalog) syncGraph(catalog, app.graph);
+    });
   },
 });
