@@ -232,6 +232,11 @@ function attachPreview(node) {
   node.addWidget("button", "Reload preview", null, () => {
     frame.src = new URL("preview.html", API_BASE).href;
   });
+  // Node renderers that cannot show DOM widgets (ComfyUI 1.27's Vue nodes draw only their own
+  // widget types) still offer the preview this way.
+  node.addWidget("button", "Open preview in a new tab", null, () => {
+    window.open(new URL("preview.html", API_BASE).href, "_blank", "noopener");
+  });
   node.color = "#2a4a63";
   if (!node.size || node.size[0] < 480) node.setSize?.([560, 560]);
 }

@@ -250,9 +250,17 @@ test("the preview node embeds the same-origin preview page, not saved with the w
   const widgets = await page.evaluate(() => window.comfyShim.addNode("RTCStreamUIPreview"));
   assert.deepEqual(
     widgets.map((w) => w.name),
-    ["rtc_preview", "Reload preview"],
+    ["rtc_preview", "Reload preview", "Open preview in a new tab"],
   );
   assert.equal(widgets[0].serialize, false);
+  const [opened] = await Promise.all([
+    context.waitForEvent("page"),
+    page.click('.shim-node button:has-text("Open preview in a new tab")'),
+  ]);
+  await opened.waitForLoadState();
+  assert.equal(opened.url(), new URL("/rtc/api/preview.html", shim.url).href);
+  await opened.locator('[data-action="connect"]').waitFor({ timeout: WAIT_MS });
+  await opened.close();
   const frame = page.locator("iframe[data-rtc-preview]");
   const src = await frame.getAttribute("src");
   assert.equal(new URL(src).origin, shim.url, "served from ComfyUI's own origin");
