@@ -68,6 +68,11 @@ pub struct Config {
     #[arg(long, env = "RTC_RELAY_ALLOW_REMOTE", default_value_t = false)]
     pub allow_remote: bool,
 
+    /// Shut down when standard input reaches end of file: a supervisor that keeps the pipe's
+    /// other end takes the relay down with it however it exits, even killed.
+    #[arg(long, env = "RTC_RELAY_EXIT_WITH_PARENT", default_value_t = false)]
+    pub exit_with_parent: bool,
+
     /// Backend: `local` or `daydream`. Defaults to `daydream` when an API key is configured.
     #[arg(long, env = "RTC_BACKEND", value_enum)]
     pub backend: Option<Backend>,
