@@ -87,6 +87,9 @@ async function startComfyUI() {
 before(async () => {
   if (skip) return;
   comfy = await startComfyUI();
+  // A fresh user directory opens the template browser over everything; mark it as seen.
+  const seen = await fetch(`${comfy.url}/settings/Comfy.TutorialCompleted`, { method: "POST", body: "true" });
+  assert.equal(seen.status, 200);
   browser = await launchBrowser();
 });
 
