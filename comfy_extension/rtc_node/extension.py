@@ -19,7 +19,15 @@ async def catalog_route(_request: object) -> object:
 
 
 class RTCNodeExtension(ComfyExtension):
+    def __init__(self) -> None:
+        self._loaded = False
+
     async def on_load(self) -> None:
+        # ComfyUI releases that define on_load but never call it exist (0.3.6x): the node list
+        # request below runs it too, before ComfyUI adds its routes to the app.
+        if self._loaded:
+            return
+        self._loaded = True
         from server import PromptServer
 
         from . import proxy, runtime
@@ -31,6 +39,7 @@ class RTCNodeExtension(ComfyExtension):
         runtime.supervisor().start_background()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        await self.on_load()
         from .nodes import NODES
 
         return list(NODES)

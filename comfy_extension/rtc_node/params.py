@@ -271,12 +271,16 @@ def controlnet_config(
     }
 
 
-def check_controlnets(model_id: str, controlnets: list[Mapping[str, Any]]) -> list[dict]:
-    """Family membership, no duplicates, the SDXL limit; each entry re-validated."""
+def check_controlnets(model_id: str, controlnets: Mapping[int, Mapping[str, Any]]) -> list[dict]:
+    """Family membership, no duplicates, the SDXL limit; each entry re-validated.
+
+    ``controlnets`` maps the input slot (``controlnet_<slot>``) to its entry, so an error names
+    the input the user connected.
+    """
     family = family_of(model_id)
     seen: set[str] = set()
     checked = []
-    for slot, entry in enumerate(controlnets, start=1):
+    for slot, entry in controlnets.items():
         cn_id = str(entry.get("model_id", ""))
         if cn_id not in family.controlnets:
             raise ParamError(
@@ -363,11 +367,11 @@ def build_pipeline_config(inputs: Mapping[str, Any]) -> dict[str, Any]:
     lcm_lora_id = str(inputs.get("lcm_lora_id", "")).strip()
     if use_lcm_lora and lcm_lora_id:
         params["lcm_lora_id"] = lcm_lora_id
-    controlnets = [
-        inputs[f"controlnet_{slot}"]
+    controlnets = {
+        slot: inputs[f"controlnet_{slot}"]
         for slot in range(1, 6)
         if isinstance(inputs.get(f"controlnet_{slot}"), Mapping)
-    ]
+    }
     if controlnets:
         params["controlnets"] = check_controlnets(model_id, controlnets)
     ip_type = str(inputs.get("ip_adapter_type", "none"))

@@ -170,6 +170,8 @@ class RelaySupervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+        if process is not None and process.stdin is not None:
+            process.stdin.close()
 
     # Starting ------------------------------------------------------------------------------
 
@@ -238,13 +240,16 @@ class RelaySupervisor:
         env.update(self.options.extra_env or {})
         env.update(credentials.child_environment())
         env["RTC_RELAY_TOKEN"] = token
+        env["RTC_RELAY_EXIT_WITH_PARENT"] = "true"
         env["RTC_RELAY_STATE_DIR"] = str(self.options.state_dir)
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             process = subprocess.Popen(
                 [str(binary), "--addr", f"{self.options.host}:{port}"],
                 env=env,
-                stdin=subprocess.DEVNULL,
+                # The relay exits when this pipe closes, which the OS does however this
+                # process ends: SIGTERM skips atexit, and a kill skips everything.
+                stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -7,6 +7,7 @@
 // `import.meta.url`, so the pack works whatever folder it is installed in.
 import { api } from "../../scripts/api.js";
 import { app } from "../../scripts/app.js";
+import { syncGraph, wireNode } from "./controlnet-choices.mjs";
 
 const ROOT = new URL("../../", import.meta.url);
 const API_BASE = new URL("rtc/api/", ROOT).href;
@@ -29,6 +30,22 @@ const SETTING = {
   publish: "RTCNode.Agent.Publish",
   streamToasts: "RTCNode.Toasts.StreamChanges",
 };
+
+let catalogPromise = null;
+/** The pack's model and ControlNet catalog (served by ComfyUI itself); null when unreachable. */
+function loadCatalog() {
+  catalogPromise ??= fetch(new URL("rtc/catalog", ROOT))
+    .then((response) => {
+      if (!response.ok) throw new Error(`GET /rtc/catalog: ${response.status}`);
+      return response.json();
+    })
+    .catch((err) => {
+      console.warn(`[rtc-node] ControlNet choices not filtered: ${err.message}`);
+      catalogPromise = null;
+      return null;
+    });
+  return catalogPromise;
+}
 
 let uiPromise = null;
 /** The shared UI modules; retried on the next call after a failure (relay down). */
@@ -215,6 +232,11 @@ function attachPreview(node) {
   node.addWidget("button", "Reload preview", null, () => {
     frame.src = new URL("preview.html", API_BASE).href;
   });
+  // Node renderers that cannot show DOM widgets (ComfyUI 1.27's Vue nodes draw only their own
+  // widget types) still offer the preview this way.
+  node.addWidget("button", "Open preview in a new tab", null, () => {
+    window.open(new URL("preview.html", API_BASE).href, "_blank", "noopener");
+  });
   node.color = "#2a4a63";
   if (!node.size || node.size[0] < 480) node.setSize?.([560, 560]);
 }
@@ -227,7 +249,10 @@ function credentialsSetting() {
   relayState.start().then(
     (ui) => {
       addStylesheet();
-      const panel = ui.createCredentialsPanel(relayState.client, { notify });
+      const panel = ui.createCredentialsPanel(relayState.client, {
+        notify,
+        streams: () => relayState.live?.state.streams.values() ?? [],
+      });
       box.append(panel.element);
       panel.refresh();
     },
@@ -307,5 +332,11 @@ app.registerExtension({
   },
   nodeCreated(node) {
     if (node.comfyClass === PREVIEW_NODE) attachPreview(node);
+    wireNode(loadCatalog, node, () => node.graph ?? app.graph);
+  },
+  afterConfigureGraph() {
+    loadCatalog().then((catalog) => {
+      if (catalog) syncGraph(catalog, app.graph);
+    });
   },
 });

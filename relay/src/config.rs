@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 /// Where Daydream calls go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// The embedded stand-in under `/local` (no account, no network).
     Local,
@@ -66,6 +67,11 @@ pub struct Config {
     /// Allow listening on a non-loopback address (exposes the relay to the network).
     #[arg(long, env = "RTC_RELAY_ALLOW_REMOTE", default_value_t = false)]
     pub allow_remote: bool,
+
+    /// Shut down when standard input reaches end of file: a supervisor that keeps the pipe's
+    /// other end takes the relay down with it however it exits, even killed.
+    #[arg(long, env = "RTC_RELAY_EXIT_WITH_PARENT", default_value_t = false)]
+    pub exit_with_parent: bool,
 
     /// Backend: `local` or `daydream`. Defaults to `daydream` when an API key is configured.
     #[arg(long, env = "RTC_BACKEND", value_enum)]

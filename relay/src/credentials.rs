@@ -1,10 +1,11 @@
-//! The Daydream API key and URL: from the environment, or set at runtime with
-//! `PUT /v1/credentials` into `<state_dir>/credentials.json` (mode 0600). `GET` tells whether
-//! a key is set and where it came from, never the key.
+//! The Daydream API key and URL and the backend choice: from the environment, or set at
+//! runtime with `PUT /v1/credentials` into `<state_dir>/credentials.json` (mode 0600). `GET`
+//! tells whether a key is set and where it came from, never the key.
 //!
-//! The backend follows the key unless `RTC_BACKEND` fixes it: with a key, Daydream; without,
-//! the local backend. Streams keep the client they were created with, so switching the key
-//! does not disturb running streams.
+//! The backend is, in order: `RTC_BACKEND` when the relay was started with it (then it cannot
+//! be switched at runtime), the choice stored with `PUT {"backend": …}`, else it follows the
+//! key (Daydream with one, the local backend without). Streams keep the client they were
+//! created with, so neither a new key nor a new backend disturbs running streams.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -35,12 +36,26 @@ pub enum KeySource {
     None,
 }
 
+/// Why the backend in use is the one it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendSource {
+    /// `RTC_BACKEND` at start; runtime switches are refused.
+    Env,
+    /// Chosen with `PUT /v1/credentials` (`backend`).
+    Setting,
+    /// Follows the key: Daydream with one, local without.
+    Key,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct StoredCredentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     api_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backend: Option<Backend>,
 }
 
 #[derive(Debug)]
@@ -48,6 +63,18 @@ struct Current {
     key: Option<Secret>,
     source: KeySource,
     api_url: String,
+    chosen_backend: Option<Backend>,
+}
+
+impl Current {
+    fn backend(&self, fixed: Option<Backend>) -> (Backend, BackendSource) {
+        match (fixed, self.chosen_backend) {
+            (Some(backend), _) => (backend, BackendSource::Env),
+            (None, Some(backend)) => (backend, BackendSource::Setting),
+            (None, None) if self.key.is_some() => (Backend::Daydream, BackendSource::Key),
+            (None, None) => (Backend::Local, BackendSource::Key),
+        }
+    }
 }
 
 /// Credentials and the client built from them.
@@ -70,8 +97,10 @@ pub struct CredentialsView {
     pub source: KeySource,
     /// The Daydream API URL.
     pub api_url: String,
-    /// Backend new streams use.
+    /// Backend new streams use; streams already running keep the one they started on.
     pub backend: &'static str,
+    /// Why that backend: `env` (fixed by `RTC_BACKEND`), `setting` or `key`.
+    pub backend_source: BackendSource,
 }
 
 /// Body of `PUT /v1/credentials`.
@@ -84,11 +113,18 @@ pub struct CredentialsUpdate {
     /// New API URL.
     #[serde(default)]
     pub api_url: Option<String>,
+    /// Backend for streams created from now on; `null` makes it follow the key again.
+    #[serde(default, deserialize_with = "present")]
+    pub backend: Option<Option<Backend>>,
 }
 
-/// Distinguishes `"api_key": null` (remove) from a missing field (keep).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+/// Distinguishes `"field": null` (reset) from a missing field (keep).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl Credentials {
@@ -102,6 +138,10 @@ impl Credentials {
             _ => (None, KeySource::None),
         };
         let api_url = stored.api_url.unwrap_or_else(|| config.api_url.clone());
+        // A stored Daydream choice whose key has gone (environment changed) follows the key.
+        let chosen_backend = stored
+            .backend
+            .filter(|b| *b == Backend::Local || key.is_some());
         Ok(Self {
             path,
             fixed_backend: config.backend,
@@ -116,6 +156,7 @@ impl Credentials {
                 key,
                 source,
                 api_url,
+                chosen_backend,
             }),
         })
     }
@@ -128,17 +169,14 @@ impl Credentials {
 
     /// Backend new streams use.
     pub fn backend(&self) -> Backend {
-        self.fixed_backend.unwrap_or(if self.read().key.is_some() {
-            Backend::Daydream
-        } else {
-            Backend::Local
-        })
+        self.read().backend(self.fixed_backend).0
     }
 
-    /// A client for new streams.
-    pub fn client(&self) -> ApiResult<Arc<DaydreamClient>> {
+    /// The backend for a new stream and a client of it.
+    pub fn client(&self) -> ApiResult<(Backend, Arc<DaydreamClient>)> {
         let current = self.read();
-        let (base, key) = match self.backend() {
+        let backend = current.backend(self.fixed_backend).0;
+        let (base, key) = match backend {
             Backend::Local => (self.local_base.as_str(), Secret::new(LOCAL_KEY)),
             Backend::Daydream => {
                 let key = current.key.clone().ok_or_else(|| {
@@ -151,7 +189,7 @@ impl Credentials {
             }
         };
         DaydreamClient::new(base, key, self.timeout, self.retry)
-            .map(Arc::new)
+            .map(|client| (backend, Arc::new(client)))
             .map_err(|e| ApiError::Unprocessable {
                 code: "invalid_api_url",
                 message: e,
@@ -161,12 +199,42 @@ impl Credentials {
     /// What `GET /v1/credentials` shows.
     pub fn view(&self) -> CredentialsView {
         let current = self.read();
+        let (backend, backend_source) = current.backend(self.fixed_backend);
         CredentialsView {
             has_api_key: current.key.is_some(),
             source: current.source,
             api_url: current.api_url.clone(),
-            backend: self.backend().as_str(),
+            backend: backend.as_str(),
+            backend_source,
         }
+    }
+
+    /// Checks a backend choice against `RTC_BACKEND` and the key it would run with.
+    fn check_backend_choice(
+        &self,
+        choice: Option<Backend>,
+        key_after: Option<&Secret>,
+    ) -> ApiResult<()> {
+        if let (Some(fixed), Some(wanted)) = (self.fixed_backend, choice)
+            && fixed != wanted
+        {
+            return Err(ApiError::conflict(
+                "backend_fixed",
+                format!(
+                    "the relay was started with RTC_BACKEND={}; restart it without RTC_BACKEND \
+                     to choose the backend here",
+                    fixed.as_str()
+                ),
+            ));
+        }
+        if choice == Some(Backend::Daydream) && key_after.is_none() {
+            return Err(ApiError::conflict(
+                "no_api_key",
+                "the Daydream backend needs an API key; save a key first (or set \
+                 DAYDREAM_API_KEY), or keep the local backend",
+            ));
+        }
+        Ok(())
     }
 
     /// Applies and persists an update.
@@ -200,6 +268,22 @@ impl Credentials {
                 .current
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let key_after = match &key {
+                Some(new) => new.as_ref(),
+                None => current.key.as_ref(),
+            };
+            let chosen_after = match update.backend {
+                Some(choice) => {
+                    self.check_backend_choice(choice, key_after)?;
+                    choice
+                }
+                // Removing the key while Daydream is chosen: Daydream cannot run without
+                // one, so the choice goes back to following the key (the local backend).
+                None if key_after.is_none() => {
+                    current.chosen_backend.filter(|b| *b == Backend::Local)
+                }
+                None => current.chosen_backend,
+            };
             let mut stored: StoredCredentials = crate::state_files::read_json(&self.path)
                 .ok()
                 .flatten()
@@ -217,6 +301,8 @@ impl Credentials {
                 stored.api_url = Some(url.clone());
                 current.api_url = url;
             }
+            stored.backend = chosen_after;
+            current.chosen_backend = chosen_after;
             crate::state_files::write_json(&self.path, &stored)
                 .map_err(|e| ApiError::Internal(format!("saving credentials: {e}")))?;
         }
@@ -237,11 +323,28 @@ async fn put_credentials(
     State(state): State<Arc<AppState>>,
     ApiJson(update): ApiJson<CredentialsUpdate>,
 ) -> ApiResult<Json<CredentialsView>> {
+    let before = state.credentials.backend();
     let view = state.credentials.update(update)?;
     tracing::info!(
         backend = view.backend,
         has_api_key = view.has_api_key,
         "credentials updated"
     );
+    if view.backend != before.as_str() {
+        let keeping = state
+            .streams
+            .list()
+            .iter()
+            .filter(|s| s.backend.as_str() != view.backend)
+            .count();
+        state.events.log(
+            "info",
+            format!(
+                "backend for new streams: {}; {keeping} running stream(s) keep the backend they \
+                 started on",
+                view.backend
+            ),
+        );
+    }
     Ok(Json(view))
 }

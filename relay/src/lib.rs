@@ -177,7 +177,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Serves on an already bound listener until Ctrl-C or SIGTERM.
 pub async fn serve(listener: TcpListener, config: Config) -> anyhow::Result<()> {
-    serve_until(listener, config, shutdown_signal()).await
+    let exit_with_parent = config.exit_with_parent;
+    serve_until(listener, config, shutdown_signal(exit_with_parent)).await
 }
 
 /// Serves on an already bound listener (tests bind port 0) until `stop` completes, then
@@ -214,7 +215,35 @@ pub async fn serve_until(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves when standard input is closed (or fails): the parent holding it has gone.
+async fn parent_gone() {
+    let (closed, on_closed) = tokio::sync::oneshot::channel::<()>();
+    // A plain thread, not tokio's stdin: a blocking read in tokio's pool would hold up the
+    // runtime's shutdown after a SIGTERM until the parent closed the pipe.
+    let watcher = std::thread::Builder::new()
+        .name("parent-watch".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buffer = [0_u8; 256];
+            while matches!(std::io::Read::read(&mut stdin, &mut buffer), Ok(n) if n > 0) {}
+            let _ = closed.send(());
+        });
+    if let Err(e) = watcher {
+        tracing::warn!(error = %e, "cannot watch standard input; the relay outlives its parent");
+        std::future::pending::<()>().await;
+    }
+    let _ = on_closed.await;
+    tracing::info!("standard input closed: the parent process has exited");
+}
+
+async fn shutdown_signal(exit_with_parent: bool) {
+    let parent = async {
+        if exit_with_parent {
+            parent_gone().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -231,6 +260,7 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+        () = parent => {},
     }
 }
 

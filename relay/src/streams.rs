@@ -19,6 +19,7 @@ use rtc_protocol::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::config::Backend;
 use crate::daydream::{DaydreamClient, RemoteStream};
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::hub::StreamFrames;
@@ -82,6 +83,8 @@ pub struct StreamEntry {
     pub created_at: String,
     /// What Daydream returned on create (WHIP URL, playback id).
     pub remote: RemoteStream,
+    /// Backend the stream was created on (a later switch applies to new streams only).
+    pub backend: Backend,
     /// Client the stream was created with.
     pub client: Arc<DaydreamClient>,
     /// Frame slots.
@@ -284,7 +287,7 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
             message: "name is longer than 200 characters".into(),
         });
     }
-    let client = state.credentials.client()?;
+    let (backend, client) = state.credentials.client()?;
     let remote = client
         .create_stream(&name, &pipeline, &Value::Object(params.clone()))
         .await?;
@@ -299,6 +302,7 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
         name,
         created_at: remote.created_at.clone().unwrap_or_else(crate::rfc3339_now),
         remote,
+        backend,
         client,
         frames: StreamFrames::default(),
         info: Mutex::new(StreamInfo {
@@ -451,6 +455,7 @@ pub fn view(state: &AppState, entry: &StreamEntry) -> Value {
         "name": entry.name,
         "current": state.streams.current_id().as_deref() == Some(entry.id.as_str()),
         "created_at": entry.created_at,
+        "backend": entry.backend.as_str(),
         "playback_id": entry.remote.output_playback_id,
         "whip_url": entry.remote.whip_url,
         "whep_url": info.whep_url,

@@ -144,6 +144,89 @@ test("the API key goes to the relay and is never kept in the page or the setting
   await panel.locator('[data-field="key-state"]', { hasText: "not set" }).waitFor({ timeout: WAIT_MS });
 });
 
+test("the backend is switched from the settings; the sidebar shows it and running streams keep theirs", async () => {
+  const health = async () => (await fetch(`${relay.url}/healthz`)).json();
+  await page.evaluate(() => window.comfyShim.renderSettings());
+  const panel = page.locator("#settings .rtc-credentials");
+  const select = panel.locator('select[name="rtc-backend"]');
+  await panel.locator('[data-field="key-state"]', { hasText: "not set" }).waitFor({ timeout: WAIT_MS });
+  assert.equal(await select.inputValue(), "auto");
+
+  // Daydream without a key is refused by the relay; the panel says why and shows what is in force.
+  await select.selectOption("daydream");
+  await panel.locator(".rtc-form-message", { hasText: "needs an API key" }).waitFor({ timeout: WAIT_MS });
+  await page.locator(".shim-toast", { hasText: "Credentials not saved" }).waitFor({ timeout: WAIT_MS });
+  assert.equal(await select.inputValue(), "auto");
+  assert.equal((await health()).backend, "local");
+
+  // A stream started now runs on the local backend.
+  const local = await relay.api("/v1/streams", {
+    method: "POST",
+    body: JSON.stringify({ name: "on-local" }),
+  });
+  assert.equal(local.backend, "local");
+
+  // With a key (the relay's own stand-in as the "cloud"), Daydream can be chosen.
+  await panel.locator('input[type="password"]').fill(SECRET);
+  await panel.locator('input[type="url"]').fill(`${relay.url}/local`);
+  await panel.locator("button", { hasText: "Save key" }).click();
+  await panel.locator('[data-field="key-state"]', { hasText: /^set/ }).waitFor({ timeout: WAIT_MS });
+  await select.selectOption("local");
+  await page
+    .locator(".shim-toast", {
+      hasText: "Backend choice saved. New streams use Local (passes video through unchanged).",
+    })
+    .waitFor({ timeout: WAIT_MS });
+  assert.deepEqual(
+    (({ backend, backend_source }) => ({ backend, backend_source }))(await relay.api("/v1/credentials")),
+    { backend: "local", backend_source: "setting" },
+  );
+  await select.selectOption("daydream");
+  await page
+    .locator(".shim-toast", {
+      hasText:
+        "Backend choice saved. New streams use Daydream (cloud). 1 running stream keeps the backend it started on (Local",
+    })
+    .waitFor({ timeout: WAIT_MS });
+  assert.equal((await health()).backend, "daydream");
+  const cloud = await relay.api("/v1/streams", {
+    method: "POST",
+    body: JSON.stringify({ name: "on-daydream" }),
+  });
+  assert.equal(cloud.backend, "daydream");
+  assert.equal((await relay.api(`/v1/streams/${local.id}`)).backend, "local");
+
+  // The sidebar names the backend for new streams, and each stream's own.
+  await page.evaluate((id) => window.comfyShim.openSidebar(id), SIDEBAR_ID);
+  await page
+    .locator('#sidebar [data-field="active-backend"]', { hasText: "Daydream (cloud)" })
+    .waitFor({ timeout: WAIT_MS });
+  await page.click(`#sidebar li[data-stream-id="${local.id}"] .rtc-link-button`);
+  await page
+    .locator('#sidebar [data-field="stream-backend"]', { hasText: "Local" })
+    .waitFor({ timeout: WAIT_MS });
+  await page.click(`#sidebar li[data-stream-id="${cloud.id}"] .rtc-link-button`);
+  await page
+    .locator('#sidebar [data-field="stream-backend"]', { hasText: "Daydream" })
+    .waitFor({ timeout: WAIT_MS });
+
+  // Switching in the sidebar's own Settings tab updates its header at once.
+  await page.click('#sidebar [data-tab="settings"]');
+  await page.locator('#sidebar select[name="rtc-backend"]').selectOption("auto");
+  await page
+    .locator('#sidebar [data-field="active-backend"]', { hasText: "Daydream (cloud)" })
+    .waitFor({ timeout: WAIT_MS });
+  assert.equal((await relay.api("/v1/credentials")).backend_source, "key");
+  // Removing the key falls back to the local backend.
+  await page.locator("#sidebar .rtc-credentials button", { hasText: "Remove key" }).click();
+  await page
+    .locator('#sidebar [data-field="active-backend"]', { hasText: "Local" })
+    .waitFor({ timeout: WAIT_MS });
+  await page.click('#sidebar [data-tab="controls"]');
+  for (const id of [local.id, cloud.id]) await relay.api(`/v1/streams/${id}`, { method: "DELETE" });
+  assert.deepEqual(pageErrors, []);
+});
+
 test("node events from the pack become toasts; malformed ones are ignored", async () => {
   await page.evaluate(() => {
     const { api } = window.comfyShim;
@@ -167,9 +250,17 @@ test("the preview node embeds the same-origin preview page, not saved with the w
   const widgets = await page.evaluate(() => window.comfyShim.addNode("RTCStreamUIPreview"));
   assert.deepEqual(
     widgets.map((w) => w.name),
-    ["rtc_preview", "Reload preview"],
+    ["rtc_preview", "Reload preview", "Open preview in a new tab"],
   );
   assert.equal(widgets[0].serialize, false);
+  const [opened] = await Promise.all([
+    context.waitForEvent("page"),
+    page.click('.shim-node button:has-text("Open preview in a new tab")'),
+  ]);
+  await opened.waitForLoadState();
+  assert.equal(opened.url(), new URL("/rtc/api/preview.html", shim.url).href);
+  await opened.locator('[data-action="connect"]').waitFor({ timeout: WAIT_MS });
+  await opened.close();
   const frame = page.locator("iframe[data-rtc-preview]");
   const src = await frame.getAttribute("src");
   assert.equal(new URL(src).origin, shim.url, "served from ComfyUI's own origin");

@@ -76,7 +76,9 @@ function hostPage(folder) {
   .shim-node { width: 560px; background: #353535; border-radius: 8px; padding: 6px; }
   .shim-node-title { padding: 4px 6px 8px; font-weight: 600; }
   .shim-widget { height: 520px; }
-  #toasts { position: fixed; right: 12px; top: 12px; display: flex; flex-direction: column; gap: 4px; }
+  /* Real toasts expire; these stay for the assertions, so they must not block clicks. */
+  #toasts { position: fixed; right: 12px; top: 12px; display: flex; flex-direction: column; gap: 4px;
+            pointer-events: none; }
   .shim-toast { background: #333; padding: 6px 10px; border-radius: 4px; }
 </style></head>
 <body>

@@ -1,7 +1,13 @@
 // Badge mapping and number formatting shared by the sidebar, the studio and the preview.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { describeCredentials } from "../../www/js/credentials-panel.mjs";
+import {
+  backendChoice,
+  backendLabel,
+  backendRequest,
+  describeBackendSwitch,
+  describeCredentials,
+} from "../../www/js/credentials-panel.mjs";
 import {
   formatAge,
   formatBitrate,
@@ -120,4 +126,31 @@ test("credentials are described without ever showing the key", () => {
   assert.equal(describeCredentials({ has_api_key: true, source: "env" }), "set (from the environment)");
   assert.equal(describeCredentials({ has_api_key: true, source: "file" }), "set (saved on the relay)");
   assert.equal(describeCredentials(null), "unknown");
+});
+
+test("the backend choice maps to the relay's view and request, and a switch says who keeps what", () => {
+  assert.equal(backendChoice({ backend: "local", backend_source: "key" }), "auto");
+  assert.equal(backendChoice({ backend: "local", backend_source: "setting" }), "local");
+  assert.equal(backendChoice({ backend: "daydream", backend_source: "env" }), "daydream");
+  assert.equal(backendChoice(null), "auto");
+  assert.deepEqual(backendRequest("auto"), { backend: null });
+  assert.deepEqual(backendRequest("daydream"), { backend: "daydream" });
+  assert.match(backendLabel("local"), /passes video through unchanged/);
+  assert.equal(backendLabel("other"), "unknown");
+
+  assert.equal(describeBackendSwitch("local", []), `New streams use ${backendLabel("local")}.`);
+  const running = [
+    { id: "a", backend: "daydream", state: "live" },
+    { id: "b", backend: "daydream", state: "stopping" },
+    { id: "c", backend: "local", state: "live" },
+  ];
+  assert.equal(
+    describeBackendSwitch("local", running),
+    `New streams use ${backendLabel("local")}. 1 running stream keeps the backend it started on (Daydream (cloud)).`,
+  );
+  assert.match(describeBackendSwitch("daydream", running), /1 running stream keeps .*Local/);
+  assert.match(
+    describeBackendSwitch("daydream", [...running, { backend: "local", state: "live" }]),
+    /2 running streams keep/,
+  );
 });

@@ -116,7 +116,9 @@ def test_a_prompt_change_updates_the_stream_in_place(client: RelayClient, toasts
     second = executor.run(graph(prompt="cyberpunk"))["2"][0]
     assert second == first
     assert client.get_stream(first)["pipeline_config"]["params"]["prompt"] == "cyberpunk"
-    assert "Pipeline Updated" in summaries(toasts)
+    accepted = [data for _, data in toasts if data["summary"] == "Update Accepted (local)"]
+    assert accepted and "passes video through unchanged" in accepted[0]["detail"]
+    assert "Pipeline Updated" not in summaries(toasts), "the local backend changes no picture"
 
 
 def test_a_model_level_change_replaces_the_stream(client: RelayClient) -> None:
@@ -132,7 +134,7 @@ def test_a_model_level_change_replaces_the_stream(client: RelayClient) -> None:
 def test_update_runs_only_when_config_or_seed_change(client: RelayClient, toasts: list) -> None:
     executor = Executor(ALL_NODES)
     results = executor.run(graph(seed=1))
-    assert results["3"] == (True, "updated")
+    assert results["3"] == (True, "updated (local backend: video passes through unchanged)")
     stream_id = results["2"][0]
     assert client.get_stream(stream_id)["pipeline_config"]["params"]["seed"] == 1
     executor.run(graph(seed=1))
@@ -142,7 +144,27 @@ def test_update_runs_only_when_config_or_seed_change(client: RelayClient, toasts
     assert client.get_stream(stream_id)["pipeline_config"]["params"]["seed"] == 2
     executor.run(graph(seed=2, prompt="cyberpunk"))
     assert "3" in executor.executed
-    assert summaries(toasts).count("Pipeline Updated") >= 3
+    assert summaries(toasts).count("Update Accepted (local)") >= 3
+
+
+def test_on_the_daydream_backend_an_update_says_it_was_applied(
+    client: RelayClient, toasts: list
+) -> None:
+    # The relay's own stand-in reached through its Daydream client, as the cloud would be.
+    client.call(
+        "PUT",
+        "/v1/credentials",
+        {
+            "api_key": "sk_test_update_toast",
+            "api_url": client.endpoint.url + "/local",
+            "backend": "daydream",
+        },
+    )
+    results = Executor(ALL_NODES).run(graph(seed=3))
+    assert client.get_stream(results["2"][0])["backend"] == "daydream"
+    assert results["3"] == (True, "updated")
+    assert "Pipeline Updated" in summaries(toasts)
+    assert "Update Accepted (local)" not in summaries(toasts)
 
 
 def test_update_of_an_unknown_stream_reports_failure(client: RelayClient, toasts: list) -> None:

@@ -163,7 +163,11 @@ def test_controlnets_must_match_the_model_family() -> None:
     with pytest.raises(params.ParamError) as caught:
         build(controlnet_2=cn("xinsir/controlnet-depth-sdxl-1.0"))
     text = str(caught.value)
-    assert "controlnet_1: 'xinsir/controlnet-depth-sdxl-1.0' does not work with" in text
+    # The input the user connected, the ControlNet and the model with its family, and what fits.
+    assert text.startswith(
+        "controlnet_2: 'xinsir/controlnet-depth-sdxl-1.0' does not work with "
+        "stabilityai/sd-turbo (SD2.1); use one of "
+    ), text
     assert "thibaud/controlnet-sd21-openpose-diffusers" in text
 
 

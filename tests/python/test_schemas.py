@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 
 import pytest
 from workflow import EXAMPLES, to_api_prompt
@@ -41,15 +42,9 @@ def test_every_node_has_its_original_id_and_the_category() -> None:
     assert set(found) == set(EXPECTED)
     for node_id, schema in found.items():
         assert schema.category == "RTC Stream"
-        assert [o.id for o in schema.outputs] == EXPECTED[node_id], node_id
+        # ComfyUI names an output slot by its display_name, else by its type ("STRING").
+        assert [o.display_name for o in schema.outputs] == EXPECTED[node_id], node_id
         assert schema.display_name
-
-
-def test_the_extension_lists_the_nodes() -> None:
-    from comfy_extension import comfy_entrypoint
-
-    extension = asyncio.run(comfy_entrypoint())
-    assert asyncio.run(extension.get_node_list()) == list(NODES)
 
 
 def test_pipeline_config_inputs_cover_the_schema_with_the_documented_ranges() -> None:
@@ -128,15 +123,13 @@ def test_the_complete_example_has_the_live_update_chain() -> None:
     assert "RTCStreamStatus" in by_type and "RTCStreamUIPreview" in by_type
 
 
-def test_on_load_registers_the_proxy_and_never_waits_for_the_relay(tmp_path) -> None:
-    from server import PromptServer
-
+@pytest.fixture
+def starting_relay(tmp_path) -> Iterator[object]:
+    """The shared supervisor replaced by one whose relay never becomes ready."""
     from comfy_extension.rtc_node import runtime
     from comfy_extension.rtc_node.credentials import Credentials
-    from comfy_extension.rtc_node.extension import RTCNodeExtension
     from comfy_extension.rtc_node.supervisor import RelaySupervisor, SupervisorOptions
 
-    # A relay that never becomes ready: on_load must return while it is still starting.
     silent = tmp_path / "silent-relay"
     silent.write_text("#!/bin/sh\nexec sleep 30\n")
     silent.chmod(0o755)
@@ -147,13 +140,54 @@ def test_on_load_registers_the_proxy_and_never_waits_for_the_relay(tmp_path) -> 
     )
     runtime.use_supervisor(starting)
     try:
-        asyncio.run(RTCNodeExtension().on_load())
-        assert starting.status()["running"] is False and starting.status()["error"] is None
-        paths = [route.path for route in PromptServer.instance.routes]
-        assert "/rtc/api/{tail:.*}" in paths and "/rtc/catalog" in paths
+        yield starting
     finally:
         starting.stop()
         runtime.use_supervisor(None)
+
+
+def pack_routes() -> list[str]:
+    from server import PromptServer
+
+    paths = [route.path for route in PromptServer.instance.routes]
+    return [p for p in paths if p in ("/rtc/api/{tail:.*}", "/rtc/catalog")]
+
+
+@pytest.fixture
+def fresh_routes() -> Iterator[None]:
+    from aiohttp import web
+    from server import PromptServer
+
+    saved = PromptServer.instance.routes
+    PromptServer.instance.routes = web.RouteTableDef()
+    try:
+        yield
+    finally:
+        PromptServer.instance.routes = saved
+
+
+def test_on_load_registers_the_proxy_and_never_waits_for_the_relay(
+    starting_relay, fresh_routes
+) -> None:
+    from comfy_extension.rtc_node.extension import RTCNodeExtension
+
+    asyncio.run(RTCNodeExtension().on_load())
+    # A relay that never becomes ready: on_load returned while it is still starting.
+    assert starting_relay.status()["running"] is False
+    assert starting_relay.status()["error"] is None
+    assert sorted(pack_routes()) == ["/rtc/api/{tail:.*}", "/rtc/catalog"]
+
+
+def test_listing_the_nodes_installs_the_routes_once(starting_relay, fresh_routes) -> None:
+    """ComfyUI 0.3.6x never calls on_load; later releases call it before the node list."""
+    from comfy_extension import comfy_entrypoint
+
+    extension = asyncio.run(comfy_entrypoint())
+    assert asyncio.run(extension.get_node_list()) == list(NODES)
+    assert sorted(pack_routes()) == ["/rtc/api/{tail:.*}", "/rtc/catalog"]
+    asyncio.run(extension.on_load())
+    assert asyncio.run(extension.get_node_list()) == list(NODES)
+    assert len(pack_routes()) == 2
 
 
 def test_the_catalog_route_describes_families_for_the_frontend() -> None:

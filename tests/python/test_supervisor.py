@@ -170,3 +170,52 @@ def test_a_healthy_relay_with_our_token_is_adopted_not_duplicated(tmp_path: Path
             third.stop()
     finally:
         owner.stop()
+
+
+def test_the_relay_stops_when_the_comfyui_process_dies_without_cleanup(tmp_path: Path) -> None:
+    """SIGTERM skips atexit and SIGKILL skips everything; the relay must not be left behind."""
+    import subprocess
+    import sys
+
+    parent_code = f"""
+import sys
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from comfy_extension.rtc_node.credentials import Credentials
+from comfy_extension.rtc_node.supervisor import RelaySupervisor, SupervisorOptions
+supervisor = RelaySupervisor(
+    SupervisorOptions(
+        state_dir=Path({str(tmp_path / "state")!r}),
+        binary=Path({str(relay_binary())!r}),
+        port=0,
+    ),
+    credentials=lambda: Credentials(api_key=None, source="none"),
+    binary_finder=lambda: (None, []),
+)
+endpoint = supervisor.endpoint()
+print(supervisor.status()["pid"], endpoint.url, flush=True)
+sys.stdin.read()
+"""
+    for how in (signal.SIGTERM, signal.SIGKILL):
+        parent = subprocess.Popen(
+            [sys.executable, "-c", parent_code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            pid_text, url = parent.stdout.readline().split()
+            relay_pid = int(pid_text)
+            assert healthy(url)
+            parent.send_signal(how)
+            parent.wait(timeout=10)
+
+            def relay_gone(pid: int = relay_pid) -> bool:
+                stat_file = Path(f"/proc/{pid}/stat")
+                return not stat_file.exists() or ") Z " in stat_file.read_text()
+
+            wait_until(relay_gone, timeout=15)
+            assert not healthy(url), how
+        finally:
+            parent.kill()
+            parent.wait()

@@ -2,7 +2,7 @@
 // log. Mounted by the ComfyUI extension in its sidebar tab; any page can mount it.
 
 import { createBadge } from "./badge.mjs";
-import { createCredentialsPanel } from "./credentials-panel.mjs";
+import { backendLabel, createCredentialsPanel } from "./credentials-panel.mjs";
 import { h, replaceChildren, setText } from "./dom.mjs";
 import { formatAge, formatFrameSettings, playbackLink, shortId } from "./format.mjs";
 import { FRAME_FIELDS, FrameForm } from "./frame-form.mjs";
@@ -36,6 +36,7 @@ export function mountSidebar(root, options) {
   const badge = createBadge();
   const detail = h("p", { className: "rtc-detail" });
   const agentLine = h("p", { className: "rtc-note", dataset: { field: "agent" } });
+  const backendLine = h("p", { className: "rtc-note", dataset: { field: "active-backend" } });
 
   // Streams.
   const streamList = h("ul", { className: "rtc-streams", "aria-label": "Streams" });
@@ -57,6 +58,7 @@ export function mountSidebar(root, options) {
   for (const [key, label] of [
     ["id", "Stream ID"],
     ["playback", "Playback"],
+    ["stream-backend", "Backend"],
     ["remote", "Remote pipeline"],
     ["publisher", "Publishing tab"],
     ["settings", "Frames"],
@@ -115,7 +117,14 @@ export function mountSidebar(root, options) {
   const events = h("ol", { className: "rtc-events", reversed: true });
 
   // Settings tab.
-  const credentials = createCredentialsPanel(client, { notify });
+  const credentials = createCredentialsPanel(client, {
+    notify,
+    streams: () => live.state.streams.values(),
+    onChange: (info) => {
+      backend = info?.backend ?? backend;
+      render();
+    },
+  });
 
   const panels = {
     controls: h(
@@ -180,6 +189,7 @@ export function mountSidebar(root, options) {
       h("div", { className: "rtc-title" }, h("h2", {}, "RTC Stream"), badge.element),
       detail,
       agentLine,
+      backendLine,
     ),
     h("nav", { className: "rtc-tabs", role: "tablist" }, ...tabButtons),
     ...Object.values(panels),
@@ -296,7 +306,7 @@ export function mountSidebar(root, options) {
     listSignature = signature;
     const rows = [...state.streams.values()].map((stream) => {
       const status = describeStream(stream);
-      const link = playbackLink(stream, { backend, previewUrl });
+      const link = playbackLink(stream, { backend: stream.backend ?? backend, previewUrl });
       return h(
         "li",
         {
@@ -352,6 +362,7 @@ export function mountSidebar(root, options) {
         : "This tab runs no agent.",
     );
 
+    setText(backendLine, `Backend for new streams: ${backend ? backendLabel(backend) : "…"}`);
     renderStreams(state, stream);
     startButton.disabled = busy !== null || !reachable;
     setText(startButton, busy === "start" ? "Starting…" : "Start stream");
@@ -360,7 +371,7 @@ export function mountSidebar(root, options) {
 
     setText(fields.id, stream?.id ?? "—");
     if (stream) {
-      const link = playbackLink(stream, { backend, previewUrl });
+      const link = playbackLink(stream, { backend: stream.backend ?? backend, previewUrl });
       replaceChildren(
         fields.playback,
         h(
@@ -370,6 +381,7 @@ export function mountSidebar(root, options) {
         ),
       );
     } else setText(fields.playback, "—");
+    setText(fields["stream-backend"], stream?.backend ? backendLabel(stream.backend) : "—");
     setText(fields.remote, stream?.remote?.state ?? "no telemetry");
     setText(fields.publisher, stream ? publisherOwner(stream, own?.agentId ?? null).text : "—");
     setText(fields.settings, formatFrameSettings(stream?.settings));

@@ -28,7 +28,7 @@ class FrameInput(io.ComfyNode):
                 io.Boolean.Input("enabled", default=True, optional=True),
                 io.String.Input("stream_id", default="", optional=True),
             ],
-            outputs=[io.Int.Output("frames_sent")],
+            outputs=[io.Int.Output("frames_sent", display_name="frames_sent")],
             is_output_node=True,
         )
 
@@ -103,8 +103,21 @@ class FrameOutput(io.ComfyNode):
                     optional=True,
                     tooltip="How long to wait for a new frame (the relay waits at most 25 s).",
                 ),
+                # ComfyUI runs a ready output node first, so without a link from Frame Input
+                # this node would wait for output before any frame went in.
+                io.Int.Input(
+                    "frames_sent",
+                    optional=True,
+                    force_input=True,
+                    tooltip="Link Frame Input's frames_sent here so this node runs after the "
+                    "frames were sent.",
+                ),
             ],
-            outputs=[io.Image.Output("image"), io.String.Output("whep_url")],
+            # whep_url_out: an output id may not repeat an input id; the slot shows "whep_url".
+            outputs=[
+                io.Image.Output("image", display_name="image"),
+                io.String.Output("whep_url_out", display_name="whep_url"),
+            ],
             hidden=[io.Hidden.unique_id],
             is_output_node=True,
         )
@@ -120,6 +133,7 @@ class FrameOutput(io.ComfyNode):
         stream_id: str = "",
         wait_for_new: bool = True,
         timeout_ms: int = 2000,
+        frames_sent: int | None = None,
     ) -> io.NodeOutput:
         client = relay()
         chosen = current_stream_id(client, stream_id)

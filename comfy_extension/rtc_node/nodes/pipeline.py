@@ -139,10 +139,11 @@ class PipelineConfig(io.ComfyNode):
                 io.Boolean.Input("skip_diffusion", default=False, optional=True),
             ],
             outputs=[
-                PipelineConfigType.Output("pipeline_config"),
-                io.String.Output("config_json"),
-                io.Int.Output("width"),
-                io.Int.Output("height"),
+                PipelineConfigType.Output("pipeline_config", display_name="pipeline_config"),
+                io.String.Output("config_json", display_name="config_json"),
+                # An output id may not repeat an input id (ComfyUI refuses the node).
+                io.Int.Output("width_out", display_name="width"),
+                io.Int.Output("height_out", display_name="height"),
             ],
         )
 
@@ -204,7 +205,7 @@ class ControlNet(io.ComfyNode):
                 ),
                 io.Boolean.Input("enabled", default=True, optional=True),
             ],
-            outputs=[ControlNetConfigType.Output("controlnet")],
+            outputs=[ControlNetConfigType.Output("controlnet", display_name="controlnet")],
         )
 
     @classmethod

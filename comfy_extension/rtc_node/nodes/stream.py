@@ -96,10 +96,10 @@ class StartStream(io.ComfyNode):
                 ),
             ],
             outputs=[
-                io.String.Output("stream_id"),
-                io.String.Output("playback_id"),
-                io.String.Output("whip_url"),
-                io.String.Output("whep_url"),
+                io.String.Output("stream_id", display_name="stream_id"),
+                io.String.Output("playback_id", display_name="playback_id"),
+                io.String.Output("whip_url", display_name="whip_url"),
+                io.String.Output("whep_url", display_name="whep_url"),
             ],
             hidden=[io.Hidden.unique_id],
             is_output_node=True,
@@ -181,8 +181,20 @@ class StartStream(io.ComfyNode):
             raise explain(error, record.stream_id) from error
         record.config = config
         record.outputs = _outputs(stream)
-        toast("success", "Pipeline Updated", f"Stream {record.stream_id} parameters updated")
+        toast("success", *update_message(stream, record.stream_id))
         return record.outputs
+
+
+def update_message(stream: dict[str, Any], stream_id: str) -> tuple[str, str]:
+    """Toast summary and detail for an accepted PATCH, honest about the local backend."""
+    if stream.get("backend") == "local":
+        return (
+            "Update Accepted (local)",
+            f"Stream {stream_id}: the local pipeline accepted the parameters. It passes video "
+            "through unchanged, so the picture stays the same; use the Daydream backend "
+            "(RTC Node settings) to see them applied.",
+        )
+    return "Pipeline Updated", f"Stream {stream_id} parameters updated"
 
 
 class UpdateStream(io.ComfyNode):
@@ -207,7 +219,10 @@ class UpdateStream(io.ComfyNode):
                 ),
                 io.Boolean.Input("enabled", default=True, optional=True),
             ],
-            outputs=[io.Boolean.Output("updated"), io.String.Output("status")],
+            outputs=[
+                io.Boolean.Output("updated", display_name="updated"),
+                io.String.Output("status", display_name="status"),
+            ],
             is_output_node=True,
         )
 
@@ -234,7 +249,7 @@ class UpdateStream(io.ComfyNode):
             "params": {**pipeline_config.get("params", {}), "seed": seed},
         }
         try:
-            relay().update_stream(stream_id, config)
+            stream = relay().update_stream(stream_id, config)
         except (RelayError, StreamNodeError) as error:
             detail = error.message if isinstance(error, RelayError) else str(error)
             if isinstance(error, RelayError) and error.status in (404, 409):
@@ -242,7 +257,9 @@ class UpdateStream(io.ComfyNode):
             else:
                 toast("error", "Update Failed", detail)
             return io.NodeOutput(False, f"failed: {detail}")
-        toast("success", "Pipeline Updated", f"Stream {stream_id} parameters updated")
+        toast("success", *update_message(stream, stream_id))
+        if stream.get("backend") == "local":
+            return io.NodeOutput(True, "updated (local backend: video passes through unchanged)")
         return io.NodeOutput(True, "updated")
 
 
@@ -268,14 +285,15 @@ class StreamStatus(io.ComfyNode):
                 ),
             ],
             outputs=[
-                io.Boolean.Output("running"),
-                io.String.Output("stream_id"),
-                io.String.Output("playback_id"),
-                io.String.Output("whip_url"),
-                io.String.Output("whep_url"),
-                io.Int.Output("frames_sent"),
-                io.Int.Output("queue_depth"),
-                io.String.Output("status_json"),
+                io.Boolean.Output("running", display_name="running"),
+                # An output id may not repeat an input id (ComfyUI refuses the node).
+                io.String.Output("stream_id_out", display_name="stream_id"),
+                io.String.Output("playback_id", display_name="playback_id"),
+                io.String.Output("whip_url", display_name="whip_url"),
+                io.String.Output("whep_url", display_name="whep_url"),
+                io.Int.Output("frames_sent", display_name="frames_sent"),
+                io.Int.Output("queue_depth", display_name="queue_depth"),
+                io.String.Output("status_json", display_name="status_json"),
             ],
         )
 

@@ -31,7 +31,8 @@ async fn key_is_stored_privately_and_switches_the_backend() {
         .unwrap();
     assert_eq!(
         set,
-        json!({"has_api_key": true, "source": "file", "api_url": "https://api.daydream.live", "backend": "daydream"})
+        json!({"has_api_key": true, "source": "file", "api_url": "https://api.daydream.live",
+            "backend": "daydream", "backend_source": "key"})
     );
     let path = relay.state_dir.path().join("credentials.json");
     assert!(

@@ -5,6 +5,7 @@ mod media_support;
 
 mod agent;
 mod auth;
+mod backend_switch;
 mod credentials;
 mod daydream_client;
 mod events;

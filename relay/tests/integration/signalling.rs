@@ -358,7 +358,8 @@ async fn the_key_never_leaves_the_relay() {
         .unwrap();
     assert_eq!(
         creds,
-        json!({"has_api_key": true, "source": "env", "api_url": format!("{}/v1/streams", cloud.base()), "backend": "daydream"})
+        json!({"has_api_key": true, "source": "env", "api_url": format!("{}/v1/streams", cloud.base()),
+            "backend": "daydream", "backend_source": "env"})
     );
     let stream = relay.default_stream().await;
     let status = relay

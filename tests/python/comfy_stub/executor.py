@@ -2,7 +2,9 @@
 
 What matters from ComfyUI's execution model (``execution.py``, ``IsChangedCache``):
 - a prompt is ``{id: {"class_type", "inputs": {name: value | [source_id, output_index]}}}``;
-- only output nodes and their ancestors run;
+- only output nodes and their ancestors run; among the nodes whose inputs are ready, an
+  output node runs first (``ExecutionList.ux_friendly_pick_node``), so two output nodes
+  without a link between them run in an order a workflow must not rely on;
 - ``fingerprint_inputs`` receives widget values only (linked inputs are absent) and hidden
   values; a node's cache signature is its class, its widget inputs, its fingerprint and the
   signatures of its linked ancestors, so a change anywhere upstream re-runs it;
@@ -32,6 +34,14 @@ def _contains_nan(value: Any) -> bool:
     return False
 
 
+def _links(node: dict[str, Any]) -> dict[str, list[Any]]:
+    return {
+        name: value
+        for name, value in node["inputs"].items()
+        if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+    }
+
+
 class Executor:
     def __init__(self, nodes: list[type[io.ComfyNode]]) -> None:
         self.classes = {node.define_schema().node_id: node for node in nodes}
@@ -42,14 +52,31 @@ class Executor:
         self.executed = []
         results: dict[str, tuple[Any, ...]] = {}
         signatures: dict[str, Any] = {}
-        outputs = [
-            node_id
-            for node_id, node in prompt.items()
-            if self.classes[node["class_type"]].define_schema().is_output_node
-        ]
-        for node_id in outputs:
+        needed = self._needed(prompt)
+        pending = [node_id for node_id in prompt if node_id in needed]
+        while pending:
+            ready = [
+                node_id
+                for node_id in pending
+                if all(source in results for source, _ in _links(prompt[node_id]).values())
+            ]
+            node_id = next((n for n in ready if self._is_output(prompt, n)), ready[0])
+            pending.remove(node_id)
             self._evaluate(prompt, node_id, results, signatures)
         return results
+
+    def _is_output(self, prompt: dict[str, dict[str, Any]], node_id: str) -> bool:
+        return self.classes[prompt[node_id]["class_type"]].define_schema().is_output_node
+
+    def _needed(self, prompt: dict[str, dict[str, Any]]) -> set[str]:
+        needed: set[str] = set()
+        stack = [node_id for node_id in prompt if self._is_output(prompt, node_id)]
+        while stack:
+            node_id = stack.pop()
+            if node_id not in needed:
+                needed.add(node_id)
+                stack.extend(source for source, _ in _links(prompt[node_id]).values())
+        return needed
 
     def _evaluate(
         self,
@@ -62,14 +89,8 @@ class Executor:
             return
         node = prompt[node_id]
         cls = self.classes[node["class_type"]]
-        widgets, links = {}, {}
-        for name, value in node["inputs"].items():
-            if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
-                links[name] = value
-            else:
-                widgets[name] = value
-        for source, _ in links.values():
-            self._evaluate(prompt, source, results, signatures)
+        links = _links(node)
+        widgets = {name: value for name, value in node["inputs"].items() if name not in links}
         cls.hidden = io.HiddenHolder(unique_id=node_id, prompt=prompt)
         fingerprint = None
         if "fingerprint_inputs" in vars(cls):

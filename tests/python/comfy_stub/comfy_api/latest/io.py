@@ -96,6 +96,20 @@ class Schema:
     is_output_node: bool = False
     not_idempotent: bool = False
 
+    def __post_init__(self) -> None:
+        # ComfyUI refuses to load a node whose ids repeat within or across inputs and outputs.
+        inputs = [i.id for i in self.inputs]
+        outputs = [o.id for o in self.outputs]
+        for kind, ids in (("Input", inputs), ("Output", outputs)):
+            repeated = {i for i in ids if ids.count(i) > 1}
+            if repeated:
+                raise ValueError(f"{kind} ids must be unique, but {sorted(repeated)} are not.")
+        shared = set(inputs) & set(outputs)
+        if shared:
+            raise ValueError(
+                f"Ids must be unique between inputs and outputs, but {sorted(shared)} are not."
+            )
+
 
 class NodeOutput:
     def __init__(self, *args: Any, ui: Any = None) -> None:
