@@ -8,14 +8,7 @@ use common::{Relay, expect_error};
 use serde_json::{Value, json};
 
 async fn credentials(relay: &Relay) -> Value {
-    relay
-        .get("/v1/credentials")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    relay.get_json("/v1/credentials").await
 }
 
 async fn put_credentials(relay: &Relay, body: Value) -> Value {
@@ -30,21 +23,13 @@ async fn put_credentials(relay: &Relay, body: Value) -> Value {
 }
 
 async fn health_backend(relay: &Relay) -> Value {
-    let health: Value = relay
-        .http
-        .get(relay.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    health["backend"].clone()
+    relay.get_json("/healthz").await["backend"].clone()
 }
 
 async fn stream(relay: &Relay, id: &Value) -> Value {
-    let path = format!("/v1/streams/{}", id.as_str().unwrap());
-    relay.get(&path).send().await.unwrap().json().await.unwrap()
+    relay
+        .get_json(&format!("/v1/streams/{}", id.as_str().unwrap()))
+        .await
 }
 
 #[tokio::test]

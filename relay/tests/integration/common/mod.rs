@@ -124,16 +124,21 @@ impl Relay {
             .await
     }
 
+    /// `GET path` with the token, expecting 200 and a JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "{path}: {:?}",
+            response.text().await
+        );
+        response.json().await.unwrap()
+    }
+
     /// The local backend's journal of served calls.
     pub async fn journal(&self) -> Vec<Value> {
-        let body: Value = self
-            .get("/local/_faults")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = self.get_json("/local/_faults").await;
         body["journal"].as_array().unwrap().clone()
     }
 
