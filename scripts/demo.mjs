@@ -4,7 +4,8 @@
 // which builds everything first. `--seconds N` sets the duration; `--open` keeps the relay up.
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { launchBrowser, startRelay } from "../tests/e2e/harness.mjs";
+import { launchBareChromium } from "../tests/e2e/bare-chromium.mjs";
+import { startRelay } from "../tests/e2e/harness.mjs";
 import { loadMarkers, quantile, RelayApi, startSink, startSource, until } from "../tests/e2e/loop.mjs";
 
 const { values } = parseArgs({
@@ -24,11 +25,12 @@ const markers = await loadMarkers();
 const relay = await startRelay({ env: { RTC_RELAY_TOKEN: token } });
 const api = new RelayApi(relay.url, token);
 console.log(`relay: ${relay.url} (local backend)`);
-const browser = await launchBrowser();
+// Not Playwright: with DevTools' network instrumentation on, Chromium copies every agent-socket
+// frame into DevTools events, which adds its own delay to the loop being shown.
+const browser = await launchBareChromium();
 try {
-  const page = await browser.newPage();
-  await page.goto(`${relay.url}/agent.html?camera=1&token=${token}`);
-  await page.locator('#state[data-state="connected"]').waitFor({ timeout: 15000 });
+  const page = await browser.open(`${relay.url}/agent.html?camera=1&token=${token}`);
+  await page.waitFor(`document.querySelector("#state")?.dataset.state === "connected"`);
   console.log("agent page: connected");
 
   const stream = await api.createStream({ width: side, height: side, frame_rate: fps });
@@ -68,6 +70,14 @@ try {
   console.log(
     `total: ${source.stats.accepted} frames in, ${sink.stats.frames} out, ${sink.stats.decoded.length} markers decoded; ` +
       `glass-to-glass p50 ${quantile(all, 0.5).toFixed(1)} ms, p95 ${quantile(all, 0.95).toFixed(1)} ms`,
+  );
+  const { publisher, player } = await api.stream(stream.id);
+  const ms = (v) => (v === undefined ? "–" : `${v.toFixed(1)} ms`);
+  const back = all.map((total, i) => total - sink.stats.toPlayerMs[i]);
+  console.log(
+    `breakdown (p50): source → relay → agent → WebRTC → player ${ms(quantile(sink.stats.toPlayerMs, 0.5))} ` +
+      `(of it, per frame: encode ${ms(publisher?.stats?.encode_ms)}, jitter buffer ${ms(player?.stats?.jitter_buffer_ms)}, ` +
+      `decode ${ms(player?.stats?.decode_ms)}); player → relay → workflow ${ms(quantile(back, 0.5))}`,
   );
   if (values.open) {
     console.log(`relay stays up at ${relay.url}/agent.html?token=${token} until Ctrl-C`);

@@ -39,12 +39,23 @@ const ctx = {
 
 const rows = [];
 const notes = [];
+const breakdownNote = (name, b) =>
+  `P2 ${name} breakdown (ms/frame): ${[
+    ["encode", b.encode_ms],
+    ["pacer", b.pacer_ms],
+    ["jitter buffer", b.jitter_buffer_ms],
+    ["decode", b.decode_ms],
+  ]
+    .map(([what, ms]) => `${what} ${Number.isFinite(ms) ? ms.toFixed(1) : "n/a"}`)
+    .join(", ")}`;
 async function measure(id, fn) {
   if (!wanted(id)) return;
   const t0 = Date.now();
   process.stderr.write(`${id}: running…\n`);
   try {
-    rows.push(...(await fn()));
+    const measured = await fn();
+    rows.push(...measured);
+    notes.push(...measured.flatMap((row) => (row.note ? [row.note] : [])));
   } catch (err) {
     rows.push({ id, what: "", error: err.message.split("\n")[0], budget: "" });
     process.stderr.write(`${id}: ${err.stack}\n`);
@@ -56,9 +67,7 @@ try {
   await measure("P1", () => p1(ctx));
   await measure("P2", async () => {
     const floor = perRun(await p2Floor(ctx));
-    notes.push(
-      `P2 floor breakdown (ms/frame): encode ${floor.breakdown.encode_ms?.toFixed(1)}, pacer ${floor.breakdown.pacer_ms?.toFixed(1)}, jitter buffer ${floor.breakdown.jitter_buffer_ms?.toFixed(1)}, decode ${floor.breakdown.decode_ms?.toFixed(1)}`,
-    );
+    notes.push(breakdownNote("floor", floor.breakdown));
     const aiortc = perRun(
       await p2Server(ctx, async () => {
         const server = await startPython("aiortc_relay.py");
@@ -68,9 +77,13 @@ try {
     notes.push(
       `P2 aiortc relay: p50 ${aiortc.p50.median.toFixed(1)} ms, p95 ${aiortc.p95.median.toFixed(1)} ms, lost ${aiortc.lost.median}/${aiortc.sent.median}`,
     );
-    const product = perRun(await p2Product(ctx));
+    const productRuns = await p2Product(ctx);
+    const product = perRun(productRuns);
+    notes.push(breakdownNote("product", product.breakdown));
     notes.push(
-      `P2 product breakdown (ms/frame): encode ${product.breakdown.encode_ms?.toFixed(1)}, jitter buffer ${product.breakdown.jitter_buffer_ms?.toFixed(1)}, decode ${product.breakdown.decode_ms?.toFixed(1)}`,
+      `P2 product publisher pacing (frames per run, pushed/written/dropped/repeated): ${productRuns
+        .map(({ publisher: p }) => `${p.pushed}/${p.written}/${p.dropped}/${p.repeated}`)
+        .join(", ")}`,
     );
     const budgetP50 = floor.p50.median + 5;
     return [

@@ -47,23 +47,24 @@ export function startRelay({ args = [], env = {}, addr = "127.0.0.1:0" } = {}) {
   });
 }
 
-/** Headless Chromium from Debian with the flags WebRTC needs on a loopback-only network. */
+export const chromiumBinary = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
+
+/** The flags WebRTC needs in headless Chromium on a loopback-only network. */
+export const chromiumArgs = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-quic",
+  "--allow-loopback-in-peer-connection",
+  "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream",
+];
+
+/** Headless Chromium from Debian, driven by Playwright. */
 export function launchBrowser() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-dev-shm-usage",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-quic",
-      "--allow-loopback-in-peer-connection",
-      "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream",
-    ],
-  });
+  return chromium.launch({ executablePath: chromiumBinary, headless: true, args: chromiumArgs });
 }

@@ -158,10 +158,14 @@ export function startSource(api, streamId, { width, height, fps, markers, firstM
 /** Reads processed frames as they come and decodes their markers. */
 export function startSink(api, streamId, { markers, sentAt }) {
   // `stale` counts frames whose marker this source did not send (left over from before).
+  // `toPlayerMs` splits each latency at the moment the page sent the played-back frame (its
+  // capture time, same machine clock): source → relay → publisher → WebRTC → player, and
+  // the rest is the way back to the workflow.
   const stats = {
     frames: 0,
     decoded: [],
     latenciesMs: [],
+    toPlayerMs: [],
     undecodable: 0,
     stale: 0,
     errors: 0,
@@ -203,6 +207,8 @@ export function startSink(api, streamId, { markers, sentAt }) {
         }
         stats.decoded.push(marker);
         stats.latenciesMs.push(now - sent);
+        const pageSentMs = Number(res.headers.get("x-frame-capture-us")) / 1000;
+        stats.toPlayerMs.push(pageSentMs - (performance.timeOrigin + sent));
       } catch {
         stats.errors += 1;
         await new Promise((r) => setTimeout(r, 200));

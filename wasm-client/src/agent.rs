@@ -320,7 +320,7 @@ impl Agent {
                 Err(err) => self.report_error(err),
             }
         } else if let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() {
-            self.on_frame(&js_sys::Uint8Array::new(buffer).to_vec());
+            self.on_frame(&js_sys::Uint8Array::new(buffer));
         }
     }
 
@@ -328,13 +328,21 @@ impl Agent {
         self.events.emit("error", &JsValue::from(err));
     }
 
-    fn on_frame(&self, message: &[u8]) {
-        let (header, pixels) = match FrameHeader::decode(message) {
-            Ok(decoded) => decoded,
+    /// Only the header is copied into wasm; the pixels stay in the socket's buffer until the
+    /// `VideoFrame` copies them (a megabyte or more per frame).
+    fn on_frame(&self, message: &js_sys::Uint8Array) {
+        let mut head = [0u8; FRAME_HEADER_LEN];
+        let head_len = FRAME_HEADER_LEN.min(message.length() as usize);
+        message
+            .subarray(0, head_len as u32)
+            .copy_to(&mut head[..head_len]);
+        let header = match FrameHeader::decode_header(&head[..head_len]) {
+            Ok(header) => header,
             Err(e) => {
                 return self.report_error(ClientError::new(ErrorCode::InvalidFrame, e.to_string()));
             }
         };
+        let pixels = message.subarray(FRAME_HEADER_LEN as u32, message.length());
         let mut slots = self.slots.borrow_mut();
         let Some(slot) = slots.iter_mut().find(|s| s.index == header.stream_index) else {
             return self.report_error(ClientError::new(
@@ -355,7 +363,7 @@ impl Agent {
             header.width,
             header.height,
             header.capture_us as f64,
-            pixels,
+            &pixels,
         ) {
             Ok(()) => slot.frames_in += 1,
             Err(err) => {

@@ -85,7 +85,7 @@ impl Broadcast {
     #[wasm_bindgen(js_name = pushFrame)]
     pub fn push_frame(
         &self,
-        pixels: &[u8],
+        pixels: &js_sys::Uint8Array,
         width: u32,
         height: u32,
         #[wasm_bindgen(unchecked_param_type = "PixelFormatName")] format: &str,

@@ -8,30 +8,41 @@ use web_sys::{VideoFrame, VideoFrameBufferInit, VideoFrameCopyToOptions, VideoPi
 use crate::convert;
 use crate::error::{ClientError, ErrorCode, Result};
 
-/// A `VideoFrame` holding a copy of `pixels`. RGB is expanded to RGBA on the way (VideoFrame
-/// has no packed 24-bit format); `scratch` is reused between calls.
+/// Reusable buffers for RGB frames, which need expanding before they fit a `VideoFrame`.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    rgb: Vec<u8>,
+    rgba: Vec<u8>,
+}
+
+/// A `VideoFrame` holding a copy of `pixels`, a JS view (a socket message's payload, or the
+/// caller's array). RGBA and I420 go from the JS buffer straight into the frame; RGB is
+/// copied into wasm and expanded to RGBA on the way (VideoFrame has no packed 24-bit format).
+/// The frame constructor copies its input, so nothing here outlives the call.
 pub fn from_pixels(
     format: PixelFormat,
     width: u32,
     height: u32,
     timestamp_us: f64,
-    pixels: &[u8],
-    scratch: &mut Vec<u8>,
+    pixels: &js_sys::Uint8Array,
+    scratch: &mut Scratch,
 ) -> Result<VideoFrame> {
-    check_payload(format, width, height, pixels.len())
+    check_payload(format, width, height, pixels.length() as usize)
         .map_err(|e| ClientError::new(ErrorCode::InvalidFrame, e.to_string()))?;
-    let (data, pixel_format) = match format {
-        PixelFormat::Rgba8 => (pixels, VideoPixelFormat::Rgba),
-        PixelFormat::Rgb8 => {
-            convert::rgb_to_rgba(pixels, scratch);
-            (&scratch[..], VideoPixelFormat::Rgba)
-        }
-        PixelFormat::I420 => (pixels, VideoPixelFormat::I420),
+    let pixel_format = match format {
+        PixelFormat::Rgba8 | PixelFormat::Rgb8 => VideoPixelFormat::Rgba,
+        PixelFormat::I420 => VideoPixelFormat::I420,
     };
     let init = VideoFrameBufferInit::new_with_f64(height, width, pixel_format, timestamp_us);
-    let array = js_sys::Uint8Array::from(data);
-    VideoFrame::new_with_u8_array_and_video_frame_buffer_init(&array, &init)
-        .map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "VideoFrame", &e))
+    let frame = if format == PixelFormat::Rgb8 {
+        scratch.rgb.resize(pixels.length() as usize, 0);
+        pixels.copy_to(&mut scratch.rgb);
+        convert::rgb_to_rgba(&scratch.rgb, &mut scratch.rgba);
+        VideoFrame::new_with_u8_slice_and_video_frame_buffer_init(&mut scratch.rgba, &init)
+    } else {
+        VideoFrame::new_with_u8_array_and_video_frame_buffer_init(pixels, &init)
+    };
+    frame.map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "VideoFrame", &e))
 }
 
 /// Copies a frame out as `format`, `offset` bytes into a new JS buffer (room for a header).

@@ -5,8 +5,11 @@
 //!
 //! Pacing: a frame is written at once when the previous write is old enough, otherwise it
 //! waits for the next tick of a Worker timer running at the configured rate (newest wins,
-//! the replaced one counts as dropped). When nothing new arrives for a whole interval, the
-//! tick writes the last frame again, so the stream keeps its rate while the workflow is slower.
+//! the replaced one counts as dropped). A frame that arrives when the waiting one is already
+//! due goes out after it instead of replacing it, so a source running at the configured rate
+//! loses nothing to the jitter between its clock and the tick. When nothing new arrives for
+//! one and a half intervals, the tick writes the last frame again, and from then on every
+//! interval, so the stream keeps its rate while the workflow is slower.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -203,6 +206,8 @@ struct Pacing {
     last: Option<VideoFrame>,
     pending: Option<VideoFrame>,
     last_write_ms: f64,
+    /// Whether the last write repeated `last` (the source has stalled).
+    repeating: bool,
 }
 
 /// Counters for stats and tests.
@@ -229,7 +234,7 @@ pub(crate) struct Publisher {
     pacing: RefCell<Pacing>,
     counters: Cell<FrameCounters>,
     ticker: RefCell<Option<Ticker>>,
-    scratch: RefCell<Vec<u8>>,
+    scratch: RefCell<frames::Scratch>,
 }
 
 impl Media for Publisher {
@@ -311,7 +316,7 @@ impl Publisher {
             pacing: RefCell::new(Pacing::default()),
             counters: Cell::new(FrameCounters::default()),
             ticker: RefCell::new(None),
-            scratch: RefCell::new(Vec::new()),
+            scratch: RefCell::new(frames::Scratch::default()),
         });
         publisher.start_ticker();
         Ok(publisher)
@@ -362,7 +367,7 @@ impl Publisher {
         width: u32,
         height: u32,
         timestamp_us: f64,
-        pixels: &[u8],
+        pixels: &js_sys::Uint8Array,
     ) -> Result<()> {
         let frame = frames::from_pixels(
             format,
@@ -385,18 +390,15 @@ impl Publisher {
         // Up to a quarter interval early is fine: sources jitter, the encoder's maxFramerate
         // still caps the rate.
         if now - pacing.last_write_ms >= self.interval_ms() * 0.75 {
-            // A frame still waiting for the tick is older than this one: sending it later
-            // would reorder the stream.
-            if let Some(stale) = pacing.pending.take() {
-                stale.close();
-                counters.dropped += 1;
-            }
-            self.sink.write(&frame);
+            // A frame still waiting for the tick is older than this one and due now: it goes
+            // first (in order), and this one waits for the tick in its place.
+            let (write, wait) = match pacing.pending.take() {
+                Some(due) => (due, Some(frame)),
+                None => (frame, None),
+            };
+            self.write_new(&mut pacing, write, now);
+            pacing.pending = wait;
             counters.written += 1;
-            pacing.last_write_ms = now;
-            if let Some(old) = pacing.last.replace(frame) {
-                old.close();
-            }
         } else if let Some(old) = pacing.pending.replace(frame) {
             old.close();
             counters.dropped += 1;
@@ -404,23 +406,32 @@ impl Publisher {
         self.counters.set(counters);
     }
 
+    fn write_new(&self, pacing: &mut Pacing, frame: VideoFrame, now: f64) {
+        self.sink.write(&frame);
+        pacing.last_write_ms = now;
+        pacing.repeating = false;
+        if let Some(old) = pacing.last.replace(frame) {
+            old.close();
+        }
+    }
+
     fn tick(&self) {
         let now = js::now_ms();
         let mut counters = self.counters.get();
         let mut pacing = self.pacing.borrow_mut();
+        // A repeat just before a late source frame would push that frame to the next tick:
+        // wait half an interval longer before the first repeat.
+        let hold_after = if pacing.repeating { 0.99 } else { 1.5 };
         if let Some(frame) = pacing.pending.take() {
-            self.sink.write(&frame);
+            self.write_new(&mut pacing, frame, now);
             counters.written += 1;
-            pacing.last_write_ms = now;
-            if let Some(old) = pacing.last.replace(frame) {
-                old.close();
-            }
-        } else if now - pacing.last_write_ms >= self.interval_ms() * 0.99
+        } else if now - pacing.last_write_ms >= self.interval_ms() * hold_after
             && let Some(last) = pacing.last.as_ref()
         {
             self.sink.write(last);
             counters.repeated += 1;
             pacing.last_write_ms = now;
+            pacing.repeating = true;
         }
         self.counters.set(counters);
     }

@@ -46,9 +46,10 @@ async fn rgb_frames_survive_videoframe_and_copy_back() {
     let (w, h) = (256u32, 32u32);
     let mut rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 200) as u8).collect();
     assert!(rtc_client::draw_marker(&mut rgb, w, h, 3, 0xBEEF));
-    let mut scratch = Vec::new();
+    let mut scratch = rtc_client::frames::Scratch::default();
+    let view = js_sys::Uint8Array::from(&rgb[..]);
     let frame =
-        rtc_client::frames::from_pixels(PixelFormat::Rgb8, w, h, 1000.0, &rgb, &mut scratch)
+        rtc_client::frames::from_pixels(PixelFormat::Rgb8, w, h, 1000.0, &view, &mut scratch)
             .unwrap();
     assert_eq!((frame.display_width(), frame.display_height()), (w, h));
 
@@ -70,9 +71,23 @@ async fn rgb_frames_survive_videoframe_and_copy_back() {
     assert_eq!(i420.length() as usize, PixelFormat::I420.frame_len(w, h));
     frame.close();
 
-    let short = rtc_client::frames::from_pixels(PixelFormat::Rgba8, w, h, 0.0, &rgb, &mut scratch)
+    let short = rtc_client::frames::from_pixels(PixelFormat::Rgba8, w, h, 0.0, &view, &mut scratch)
         .unwrap_err();
     assert_eq!(short.code, rtc_client::error::ErrorCode::InvalidFrame);
+
+    // RGBA straight from a view into a larger buffer, the way socket payloads arrive after
+    // their header.
+    let message = js_sys::Uint8Array::new_with_length(36 + rgba.len() as u32);
+    message.subarray(36, message.length()).copy_from(&rgba);
+    let payload = message.subarray(36, message.length());
+    let frame =
+        rtc_client::frames::from_pixels(PixelFormat::Rgba8, w, h, 0.0, &payload, &mut scratch)
+            .unwrap();
+    let (copied, _, _) = rtc_client::frames::to_pixels(&frame, PixelFormat::Rgba8, 0)
+        .await
+        .unwrap();
+    frame.close();
+    assert_eq!(copied.to_vec(), rgba);
 }
 
 #[wasm_bindgen_test]
@@ -112,14 +127,28 @@ fn bad_options_and_frames_throw_coded_errors() {
     assert_eq!(broadcast.state(), "idle");
     assert!(broadcast.uses_generator());
     let err = broadcast
-        .push_frame(&[0; 10], 4, 4, "rgba8", None)
+        .push_frame(
+            &js_sys::Uint8Array::from(&[0u8; 10][..]),
+            4,
+            4,
+            "rgba8",
+            None,
+        )
         .unwrap_err();
     assert_eq!(get(&err, "code"), "INVALID_FRAME");
     let err = broadcast
-        .push_frame(&[0; 64], 4, 4, "bgr", None)
+        .push_frame(&js_sys::Uint8Array::from(&[0u8; 64][..]), 4, 4, "bgr", None)
         .unwrap_err();
     assert_eq!(get(&err, "code"), "INVALID_FRAME");
-    broadcast.push_frame(&[0; 64], 4, 4, "rgba8", None).unwrap();
+    broadcast
+        .push_frame(
+            &js_sys::Uint8Array::from(&[0u8; 64][..]),
+            4,
+            4,
+            "rgba8",
+            None,
+        )
+        .unwrap();
     assert_eq!(get(&broadcast.frames(), "pushed"), 1.0);
 }
 
@@ -130,7 +159,13 @@ fn the_canvas_fallback_gives_a_track() {
     assert!(!broadcast.uses_generator());
     assert_eq!(broadcast.stream().get_video_tracks().length(), 1);
     broadcast
-        .push_frame(&[128; 4 * 4 * 4], 4, 4, "rgba8", None)
+        .push_frame(
+            &js_sys::Uint8Array::from(&[128u8; 4 * 4 * 4][..]),
+            4,
+            4,
+            "rgba8",
+            None,
+        )
         .unwrap();
 }
 

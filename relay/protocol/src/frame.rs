@@ -176,32 +176,36 @@ impl FrameHeader {
     /// Parses a whole binary message and checks the payload length; returns the header and
     /// the pixels (borrowed from `message`).
     pub fn decode(message: &[u8]) -> Result<(Self, &[u8]), FrameError> {
-        if message.len() < FRAME_HEADER_LEN {
-            return Err(FrameError::Truncated(message.len()));
+        let header = Self::decode_header(message)?;
+        let pixels = &message[FRAME_HEADER_LEN..];
+        check_payload(header.format, header.width, header.height, pixels.len())?;
+        Ok((header, pixels))
+    }
+
+    /// Parses the header at the start of `bytes` without looking at the payload, for
+    /// receivers that keep the pixels where they arrived (then check them with
+    /// [`check_payload`]).
+    pub fn decode_header(bytes: &[u8]) -> Result<Self, FrameError> {
+        if bytes.len() < FRAME_HEADER_LEN {
+            return Err(FrameError::Truncated(bytes.len()));
         }
-        if message[0..4] != FRAME_MAGIC {
+        if bytes[0..4] != FRAME_MAGIC {
             return Err(FrameError::BadMagic);
         }
-        if message[4] != FRAME_VERSION {
-            return Err(FrameError::UnsupportedVersion(message[4]));
+        if bytes[4] != FRAME_VERSION {
+            return Err(FrameError::UnsupportedVersion(bytes[4]));
         }
-        let format =
-            PixelFormat::from_code(message[5]).ok_or(FrameError::UnknownFormat(message[5]))?;
-        let u32_at =
-            |at: usize| u32::from_le_bytes(message[at..at + 4].try_into().expect("4 bytes"));
-        let u64_at =
-            |at: usize| u64::from_le_bytes(message[at..at + 8].try_into().expect("8 bytes"));
-        let header = Self {
+        let format = PixelFormat::from_code(bytes[5]).ok_or(FrameError::UnknownFormat(bytes[5]))?;
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        Ok(Self {
             stream_index: u32_at(8),
             sequence: u64_at(12),
             capture_us: u64_at(20),
             width: u32_at(28),
             height: u32_at(32),
             format,
-        };
-        let pixels = &message[FRAME_HEADER_LEN..];
-        check_payload(format, header.width, header.height, pixels.len())?;
-        Ok((header, pixels))
+        })
     }
 }
 
@@ -259,6 +263,17 @@ mod tests {
             assert_eq!(back, h);
             assert_eq!(body, &pixels[..]);
         }
+    }
+
+    #[test]
+    fn header_alone_decodes_without_its_payload() {
+        let h = header(PixelFormat::I420, 4, 2);
+        assert_eq!(FrameHeader::decode_header(&h.encode()), Ok(h));
+        assert_eq!(
+            FrameHeader::decode_header(&h.encode()[..35]),
+            Err(FrameError::Truncated(35))
+        );
+        assert!(FrameHeader::decode(&h.encode()).is_err());
     }
 
     #[test]

@@ -53,6 +53,7 @@ export async function latencyBreakdown(sender, receiver) {
       out.encode_ms = (s.totalEncodeTime / s.framesEncoded) * 1000;
       out.pacer_ms = s.packetsSent ? (s.totalPacketSendDelay / s.packetsSent) * 1000 : undefined;
       out.encoder = s.encoderImplementation;
+      out.frames_encoded = s.framesEncoded;
     }
   }
   for (const s of (await receiver.getStats()).values()) {
@@ -63,6 +64,9 @@ export async function latencyBreakdown(sender, receiver) {
       out.decode_ms = (s.totalDecodeTime / s.framesDecoded) * 1000;
       out.processing_ms = (s.totalProcessingDelay / s.framesDecoded) * 1000;
       out.decoder = s.decoderImplementation;
+      out.frames_received = s.framesReceived;
+      out.frames_decoded = s.framesDecoded;
+      out.frames_dropped = s.framesDropped;
     }
   }
   return out;
