@@ -421,7 +421,7 @@ async fn latency_is_measured_from_markers_that_go_round() {
 
     let (w, h) = (256u32, 64u32);
     let mut tracker = LatencyTracker::default();
-    let mut scratch = Vec::new();
+    let mut scratch = rtc_client::frames::Scratch::default();
     for (i, value) in [0x0101u16, 0x0102, 0x0103].into_iter().enumerate() {
         let mut rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 200) as u8).collect();
         assert!(rtc_client::draw_marker(&mut rgb, w, h, 3, value));
@@ -430,8 +430,9 @@ async fn latency_is_measured_from_markers_that_go_round() {
         assert_eq!(marker, Some(value));
         tracker.sent(marker, sent_at);
 
+        let view = js_sys::Uint8Array::from(&rgb[..]);
         let frame =
-            rtc_client::frames::from_pixels(PixelFormat::Rgb8, w, h, 0.0, &rgb, &mut scratch)
+            rtc_client::frames::from_pixels(PixelFormat::Rgb8, w, h, 0.0, &view, &mut scratch)
                 .unwrap();
         for format in [PixelFormat::Rgba8, PixelFormat::I420] {
             let (buffer, cw, ch) = rtc_client::frames::to_pixels(&frame, format, 36)
