@@ -239,6 +239,7 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         label,
         publish,
         resume,
+        prefer_i420,
     })) = hello
     else {
         let refusal = RelayMessage::Error {
@@ -299,7 +300,7 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
     let last_heard = Arc::new(AtomicU64::new(0));
     let elapsed_ms = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
 
-    let writer = write_loop(state.clone(), id.clone(), sink, rx, frames);
+    let writer = write_loop(state.clone(), id.clone(), sink, rx, frames, prefer_i420);
     let reader = {
         let state = state.clone();
         let id = id.clone();
@@ -350,6 +351,7 @@ async fn write_loop<S>(
     mut sink: S,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     frames: Arc<Notify>,
+    prefer_i420: bool,
 ) where
     S: futures_util::Sink<Message, Error = axum::Error> + Unpin,
 {
@@ -365,7 +367,7 @@ async fn write_loop<S>(
                 Some(Outbound::Text(text)) => sink.send(Message::Text(text.into())).await,
                 None => break,
             },
-            () = frames.notified() => send_frames(&state, &id, &mut sink).await,
+            () = frames.notified() => send_frames(&state, &id, &mut sink, prefer_i420).await,
             _ = ping.tick() => sink.send(Message::Ping(Bytes::new())).await,
             () = &mut stopping => {
                 let _ = sink.send(Message::Close(None)).await;
@@ -379,7 +381,12 @@ async fn write_loop<S>(
 }
 
 /// Sends the newest pending frame of every stream this agent publishes.
-async fn send_frames<S>(state: &AppState, id: &str, sink: &mut S) -> Result<(), axum::Error>
+async fn send_frames<S>(
+    state: &AppState,
+    id: &str,
+    sink: &mut S,
+    prefer_i420: bool,
+) -> Result<(), axum::Error>
 where
     S: futures_util::Sink<Message, Error = axum::Error> + Unpin,
 {
@@ -388,10 +395,30 @@ where
             continue;
         }
         if let Some(message) = entry.frames.uplink.take() {
+            let message = if prefer_i420 {
+                as_i420(message).await
+            } else {
+                message
+            };
             sink.send(Message::Binary(message)).await?;
         }
     }
     Ok(())
+}
+
+/// Converted off the runtime and only for frames that are sent: the socket into the page is
+/// the narrow part of the hand-off, and I420 is half the bytes of RGB and what the page's
+/// encoder consumes anyway.
+async fn as_i420(message: Bytes) -> Bytes {
+    match tokio::task::spawn_blocking({
+        let message = message.clone();
+        move || crate::pixels::frame_message_as_i420(&message)
+    })
+    .await
+    {
+        Ok(Some(converted)) => Bytes::from(converted),
+        _ => message,
+    }
 }
 
 fn reply_error(tx: &mpsc::UnboundedSender<Outbound>, code: &str, message: String) {

@@ -1,7 +1,8 @@
-//! Pixel-format conversion for `GET /output?format=`: the player sends what the browser
-//! gives cheaply (RGBA or I420); the workflow usually wants RGB.
+//! Pixel-format conversion. `GET /output?format=`: the player sends what the browser gives
+//! cheaply (RGBA or I420); the workflow usually wants RGB. Frames to the publisher: the
+//! workflow posts RGB(A); the encoder wants I420, which is half the bytes of RGB.
 
-use rtc_protocol::PixelFormat;
+use rtc_protocol::{FRAME_HEADER_LEN, FrameHeader, PixelFormat};
 
 /// Converts `pixels` (`from`, `width`×`height`) to another format.
 pub fn convert(
@@ -26,6 +27,61 @@ pub fn convert(
             Ok(i420_to_rgb(pixels, w, h, bpp))
         }
         _ => Err(format!("cannot convert {from} frames to {to}")),
+    }
+}
+
+/// An RGB or RGBA frame message (header + pixels) re-encoded as I420, or `None` when it is
+/// already I420 or its header is unreadable (it is then sent as it is and the agent reports
+/// the fault).
+pub fn frame_message_as_i420(message: &[u8]) -> Option<Vec<u8>> {
+    let (header, pixels) = FrameHeader::decode(message).ok()?;
+    let bpp = match header.format {
+        PixelFormat::Rgb8 => 3,
+        PixelFormat::Rgba8 => 4,
+        PixelFormat::I420 => return None,
+    };
+    let (w, h) = (header.width as usize, header.height as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let mut out = vec![0u8; FRAME_HEADER_LEN + w * h + 2 * cw * ch];
+    let converted = FrameHeader {
+        format: PixelFormat::I420,
+        ..header
+    };
+    out[..FRAME_HEADER_LEN].copy_from_slice(&converted.encode());
+    rgb_to_i420(pixels, w, h, bpp, &mut out[FRAME_HEADER_LEN..]);
+    Some(out)
+}
+
+/// RGB → BT.601 limited-range I420, chroma averaged over each 2×2 block: the conversion
+/// browsers' encoders apply to RGB frames themselves, so the picture is unchanged.
+fn rgb_to_i420(pixels: &[u8], w: usize, h: usize, bpp: usize, out: &mut [u8]) {
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let (y_plane, chroma) = out.split_at_mut(w * h);
+    let (u_plane, v_plane) = chroma.split_at_mut(cw * ch);
+    let rgb = |row: usize, col: usize| {
+        let at = (row * w + col) * bpp;
+        (
+            i32::from(pixels[at]),
+            i32::from(pixels[at + 1]),
+            i32::from(pixels[at + 2]),
+        )
+    };
+    // Every value is in 16..=240 by construction of the coefficients.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    for crow in 0..ch {
+        for ccol in 0..cw {
+            let (mut r_sum, mut g_sum, mut b_sum, mut n) = (0, 0, 0, 0);
+            for row in 2 * crow..(2 * crow + 2).min(h) {
+                for col in 2 * ccol..(2 * ccol + 2).min(w) {
+                    let (r, g, b) = rgb(row, col);
+                    y_plane[row * w + col] = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8;
+                    (r_sum, g_sum, b_sum, n) = (r_sum + r, g_sum + g, b_sum + b, n + 1);
+                }
+            }
+            let (r, g, b) = (r_sum / n, g_sum / n, b_sum / n);
+            u_plane[crow * cw + ccol] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8;
+            v_plane[crow * cw + ccol] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
+        }
     }
 }
 
@@ -142,6 +198,59 @@ mod tests {
         assert_eq!(rgb, [1, 2, 3, 5, 6, 7]);
         let back = convert(&rgb, PixelFormat::Rgb8, PixelFormat::Rgba8, 2, 1).unwrap();
         assert_eq!(back, [1, 2, 3, 255, 5, 6, 7, 255]);
+    }
+
+    #[test]
+    fn rgb_frames_become_i420_with_the_same_header() {
+        // 3×3 (odd, so the last chroma row and column cover one pixel each): white, black, grey.
+        let mut rgb = Vec::new();
+        for value in [255u8, 0, 128, 255, 0, 128, 255, 0, 128] {
+            rgb.extend([value; 3]);
+        }
+        let header = FrameHeader {
+            stream_index: 2,
+            sequence: 7,
+            capture_us: 99,
+            width: 3,
+            height: 3,
+            format: PixelFormat::Rgb8,
+        };
+        let out = frame_message_as_i420(&header.encode_with(&rgb)).unwrap();
+        let (converted, i420) = FrameHeader::decode(&out).unwrap();
+        assert_eq!(
+            converted,
+            FrameHeader {
+                format: PixelFormat::I420,
+                ..header
+            }
+        );
+        let (y, chroma) = i420.split_at(9);
+        assert_eq!(y, [235, 16, 126, 235, 16, 126, 235, 16, 126]);
+        assert!(chroma.iter().all(|&c| c == 128), "{chroma:?}");
+        // And back through the player's conversion, within rounding.
+        let back = convert(i420, PixelFormat::I420, PixelFormat::Rgb8, 3, 3).unwrap();
+        for (got, want) in back.iter().zip(&rgb) {
+            assert!(got.abs_diff(*want) <= 2, "{back:?}");
+        }
+
+        let rgba = header_with(PixelFormat::Rgba8).encode_with(&[255, 0, 0, 255]);
+        let red = frame_message_as_i420(&rgba).unwrap();
+        assert_eq!(&red[FRAME_HEADER_LEN..], [82, 90, 240]);
+
+        let i420_message = header_with(PixelFormat::I420).encode_with(&[16, 128, 128]);
+        assert_eq!(frame_message_as_i420(&i420_message), None);
+        assert_eq!(frame_message_as_i420(b"short"), None);
+    }
+
+    fn header_with(format: PixelFormat) -> FrameHeader {
+        FrameHeader {
+            stream_index: 0,
+            sequence: 0,
+            capture_us: 0,
+            width: 1,
+            height: 1,
+            format,
+        }
     }
 
     #[test]

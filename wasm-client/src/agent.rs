@@ -280,6 +280,8 @@ impl Agent {
             label,
             publish: self.options.publish.unwrap_or(true),
             resume,
+            // The publisher turns I420 straight into a VideoFrame; RGB would need expanding.
+            prefer_i420: true,
         });
     }
 

@@ -37,6 +37,7 @@ pub fn encode(message: &AgentMessage) -> String {
             label,
             publish,
             resume,
+            prefer_i420,
         } => {
             let obj = tagged("hello");
             js::set(&obj, "protocol", &(*protocol).into());
@@ -47,6 +48,7 @@ pub fn encode(message: &AgentMessage) -> String {
                 list.push(&JsValue::from_str(id));
             }
             js::set(&obj, "resume", &list);
+            js::set(&obj, "prefer_i420", &(*prefer_i420).into());
             obj
         }
         AgentMessage::State {

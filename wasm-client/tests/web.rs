@@ -271,12 +271,14 @@ mod wire {
                 label: "Chrome \"headless\" ✓".into(),
                 publish: false,
                 resume: vec!["str_a".into(), "str_b".into()],
+                prefer_i420: true,
             },
             AgentMessage::Hello {
                 protocol: 1,
                 label: String::new(),
                 publish: true,
                 resume: vec![],
+                prefer_i420: false,
             },
             AgentMessage::State {
                 stream_id: "str_a".into(),

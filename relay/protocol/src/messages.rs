@@ -33,6 +33,10 @@ pub enum AgentMessage {
         /// Streams this agent was serving before a reconnect; the relay prefers it for them.
         #[serde(default)]
         resume: Vec<String>,
+        /// Whether the relay should hand this agent RGB(A) frames as I420 (half the bytes of
+        /// RGB, and what a video encoder consumes). Otherwise frames arrive as posted.
+        #[serde(default)]
+        prefer_i420: bool,
     },
     /// The agent's publisher or player changed state.
     State {
@@ -223,7 +227,8 @@ mod tests {
                 protocol: 1,
                 label: String::new(),
                 publish: true,
-                resume: vec![]
+                resume: vec![],
+                prefer_i420: false,
             }
         );
     }

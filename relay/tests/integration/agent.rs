@@ -160,6 +160,26 @@ async fn resuming_a_stream_the_relay_does_not_know_gets_a_stop() {
 }
 
 #[tokio::test]
+async fn an_agent_that_prefers_i420_gets_rgb_frames_converted() {
+    let relay = Relay::start().await;
+    let hello = json!({"type": "hello", "protocol": 1, "publish": true, "prefer_i420": true});
+    let (mut a, _) = common::agent_with(&relay, hello).await;
+    let stream = relay.default_stream().await;
+    let id = stream["id"].as_str().unwrap();
+    next_of_type(&mut a, "publish").await;
+
+    post_frame(&relay, id, 4, 2, 9).await;
+    let message = next_binary(&mut a).await;
+    let (header, pixels) = FrameHeader::decode(&message).unwrap();
+    assert_eq!(
+        (header.sequence, header.width, header.height, header.format),
+        (0, 4, 2, PixelFormat::I420)
+    );
+    // Grey 9 is BT.601 luma 24 with neutral chroma (one chroma sample per 2×2 block).
+    assert_eq!(pixels, [[24u8; 8].as_slice(), &[128; 4]].concat());
+}
+
+#[tokio::test]
 async fn frames_flow_to_the_holder_and_output_flows_back() {
     let relay = Relay::start().await;
     let (mut a, a_id) = agent(&relay, true).await;
