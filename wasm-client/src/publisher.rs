@@ -3,8 +3,8 @@
 //! Frame ownership: `pushFrame` copies the pixels; `pushVideoFrame` takes the `VideoFrame` and
 //! closes it when it is replaced. The caller must not use a frame after pushing it.
 //!
-//! Pacing: a frame is written at once when the previous write is old enough, otherwise it
-//! waits for the next tick of a Worker timer running at the configured rate (newest wins,
+//! Pacing: a frame is written at once when the previous frame written arrived at least 3/4 of
+//! an interval earlier, otherwise it waits for the next tick of a Worker timer running at the configured rate (newest wins,
 //! the replaced one counts as dropped). A frame that arrives when the waiting one is already
 //! due goes out after it instead of replacing it, so a source running at the configured rate
 //! loses nothing to the jitter between its clock and the tick. When nothing new arrives for
@@ -205,6 +205,12 @@ impl Sink {
 struct Pacing {
     last: Option<VideoFrame>,
     pending: Option<VideoFrame>,
+    /// When `pending` arrived.
+    pending_since_ms: f64,
+    /// When the newest source frame written arrived (a repeat: when it was written). Arrival,
+    /// not write time: a frame held to a tick would otherwise shift the reference onto the
+    /// tick, and a source at the configured rate would then wait for every tick, adding a
+    /// constant fraction of an interval to every frame's latency.
     last_write_ms: f64,
     /// Whether the last write repeated `last` (the source has stalled).
     repeating: bool,
@@ -387,8 +393,8 @@ impl Publisher {
         counters.pushed += 1;
         let now = js::now_ms();
         let mut pacing = self.pacing.borrow_mut();
-        // Up to a quarter interval early is fine: sources jitter, the encoder's maxFramerate
-        // still caps the rate.
+        // Up to a quarter interval early is fine: sources jitter, and the encoder's cap has
+        // the same headroom (see `apply_encoding`).
         if now - pacing.last_write_ms >= self.interval_ms() * 0.75 {
             // A frame still waiting for the tick is older than this one and due now: it goes
             // first (in order), and this one waits for the tick in its place.
@@ -398,17 +404,21 @@ impl Publisher {
             };
             self.write_new(&mut pacing, write, now);
             pacing.pending = wait;
+            pacing.pending_since_ms = now;
             counters.written += 1;
-        } else if let Some(old) = pacing.pending.replace(frame) {
-            old.close();
-            counters.dropped += 1;
+        } else {
+            pacing.pending_since_ms = now;
+            if let Some(old) = pacing.pending.replace(frame) {
+                old.close();
+                counters.dropped += 1;
+            }
         }
         self.counters.set(counters);
     }
 
-    fn write_new(&self, pacing: &mut Pacing, frame: VideoFrame, now: f64) {
+    fn write_new(&self, pacing: &mut Pacing, frame: VideoFrame, arrived_ms: f64) {
         self.sink.write(&frame);
-        pacing.last_write_ms = now;
+        pacing.last_write_ms = arrived_ms;
         pacing.repeating = false;
         if let Some(old) = pacing.last.replace(frame) {
             old.close();
@@ -423,7 +433,8 @@ impl Publisher {
         // wait half an interval longer before the first repeat.
         let hold_after = if pacing.repeating { 0.99 } else { 1.5 };
         if let Some(frame) = pacing.pending.take() {
-            self.write_new(&mut pacing, frame, now);
+            let arrived_ms = pacing.pending_since_ms;
+            self.write_new(&mut pacing, frame, arrived_ms);
             counters.written += 1;
         } else if now - pacing.last_write_ms >= self.interval_ms() * hold_after
             && let Some(last) = pacing.last.as_ref()
@@ -477,7 +488,10 @@ impl Publisher {
         if let Some(encodings) = js::get(&params, "encodings").dyn_ref::<js_sys::Array>() {
             for encoding in encodings.iter() {
                 js::set(&encoding, "maxBitrate", &(f64::from(kbps) * 1000.0).into());
-                js::set(&encoding, "maxFramerate", &fps.into());
+                // The pacing above already holds the configured rate. An encoder capped at
+                // exactly that rate drops a frame whenever jitter brings two a little closer
+                // than an interval (P2 lost 2 of 254), so its cap leaves a quarter headroom.
+                js::set(&encoding, "maxFramerate", &(fps * 1.25).into());
             }
         }
         js::set(
