@@ -12,14 +12,14 @@ use tokio_tungstenite::tungstenite::Message;
 
 async fn post_frame(relay: &Relay, id: &str, width: u32, height: u32, fill: u8) -> Value {
     let r = relay
-        .post(&format!("/v1/streams/{id}/frames"))
-        .header("x-frame-width", width.to_string())
-        .header("x-frame-height", height.to_string())
-        .header("x-frame-format", "rgba8")
-        .body(vec![fill; (width * height * 4) as usize])
-        .send()
-        .await
-        .unwrap();
+        .post_pixels(
+            &format!("/v1/streams/{id}/frames"),
+            width,
+            height,
+            Some("rgba8"),
+            vec![fill; (width * height * 4) as usize],
+        )
+        .await;
     assert_eq!(r.status(), 202, "{:?}", r.text().await);
     r.json().await.unwrap()
 }

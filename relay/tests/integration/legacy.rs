@@ -107,13 +107,8 @@ async fn start_status_frames_pipeline_stop() {
 
     // Raw pixels work on the legacy route too.
     let raw = relay
-        .post("/frames")
-        .header("x-frame-width", "1")
-        .header("x-frame-height", "1")
-        .body(vec![9u8, 9, 9])
-        .send()
-        .await
-        .unwrap();
+        .post_pixels("/frames", 1, 1, None, vec![9u8, 9, 9])
+        .await;
     assert_eq!(raw.status(), 200);
     let (header, _) = FrameHeader::decode(&next_binary(&mut holder).await)
         .map(|(h, p)| (h, p.to_vec()))

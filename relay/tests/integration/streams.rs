@@ -304,83 +304,31 @@ async fn frames_need_a_publisher_and_exact_sizes() {
         .unwrap();
     expect_error(no_size, 400, "missing_frame_size").await;
     let bad_format = relay
-        .post(&frames)
-        .header("x-frame-width", "2")
-        .header("x-frame-height", "2")
-        .header("x-frame-format", "bgr")
-        .body(vec![0u8; 12])
-        .send()
-        .await
-        .unwrap();
+        .post_pixels(&frames, 2, 2, Some("bgr"), vec![0u8; 12])
+        .await;
     expect_error(bad_format, 400, "bad_header").await;
-    let zero = relay
-        .post(&frames)
-        .header("x-frame-width", "0")
-        .header("x-frame-height", "2")
-        .body(vec![])
-        .send()
-        .await
-        .unwrap();
+    let zero = relay.post_pixels(&frames, 0, 2, None, vec![]).await;
     expect_error(zero, 400, "bad_frame_size").await;
-    let no_publisher = relay
-        .post(&frames)
-        .header("x-frame-width", "2")
-        .header("x-frame-height", "2")
-        .body(vec![0u8; 12])
-        .send()
-        .await
-        .unwrap();
+    let no_publisher = relay.post_pixels(&frames, 2, 2, None, vec![0u8; 12]).await;
     expect_error(no_publisher, 409, "no_publisher").await;
 
     let (_ws, _) = common::agent(&relay, true).await;
-    let wrong_len = relay
-        .post(&frames)
-        .header("x-frame-width", "2")
-        .header("x-frame-height", "2")
-        .body(vec![0u8; 11])
-        .send()
-        .await
-        .unwrap();
+    let wrong_len = relay.post_pixels(&frames, 2, 2, None, vec![0u8; 11]).await;
     expect_error(wrong_len, 400, "wrong_frame_length").await;
-    let too_long = relay
-        .post(&frames)
-        .header("x-frame-width", "2")
-        .header("x-frame-height", "2")
-        .body(vec![0u8; 13])
-        .send()
-        .await
-        .unwrap();
+    let too_long = relay.post_pixels(&frames, 2, 2, None, vec![0u8; 13]).await;
     expect_error(too_long, 400, "wrong_frame_length").await;
     let huge = relay
-        .post(&frames)
-        .header("x-frame-width", "8192")
-        .header("x-frame-height", "8192")
-        .header("x-frame-format", "rgba8")
-        .body(vec![0u8; 16])
-        .send()
-        .await
-        .unwrap();
+        .post_pixels(&frames, 8192, 8192, Some("rgba8"), vec![0u8; 16])
+        .await;
     expect_error(huge, 413, "payload_too_large").await;
-    let ok = relay
-        .post(&frames)
-        .header("x-frame-width", "2")
-        .header("x-frame-height", "2")
-        .body(vec![7u8; 12])
-        .send()
-        .await
-        .unwrap();
+    let ok = relay.post_pixels(&frames, 2, 2, None, vec![7u8; 12]).await;
     assert_eq!(ok.status(), 202);
     let body: Value = ok.json().await.unwrap();
     assert_eq!(body["sequence"], 0);
     expect_error(
         relay
-            .post("/v1/streams/str_nope/frames")
-            .header("x-frame-width", "2")
-            .header("x-frame-height", "2")
-            .body(vec![0u8; 12])
-            .send()
-            .await
-            .unwrap(),
+            .post_pixels("/v1/streams/str_nope/frames", 2, 2, None, vec![0u8; 12])
+            .await,
         404,
         "stream_not_found",
     )

@@ -124,6 +124,25 @@ impl Relay {
             .await
     }
 
+    /// POSTs raw pixels with the frame headers; `format: None` leaves the route's default.
+    pub async fn post_pixels(
+        &self,
+        path: &str,
+        width: u32,
+        height: u32,
+        format: Option<&str>,
+        pixels: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .post(path)
+            .header("x-frame-width", width.to_string())
+            .header("x-frame-height", height.to_string());
+        if let Some(format) = format {
+            request = request.header("x-frame-format", format);
+        }
+        request.body(pixels).send().await.unwrap()
+    }
+
     /// `GET path` with the token, expecting 200 and a JSON body.
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self.get(path).send().await.unwrap();
