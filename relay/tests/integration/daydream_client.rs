@@ -227,36 +227,23 @@ async fn relay_api_maps_upstream_failures_to_actionable_errors() {
         .await;
     relay.default_stream().await;
 
-    relay
-        .set_faults(json!([{"route": "create", "status": 500, "count": 50}]))
-        .await;
-    let r = relay
-        .post("/v1/streams")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, 503, "daydream_unavailable").await;
-    relay
-        .set_faults(json!([{"route": "create", "status": 429, "count": 50}]))
-        .await;
-    let r = relay
-        .post("/v1/streams")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, 429, "quota_exceeded").await;
-    relay
-        .set_faults(json!([{"route": "create", "status": 401, "count": 1}]))
-        .await;
-    let r = relay
-        .post("/v1/streams")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, 502, "api_key_rejected").await;
+    // Upstream failures that outlast the retries become errors a user can act on.
+    for (upstream, count, status, code) in [
+        (500, 50, 503, "daydream_unavailable"),
+        (429, 50, 429, "quota_exceeded"),
+        (401, 1, 502, "api_key_rejected"),
+    ] {
+        relay
+            .set_faults(json!([{"route": "create", "status": upstream, "count": count}]))
+            .await;
+        let r = relay
+            .post("/v1/streams")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, status, code).await;
+    }
     relay.set_faults(json!([])).await;
 
     let bad = relay

@@ -260,39 +260,30 @@ async fn config_routes_validate_and_persist() {
         .await
         .unwrap();
     assert_eq!(v1, json!({"frame_rate": 30, "width": 1280, "height": 720}));
-    expect_error(
-        relay
-            .post("/config")
-            .json(&json!({"frame_rate": 0}))
+    for (method, path, body, code) in [
+        (
+            "POST",
+            "/config",
+            json!({"frame_rate": 0}),
+            "invalid_settings",
+        ),
+        (
+            "PUT",
+            "/v1/config",
+            json!({"width": 99999}),
+            "invalid_settings",
+        ),
+        ("PUT", "/v1/config", json!({"fps": 3}), "invalid_body"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = relay
+            .request(method, path)
+            .json(&body)
             .send()
             .await
-            .unwrap(),
-        422,
-        "invalid_settings",
-    )
-    .await;
-    expect_error(
-        relay
-            .put("/v1/config")
-            .json(&json!({"width": 99999}))
-            .send()
-            .await
-            .unwrap(),
-        422,
-        "invalid_settings",
-    )
-    .await;
-    expect_error(
-        relay
-            .put("/v1/config")
-            .json(&json!({"fps": 3}))
-            .send()
-            .await
-            .unwrap(),
-        422,
-        "invalid_body",
-    )
-    .await;
+            .unwrap();
+        expect_error(r, 422, code).await;
+    }
     let saved =
         std::fs::read_to_string(relay.state_dir.path().join("runtime_config.json")).unwrap();
     assert!(saved.contains("1280"));
