@@ -135,12 +135,14 @@ class RelayProxy:
             headers=headers,
             protocols=protocols,
             max_msg_size=MAX_MESSAGE,
-            autoping=True,
+            # Pings and pongs cross the proxy instead of being answered here, so the relay's
+            # liveness check reaches the browser: a tab that vanished stops answering.
+            autoping=False,
         ) as upstream:
             downstream = web.WebSocketResponse(
                 protocols=[upstream.protocol] if upstream.protocol else (),
                 max_msg_size=MAX_MESSAGE,
-                autoping=True,
+                autoping=False,
             )
             await downstream.prepare(request)
             await _pump_both(downstream, upstream)
@@ -160,6 +162,10 @@ async def _pump_both(
                 await sink.send_str(message.data)
             elif message.type == aiohttp.WSMsgType.BINARY:
                 await sink.send_bytes(message.data)
+            elif message.type == aiohttp.WSMsgType.PING:
+                await sink.ping(message.data)
+            elif message.type == aiohttp.WSMsgType.PONG:
+                await sink.pong(message.data)
             elif message.type == aiohttp.WSMsgType.ERROR:
                 break
         await sink.close(code=source.close_code or 1000)

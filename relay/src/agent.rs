@@ -1,12 +1,15 @@
-//! `GET /v1/agent`: the browser agent's WebSocket and the publish leases.
+//! `GET /v1/agent`: the browser agent's WebSocket, and carrying out lease decisions.
 //!
-//! Each stream's lease goes to one candidate agent (the first connected, or the one that
-//! served it before a reconnect). The holder receives the stream's frames as binary messages
-//! from the uplink slot, publishes them over WHIP, plays the output back over WHEP and sends
-//! the decoded frames back. A holder that closes, or stops answering pings, loses its leases
-//! to the next candidate within [`DEAD_AFTER`] plus one watchdog tick.
+//! Who holds which stream's lease is decided by [`crate::leases`]; this module connects
+//! agents, feeds it their arrivals and departures, and performs its actions. The holder
+//! receives the stream's frames as binary messages from the uplink slot, publishes them over
+//! WHIP, plays the output back over WHEP and sends the decoded frames back.
+//!
+//! Liveness: the relay pings every [`PING_EVERY`]; an agent that leaves a ping unanswered for
+//! [`DEAD_AFTER`], or says nothing at all for [`SILENT_AFTER`], is gone and its leases move.
+//! Pings are answered by the browser's network stack, so a tab busy with script still
+//! answers; the pack's proxy forwards pings and pongs rather than answering them itself.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,47 +27,52 @@ use rtc_protocol::{
 };
 use tokio::sync::{Notify, mpsc};
 
-use crate::streams::{MediaReport, StreamEntry, changed};
+use crate::leases::{Action, Input};
+use crate::registry::{MediaReport, StreamEntry, changed};
 use crate::{AppState, lock};
 
 /// Interval of the relay's pings.
-const PING_EVERY: Duration = Duration::from_millis(500);
-/// An agent silent for this long is treated as gone.
-const DEAD_AFTER: Duration = Duration::from_millis(1_200);
+const PING_EVERY: Duration = Duration::from_millis(250);
+/// A ping unanswered for this long means the agent is gone. With pings every 250 ms and a
+/// 50 ms watchdog, a vanished tab loses its leases within 1.75 s.
+const DEAD_AFTER: Duration = Duration::from_millis(1_400);
+/// Nothing at all heard for this long means the agent is gone, even when pings could not go
+/// out (a socket blocked by a large frame the far end no longer reads).
+const SILENT_AFTER: Duration = Duration::from_secs(3);
 /// Time an agent has to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
-enum Outbound {
-    Text(String),
-}
-
-#[derive(Debug)]
-struct AgentHandle {
+struct Connection {
     id: String,
     label: String,
-    candidate: bool,
-    resume: Vec<String>,
-    released: HashSet<String>,
-    tx: mpsc::UnboundedSender<Outbound>,
+    tx: mpsc::UnboundedSender<String>,
     frames: Arc<Notify>,
 }
 
-impl AgentHandle {
+impl Connection {
     fn send(&self, message: &RelayMessage) {
         if let Ok(text) = serde_json::to_string(message) {
-            let _ = self.tx.send(Outbound::Text(text));
+            let _ = self.tx.send(text);
         }
     }
 }
 
-/// Connected agents, in connection order.
+/// Connected agents.
 #[derive(Debug, Default)]
-pub struct Agents {
-    agents: Mutex<Vec<AgentHandle>>,
+pub struct Connections {
+    agents: Mutex<Vec<Connection>>,
 }
 
-fn grant(entry: &StreamEntry) -> LeaseGrant {
+impl Connections {
+    fn with(&self, agent: &str, f: impl FnOnce(&Connection)) {
+        if let Some(connection) = lock(&self.agents).iter().find(|c| c.id == agent) {
+            f(connection);
+        }
+    }
+}
+
+fn grant(entry: &StreamEntry, whip_url: String) -> LeaseGrant {
     let settings = lock(&entry.info).settings;
     let pixels_per_second =
         u64::from(settings.width) * u64::from(settings.height) * u64::from(settings.frame_rate);
@@ -73,7 +81,7 @@ fn grant(entry: &StreamEntry) -> LeaseGrant {
     LeaseGrant {
         stream_id: entry.id.clone(),
         stream_index: entry.index,
-        whip_url: format!("/v1/streams/{}/whip", entry.id),
+        whip_url,
         frame_rate: settings.frame_rate,
         width: settings.width,
         height: settings.height,
@@ -90,121 +98,113 @@ fn play(entry: &StreamEntry) -> RelayMessage {
     })
 }
 
-impl Agents {
-    /// Gives the stream's lease to a candidate if nobody holds it.
-    pub fn assign(&self, state: &AppState, entry: &StreamEntry) {
-        {
-            let mut info = lock(&entry.info);
-            if info.stopping || info.lease.is_some() {
-                return;
-            }
-            let agents = lock(&self.agents);
-            let eligible = |a: &&AgentHandle| a.candidate && !a.released.contains(&entry.id);
-            let Some(agent) = agents
-                .iter()
-                .filter(eligible)
-                .find(|a| a.resume.contains(&entry.id))
-                .or_else(|| agents.iter().find(eligible))
-            else {
+/// Feeds the lease machine and carries out what it decides. Returns the upstream sessions
+/// to DELETE, which the caller sends (it knows the stream's HTTP client).
+pub fn lease_input(state: &AppState, input: Input) -> Vec<String> {
+    let mut deletes = Vec::new();
+    let mut touched: Vec<Arc<StreamEntry>> = Vec::new();
+    {
+        // Actions are carried out in the order decided, under the lease lock, so a grant and
+        // a later revocation can never be applied the other way round. Nothing here takes the
+        // lease lock again; change events (which read it) are sent after it is released.
+        let mut leases = lock(&state.leases);
+        for action in leases.handle(input) {
+            perform(state, action, &mut deletes, &mut touched);
+        }
+    }
+    for entry in touched {
+        changed(state, &entry);
+    }
+    deletes
+}
+
+fn perform(
+    state: &AppState,
+    action: Action,
+    deletes: &mut Vec<String>,
+    touched: &mut Vec<Arc<StreamEntry>>,
+) {
+    let stream_of = |id: &str| state.streams.get(id);
+    match action {
+        Action::Grant {
+            agent,
+            stream,
+            lease,
+            play: playing,
+        } => {
+            let Some(entry) = stream_of(&stream) else {
                 return;
             };
-            info.lease = Some(agent.id.clone());
-            info.error = None;
-            info.publisher = None;
-            info.player = None;
-            let whep_known = info.whep_url.is_some();
-            drop(info);
-            entry.frames.uplink.set_consumer(Some(agent.frames.clone()));
-            agent.send(&RelayMessage::Publish(grant(entry)));
-            if whep_known {
-                agent.send(&play(entry));
+            {
+                let mut info = lock(&entry.info);
+                info.error = None;
+                info.publisher = None;
+                info.player = None;
             }
-            tracing::info!(stream = %entry.id, agent = %agent.id, label = %agent.label, "publish lease granted");
-            state.events.log(
-                "info",
-                format!("{} publishes stream {}", agent.label, entry.id),
-            );
-        }
-        changed(state, entry);
-    }
-
-    fn with_holder(&self, entry: &StreamEntry, f: impl FnOnce(&AgentHandle)) {
-        let Some(holder) = lock(&entry.info).lease.clone() else {
-            return;
-        };
-        if let Some(agent) = lock(&self.agents).iter().find(|a| a.id == holder) {
-            f(agent);
-        }
-    }
-
-    /// The WHEP URL became known: tell the holder to play the output.
-    pub fn playback_known(&self, entry: &StreamEntry) {
-        self.with_holder(entry, |agent| agent.send(&play(entry)));
-    }
-
-    /// Frame settings changed: tell the holder.
-    pub fn settings_changed(&self, entry: &StreamEntry) {
-        self.with_holder(entry, |agent| {
-            agent.send(&RelayMessage::Settings(grant(entry)));
-        });
-    }
-
-    /// Takes the lease away (stream deleted).
-    pub fn revoke(&self, entry: &StreamEntry, reason: &str) {
-        self.with_holder(entry, |agent| {
-            agent.send(&RelayMessage::Stop {
-                stream_id: entry.id.clone(),
-                reason: reason.to_owned(),
+            state.agents.with(&agent, |connection| {
+                entry
+                    .frames
+                    .uplink
+                    .set_consumer(Some(connection.frames.clone()));
+                // The lease id rides in the URL so that only this grant's holder can publish.
+                let whip_url = format!("/v1/streams/{}/whip?lease={lease}", entry.id);
+                connection.send(&RelayMessage::Publish(grant(&entry, whip_url)));
+                if playing {
+                    connection.send(&play(&entry));
+                }
+                tracing::info!(stream = %entry.id, agent = %agent, label = %connection.label, "publish lease granted");
+                state.events.log(
+                    "info",
+                    format!("{} publishes stream {}", connection.label, entry.id),
+                );
             });
-        });
-        lock(&entry.info).lease = None;
-        entry.frames.uplink.set_consumer(None);
-        entry.frames.uplink.clear();
-    }
-
-    fn register(&self, handle: AgentHandle) {
-        lock(&self.agents).push(handle);
-    }
-
-    /// Forgets an agent and hands its leases on.
-    fn unregister(&self, state: &AppState, agent_id: &str) {
-        lock(&self.agents).retain(|a| a.id != agent_id);
-        for entry in state.streams.list() {
-            if !release_lease(&entry, agent_id) {
-                continue;
+            touched.push(entry);
+        }
+        Action::Play { agent, stream } => {
+            if let Some(entry) = stream_of(&stream) {
+                state.agents.with(&agent, |c| c.send(&play(&entry)));
             }
-            tracing::info!(stream = %entry.id, agent = %agent_id, "publisher gone; handing the lease on");
-            self.assign(state, &entry);
-            changed(state, &entry);
         }
-    }
-
-    /// The agent gave a lease back; it is not offered that stream again.
-    fn released(&self, state: &AppState, agent_id: &str, entry: &StreamEntry) {
-        if !release_lease(entry, agent_id) {
-            return;
+        Action::Stop {
+            agent,
+            stream,
+            reason,
+        } => {
+            tracing::info!(stream = %stream, agent = %agent, %reason, "agent told to stop");
+            state.agents.with(&agent, |c| {
+                c.send(&RelayMessage::Stop {
+                    stream_id: stream,
+                    reason,
+                });
+            });
         }
-        if let Some(agent) = lock(&self.agents).iter_mut().find(|a| a.id == agent_id) {
-            agent.released.insert(entry.id.clone());
+        Action::Unassigned { stream } => {
+            let Some(entry) = stream_of(&stream) else {
+                return;
+            };
+            {
+                let mut info = lock(&entry.info);
+                info.publisher = None;
+                info.player = None;
+            }
+            entry.frames.uplink.set_consumer(None);
+            entry.frames.uplink.clear();
+            touched.push(entry);
         }
-        self.assign(state, entry);
-        changed(state, entry);
+        Action::DeleteUpstream { upstream } => deletes.push(upstream),
     }
 }
 
-/// Clears `entry`'s lease if `agent_id` holds it.
-fn release_lease(entry: &StreamEntry, agent_id: &str) -> bool {
-    let mut info = lock(&entry.info);
-    if info.lease.as_deref() != Some(agent_id) {
-        return false;
-    }
-    info.lease = None;
-    info.publisher = None;
-    info.player = None;
-    drop(info);
-    entry.frames.uplink.set_consumer(None);
-    entry.frames.uplink.clear();
-    true
+/// Frame settings changed: tell the holder.
+pub fn settings_changed(state: &AppState, entry: &StreamEntry) {
+    let Some(holder) = state.holder(&entry.id) else {
+        return;
+    };
+    // Agents apply settings to the running publisher; the URL is informative only.
+    let settings = grant(entry, format!("/v1/streams/{}/whip", entry.id));
+    state
+        .agents
+        .with(&holder, |c| c.send(&RelayMessage::Settings(settings)));
 }
 
 /// Routes of this module.
@@ -269,45 +269,41 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
     if send_json(&mut sink, &welcome).await.is_err() {
         return;
     }
-    // After a relay restart the agent asks to resume streams this relay never heard of;
-    // stopping them now keeps it from retrying their WHIP/WHEP sessions forever.
-    for stream_id in resume.iter().filter(|id| state.streams.get(id).is_none()) {
-        let stop = RelayMessage::Stop {
-            stream_id: stream_id.clone(),
-            reason: "the relay does not know this stream (it was restarted)".into(),
-        };
-        if send_json(&mut sink, &stop).await.is_err() {
-            return;
-        }
-    }
     let (tx, rx) = mpsc::unbounded_channel();
     let frames = Arc::new(Notify::new());
-    state.agents.register(AgentHandle {
+    lock(&state.agents.agents).push(Connection {
         id: id.clone(),
         label: label.clone(),
-        candidate: publish,
-        resume,
-        released: HashSet::new(),
         tx: tx.clone(),
         frames: frames.clone(),
     });
     tracing::info!(agent = %id, %label, publish, "agent connected");
-    for entry in state.streams.list() {
-        state.agents.assign(&state, &entry);
-    }
+    lease_input(
+        &state,
+        Input::AgentJoined {
+            agent: id.clone(),
+            candidate: publish,
+            resume,
+        },
+    );
 
-    let started = Instant::now();
-    let last_heard = Arc::new(AtomicU64::new(0));
-    let elapsed_ms = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-
-    let writer = write_loop(state.clone(), id.clone(), sink, rx, frames, prefer_i420);
+    let liveness = Arc::new(Liveness::new());
+    let writer = write_loop(
+        state.clone(),
+        id.clone(),
+        sink,
+        rx,
+        frames,
+        prefer_i420,
+        liveness.clone(),
+    );
     let reader = {
         let state = state.clone();
         let id = id.clone();
-        let last_heard = last_heard.clone();
+        let liveness = liveness.clone();
         async move {
             while let Some(Ok(message)) = stream.next().await {
-                last_heard.store(elapsed_ms(), Ordering::Relaxed);
+                liveness.heard();
                 match message {
                     Message::Text(text) => handle_text(&state, &id, &tx, &text),
                     Message::Binary(data) => handle_frame(&state, &id, &tx, &data),
@@ -318,12 +314,11 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         }
     };
     let watchdog = async {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
         loop {
             tick.tick().await;
-            let silent = elapsed_ms().saturating_sub(last_heard.load(Ordering::Relaxed));
-            if silent > u64::try_from(DEAD_AFTER.as_millis()).unwrap_or(u64::MAX) {
-                tracing::info!(agent = %id, silent_ms = silent, "agent stopped answering pings");
+            if let Some(why) = liveness.gone() {
+                tracing::info!(agent = %id, "agent gone: {why}");
                 break;
             }
         }
@@ -333,8 +328,64 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         () = reader => {},
         () = watchdog => {},
     }
-    state.agents.unregister(&state, &id);
+    lease_input(&state, Input::AgentLeft { agent: id.clone() });
+    lock(&state.agents.agents).retain(|c| c.id != id);
     tracing::info!(agent = %id, "agent disconnected");
+}
+
+/// When the agent was last heard from, and since when a ping has waited for an answer.
+#[derive(Debug)]
+struct Liveness {
+    started: Instant,
+    last_heard_ms: AtomicU64,
+    /// When the oldest unanswered ping went out; `u64::MAX` when none is waiting.
+    ping_waiting_since_ms: AtomicU64,
+}
+
+impl Liveness {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last_heard_ms: AtomicU64::new(0),
+            ping_waiting_since_ms: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        millis(self.started.elapsed())
+    }
+
+    /// Any message (a pong, stats, a frame) shows the agent is there.
+    fn heard(&self) {
+        self.last_heard_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.ping_waiting_since_ms
+            .store(u64::MAX, Ordering::Relaxed);
+    }
+
+    /// A ping went out; the clock starts at the oldest one still unanswered.
+    fn pinged(&self) {
+        let now = self.now_ms();
+        let _ = self.ping_waiting_since_ms.compare_exchange(
+            u64::MAX,
+            now,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    fn gone(&self) -> Option<&'static str> {
+        let now = self.now_ms();
+        let waiting = self.ping_waiting_since_ms.load(Ordering::Relaxed);
+        if waiting != u64::MAX && now.saturating_sub(waiting) > millis(DEAD_AFTER) {
+            return Some("a ping went unanswered");
+        }
+        let silent = now.saturating_sub(self.last_heard_ms.load(Ordering::Relaxed));
+        (silent > millis(SILENT_AFTER)).then_some("it went silent")
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 async fn send_json<S>(sink: &mut S, message: &RelayMessage) -> Result<(), axum::Error>
@@ -349,9 +400,10 @@ async fn write_loop<S>(
     state: Arc<AppState>,
     id: String,
     mut sink: S,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    mut rx: mpsc::UnboundedReceiver<String>,
     frames: Arc<Notify>,
     prefer_i420: bool,
+    liveness: Arc<Liveness>,
 ) where
     S: futures_util::Sink<Message, Error = axum::Error> + Unpin,
 {
@@ -362,17 +414,23 @@ async fn write_loop<S>(
     };
     let mut stopping = std::pin::pin!(stopping);
     loop {
+        // Shutdown, control messages and pings go ahead of multi-megabyte frames.
         let result = tokio::select! {
-            message = rx.recv() => match message {
-                Some(Outbound::Text(text)) => sink.send(Message::Text(text.into())).await,
-                None => break,
-            },
-            () = frames.notified() => send_frames(&state, &id, &mut sink, prefer_i420).await,
-            _ = ping.tick() => sink.send(Message::Ping(Bytes::new())).await,
+            biased;
             () = &mut stopping => {
                 let _ = sink.send(Message::Close(None)).await;
                 break;
             }
+            message = rx.recv() => match message {
+                Some(text) => sink.send(Message::Text(text.into())).await,
+                None => break,
+            },
+            _ = ping.tick() => {
+                let sent = sink.send(Message::Ping(Bytes::new())).await;
+                liveness.pinged();
+                sent
+            }
+            () = frames.notified() => send_frames(&state, &id, &mut sink, prefer_i420).await,
         };
         if result.is_err() {
             break;
@@ -390,10 +448,8 @@ async fn send_frames<S>(
 where
     S: futures_util::Sink<Message, Error = axum::Error> + Unpin,
 {
-    for entry in state.streams.list() {
-        if lock(&entry.info).lease.as_deref() != Some(id) {
-            continue;
-        }
+    let held = lock(&state.leases).held_by(id);
+    for entry in held.iter().filter_map(|stream| state.streams.get(stream)) {
         if let Some(message) = entry.frames.uplink.take() {
             let message = if prefer_i420 {
                 as_i420(message).await
@@ -421,13 +477,13 @@ async fn as_i420(message: Bytes) -> Bytes {
     }
 }
 
-fn reply_error(tx: &mpsc::UnboundedSender<Outbound>, code: &str, message: String) {
+fn reply_error(tx: &mpsc::UnboundedSender<String>, code: &str, message: String) {
     let error = RelayMessage::Error {
         code: code.to_owned(),
         message,
     };
     if let Ok(text) = serde_json::to_string(&error) {
-        let _ = tx.send(Outbound::Text(text));
+        let _ = tx.send(text);
     }
 }
 
@@ -435,14 +491,14 @@ fn reply_error(tx: &mpsc::UnboundedSender<Outbound>, code: &str, message: String
 fn held_stream(
     state: &AppState,
     agent_id: &str,
-    tx: &mpsc::UnboundedSender<Outbound>,
+    tx: &mpsc::UnboundedSender<String>,
     stream_id: &str,
 ) -> Option<Arc<StreamEntry>> {
     let Some(entry) = state.streams.get(stream_id) else {
         reply_error(tx, "unknown_stream", format!("no stream {stream_id:?}"));
         return None;
     };
-    if lock(&entry.info).lease.as_deref() != Some(agent_id) {
+    if state.holder(stream_id).as_deref() != Some(agent_id) {
         reply_error(
             tx,
             "not_lease_holder",
@@ -453,7 +509,7 @@ fn held_stream(
     Some(entry)
 }
 
-fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Outbound>, text: &str) {
+fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<String>, text: &str) {
     let message = match serde_json::from_str::<AgentMessage>(text) {
         Ok(m) => m,
         Err(e) => return reply_error(tx, "bad_message", format!("cannot parse message: {e}")),
@@ -522,8 +578,14 @@ fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Outb
             }
         }
         AgentMessage::Release { stream_id } => {
-            if let Some(entry) = held_stream(state, agent_id, tx, &stream_id) {
-                state.agents.released(state, agent_id, &entry);
+            if held_stream(state, agent_id, tx, &stream_id).is_some() {
+                lease_input(
+                    state,
+                    Input::Released {
+                        agent: agent_id.to_owned(),
+                        stream: stream_id,
+                    },
+                );
             }
         }
     }
@@ -532,7 +594,7 @@ fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Outb
 fn handle_frame(
     state: &AppState,
     agent_id: &str,
-    tx: &mpsc::UnboundedSender<Outbound>,
+    tx: &mpsc::UnboundedSender<String>,
     data: &Bytes,
 ) {
     let header = match FrameHeader::decode(data) {
@@ -546,7 +608,7 @@ fn handle_frame(
             format!("no stream with index {}", header.stream_index),
         );
     };
-    if lock(&entry.info).lease.as_deref() != Some(agent_id) {
+    if state.holder(&entry.id).as_deref() != Some(agent_id) {
         return reply_error(
             tx,
             "not_lease_holder",

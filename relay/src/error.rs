@@ -45,6 +45,16 @@ pub enum ApiError {
     /// The body is larger than the route accepts.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A limit is reached; retry after `retry_after_secs`.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Stable machine code.
+        code: &'static str,
+        /// Which limit and what to do.
+        message: String,
+        /// Sent as `Retry-After`.
+        retry_after_secs: u32,
+    },
     /// The body has the wrong content type.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -115,6 +125,7 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Upstream(e) => e.relay_status(),
@@ -129,7 +140,8 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
-            | Self::Unprocessable { code, .. } => code,
+            | Self::Unprocessable { code, .. }
+            | Self::TooManyRequests { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::PayloadTooLarge(_) => "payload_too_large",
@@ -147,6 +159,12 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "request failed");
         }
         let status = self.status();
+        let retry_after = match &self {
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
         let body = Body {
             error: Detail {
                 code: self.code(),
@@ -154,6 +172,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -94,7 +94,7 @@ async fn events(
         .map(|s| {
             Ok(to_sse(&Event {
                 name: "stream",
-                data: Arc::new(crate::streams::view(&state, s)),
+                data: Arc::new(crate::registry::view(&state, s)),
             }))
         })
         .collect();
@@ -127,7 +127,7 @@ pub async fn stats_ticker(state: Arc<AppState>) {
             .streams
             .list()
             .iter()
-            .map(|s| crate::streams::stats(s))
+            .map(|s| crate::registry::stats(s))
             .collect();
         state
             .events

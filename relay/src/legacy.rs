@@ -182,7 +182,7 @@ async fn frames(
             decoded.buffer.len() - FRAME_HEADER_LEN,
         )
         .map_err(|e| ApiError::bad_request("bad_frame_size", e.to_string()))?;
-        streams::require_publisher(&entry)?;
+        streams::require_publisher(&state, &entry)?;
         (
             decoded.buffer,
             PixelFormat::Rgb8,
@@ -191,7 +191,7 @@ async fn frames(
         )
     } else {
         let (format, width, height) = streams::frame_layout(&headers)?;
-        streams::require_publisher(&entry)?;
+        streams::require_publisher(&state, &entry)?;
         let message = streams::read_pixels(body, format.frame_len(width, height), max).await?;
         (message, format, width, height)
     };

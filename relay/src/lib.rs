@@ -12,9 +12,11 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod hub;
+pub mod leases;
 pub mod legacy;
 pub mod local;
 pub mod pixels;
+pub mod registry;
 pub mod runtime_config;
 pub mod signalling;
 pub mod state_files;
@@ -62,9 +64,12 @@ pub struct AppState {
     /// Frame settings for new streams.
     pub runtime: runtime_config::RuntimeConfig,
     /// The streams.
-    pub streams: streams::Registry,
-    /// Connected browser agents and leases.
-    pub agents: agent::Agents,
+    pub streams: registry::Registry,
+    /// Who publishes which stream, and the WHIP/WHEP sessions; a leaf lock (nothing else is
+    /// locked while it is held, except what `agent::lease_input` touches).
+    pub leases: std::sync::Mutex<leases::Leases>,
+    /// Connected browser agents.
+    pub agents: agent::Connections,
     /// The SSE bus.
     pub events: events::Events,
     /// Turns `true` once shutdown starts; sockets and event streams end then.
@@ -93,13 +98,19 @@ impl AppState {
             media,
             credentials,
             runtime: runtime_config::RuntimeConfig::load(&state_dir),
-            streams: streams::Registry::default(),
-            agents: agent::Agents::default(),
+            streams: registry::Registry::default(),
+            leases: std::sync::Mutex::default(),
+            agents: agent::Connections::default(),
             events: events::Events::default(),
             shutdown: watch::Sender::new(false),
             config,
             addr,
         }))
+    }
+
+    /// The agent holding `stream`'s publish lease.
+    pub fn holder(&self, stream: &str) -> Option<String> {
+        lock(&self.leases).holder(stream).map(str::to_owned)
     }
 
     /// Whether shutdown has started.

@@ -1,97 +1,85 @@
-//! The WHIP/WHEP signalling proxy (`POST/PATCH/DELETE /v1/streams/{id}/whip|whep`).
+//! The WHIP/WHEP signalling proxy (`POST /v1/streams/{id}/whip|whep`, and
+//! `PATCH/DELETE /v1/streams/{id}/whip|whep/{session}`).
 //!
 //! The page never learns the upstream URLs (the WHIP URL lets anyone publish into the
 //! stream). The relay forwards the SDP to the stream's WHIP URL, or to its WHEP URL (from
-//! `Livepeer-Playback-URL`, else the status), follows 307/308, keeps each session's
-//! `Location` for PATCH and DELETE, and passes the upstream answer through: 201, WHEP's 406
-//! counter-offer, 409 + `Retry-After`, other 4xx. Only URLs Daydream returned are contacted.
+//! `Livepeer-Playback-URL`, else the status), follows 307/308, and passes the upstream
+//! answer through: 201, WHEP's 406 counter-offer, 409 + `Retry-After`, other 4xx. Only URLs
+//! Daydream returned are contacted.
+//!
+//! Every accepted offer is its own session with its own relative `Location`
+//! (`whep/{session}`), so it resolves under whatever prefix the client used (ComfyUI's
+//! `/rtc/api/`), and PATCH and DELETE act on that session alone. WHIP offers must present
+//! the publish lease the relay granted (`?lease=`); the session bookkeeping and that check
+//! belong to [`crate::leases`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, post};
+use axum::routing::{MethodRouter, patch, post};
+use serde::Deserialize;
 
+use crate::agent::lease_input;
 use crate::error::{ApiError, ApiResult};
-use crate::streams::{StreamEntry, changed};
+use crate::leases::{Input, Kind, MAX_VIEWERS, Refusal, Session};
+use crate::registry::{StreamEntry, changed};
 use crate::{AppState, lock};
 
 /// Largest SDP accepted (real offers are a few KB).
 const MAX_SDP_BYTES: usize = 128 * 1024;
 /// Timeout of one upstream signalling request.
 const SIGNALLING_TIMEOUT: Duration = Duration::from_secs(15);
-/// Timeout of the DELETEs sent when a stream stops.
+/// Timeout of the DELETEs sent when a session or a stream ends.
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Redirects followed per request.
 const MAX_REDIRECTS: usize = 5;
+/// What a viewer over the gateway's limit is told to wait, as Daydream's own clients do.
+const VIEWER_LIMIT_RETRY_SECS: u32 = 2;
 const PLAYBACK_HEADER: &str = "livepeer-playback-url";
-
-/// WHIP or WHEP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Ingest.
-    Whip,
-    /// Egress.
-    Whep,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Whip => "whip",
-            Self::Whep => "whep",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Session {
-    location: url::Url,
-}
-
-/// A stream's upstream sessions.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    whip: Mutex<Option<Session>>,
-    whep: Mutex<Option<Session>>,
-}
-
-impl Sessions {
-    fn slot(&self, kind: Kind) -> &Mutex<Option<Session>> {
-        match kind {
-            Kind::Whip => &self.whip,
-            Kind::Whep => &self.whep,
-        }
-    }
-}
 
 /// Routes of this module.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/v1/streams/{id}/whip", session_routes(Kind::Whip))
-        .route("/v1/streams/{id}/whep", session_routes(Kind::Whep))
+        .route("/v1/streams/{id}/whip", offer_route(Kind::Whip))
+        .route("/v1/streams/{id}/whep", offer_route(Kind::Whep))
+        .route("/v1/streams/{id}/whip/{session}", session_route(Kind::Whip))
+        .route("/v1/streams/{id}/whep/{session}", session_route(Kind::Whep))
         .layer(DefaultBodyLimit::max(MAX_SDP_BYTES))
 }
 
-/// POST (offer), PATCH (trickle / ICE restart) and DELETE (end) for one kind of session.
-fn session_routes(kind: Kind) -> MethodRouter<Arc<AppState>> {
+#[derive(Debug, Deserialize)]
+struct OfferQuery {
+    #[serde(default)]
+    lease: Option<String>,
+}
+
+fn offer_route(kind: Kind) -> MethodRouter<Arc<AppState>> {
     post(
-        move |State(s): State<Arc<AppState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes| async move {
-            offer(&s, &id, kind, &h, b).await
-        },
+        move |State(s): State<Arc<AppState>>,
+              Path(id): Path<String>,
+              Query(q): Query<OfferQuery>,
+              h: HeaderMap,
+              b: Bytes| async move { offer(&s, &id, kind, q.lease.as_deref(), &h, b).await },
     )
-    .patch(
-        move |State(s): State<Arc<AppState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes| async move {
-            patch(&s, &id, kind, &h, b).await
-        },
+}
+
+/// PATCH (trickle / ICE restart) and DELETE (end) of one session.
+fn session_route(kind: Kind) -> MethodRouter<Arc<AppState>> {
+    patch(
+        move |State(s): State<Arc<AppState>>,
+              Path((id, session)): Path<(String, String)>,
+              h: HeaderMap,
+              b: Bytes| async move { patch_session(&s, &id, kind, &session, &h, b).await },
     )
     .delete(
-        move |State(s): State<Arc<AppState>>, Path(id): Path<String>| async move {
-            end(&s, &id, kind).await
+        move |State(s): State<Arc<AppState>>,
+              Path((id, session)): Path<(String, String)>| async move {
+            end(&s, &id, kind, &session).await
         },
     )
 }
@@ -205,6 +193,7 @@ async fn offer(
     state: &Arc<AppState>,
     id: &str,
     kind: Kind,
+    lease: Option<&str>,
     headers: &HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -220,34 +209,72 @@ async fn offer(
             "the body is not an SDP offer (it must start with v=0)",
         ));
     }
-    let url = target(&entry, kind)?;
-    // A new offer replaces the previous session (reconnect after an ICE failure).
-    let previous = lock(entry.sessions.slot(kind)).take();
-    if let Some(old) = previous {
-        delete_upstream(&entry, &old.location).await;
+    if kind == Kind::Whip {
+        let verdict = lock(&state.leases).authorize_whip(id, lease);
+        match verdict {
+            Ok(()) => {}
+            Err(Refusal::NoStream) => return Err(ApiError::unknown_stream(id)),
+            Err(Refusal::NotLeaseHolder) => {
+                return Err(ApiError::conflict(
+                    "not_lease_holder",
+                    "only the agent holding this stream's publish lease may publish it; \
+                     another tab or agent publishes it now",
+                ));
+            }
+        }
     }
+    let url = target(&entry, kind)?;
     let forwarded = [(header::CONTENT_TYPE, "application/sdp".to_owned())];
     let (response, final_url) =
         send(entry.client.http(), Method::POST, url, &forwarded, &body).await?;
     let status = response.status().as_u16();
+    if kind == Kind::Whep && status == 429 {
+        return Err(ApiError::TooManyRequests {
+            code: "viewer_limit",
+            message: format!(
+                "this stream already has {MAX_VIEWERS} viewers, the media server's limit; \
+                 close a preview or player and retry"
+            ),
+            retry_after_secs: VIEWER_LIMIT_RETRY_SECS,
+        });
+    }
     let location = response
         .headers()
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|l| final_url.join(l).ok());
+    let mut own = None;
     if matches!(status, 200 | 201 | 406) {
         let Some(location) = location else {
             return Err(ApiError::Unavailable(
                 "the media server answered without a Location".into(),
             ));
         };
-        *lock(entry.sessions.slot(kind)) = Some(Session { location });
+        let session = session_id();
+        own = Some(format!("{}/{session}", kind.as_str()));
         if kind == Kind::Whip {
             record_playback_url(state, &entry, response.headers(), &final_url);
         }
+        let deletes = lease_input(
+            state,
+            Input::SessionOpened {
+                stream: entry.id.clone(),
+                kind,
+                session: Session {
+                    id: session,
+                    upstream: location.to_string(),
+                },
+            },
+        );
+        delete_upstream_all(&entry, deletes).await;
     }
-    let own = format!("/v1/streams/{}/{}", entry.id, kind.as_str());
-    Ok(pass_through(response, Some(&own)).await)
+    Ok(pass_through(response, own.as_deref()).await)
+}
+
+/// 128 random bits: session ids are not secrets (the relay token guards them) but must never
+/// collide or be reused.
+fn session_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// Stores `Livepeer-Playback-URL` (the low-latency WHEP URL) and tells the publisher.
@@ -273,22 +300,32 @@ fn record_playback_url(
         // The playback header is the low-latency route; it replaces a URL from `/status`.
         info.whep_url = Some(url.to_string());
     }
-    state.agents.playback_known(entry);
+    lease_input(
+        state,
+        Input::PlaybackKnown {
+            stream: entry.id.clone(),
+        },
+    );
     changed(state, entry);
 }
 
-async fn patch(
+async fn patch_session(
     state: &Arc<AppState>,
     id: &str,
     kind: Kind,
+    session: &str,
     headers: &HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let entry = state.streams.require(id)?;
-    let session = lock(entry.sessions.slot(kind)).clone();
-    let Some(session) = session else {
+    let upstream = lock(&state.leases)
+        .session(id, kind, session)
+        .map(|s| s.upstream.clone());
+    let Some(upstream) = upstream else {
         return Err(no_session(kind));
     };
+    let upstream = url::Url::parse(&upstream)
+        .map_err(|e| ApiError::Internal(format!("stored session URL: {e}")))?;
     let mut forwarded = vec![(header::CONTENT_TYPE, content_type(headers).to_owned())];
     if let Some(tag) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         forwarded.push((header::IF_MATCH, tag.to_owned()));
@@ -296,7 +333,7 @@ async fn patch(
     let (response, _) = send(
         entry.client.http(),
         Method::PATCH,
-        session.location,
+        upstream,
         &forwarded,
         &body,
     )
@@ -307,39 +344,52 @@ async fn patch(
 fn no_session(kind: Kind) -> ApiError {
     ApiError::NotFound {
         code: "no_session",
-        message: format!("no {} session is open for this stream", kind.as_str()),
+        message: format!(
+            "no such {} session on this stream; it ended or was replaced",
+            kind.as_str()
+        ),
     }
 }
 
-async fn end(state: &Arc<AppState>, id: &str, kind: Kind) -> ApiResult<Response> {
+async fn end(state: &Arc<AppState>, id: &str, kind: Kind, session: &str) -> ApiResult<Response> {
     let entry = state.streams.require(id)?;
-    let session = lock(entry.sessions.slot(kind)).take();
-    let Some(session) = session else {
+    let deletes = lease_input(
+        state,
+        Input::SessionClosed {
+            stream: id.to_owned(),
+            kind,
+            session: session.to_owned(),
+        },
+    );
+    if deletes.is_empty() {
         return Err(no_session(kind));
-    };
-    delete_upstream(&entry, &session.location).await;
+    }
+    delete_upstream_all(&entry, deletes).await;
     Ok(StatusCode::OK.into_response())
 }
 
-async fn delete_upstream(entry: &StreamEntry, location: &url::Url) {
-    let result = entry
-        .client
-        .http()
-        .delete(location.clone())
-        .timeout(TEARDOWN_TIMEOUT)
-        .send()
-        .await;
-    if let Err(e) = result {
-        tracing::debug!(stream = %entry.id, error = %e, "session DELETE failed");
+async fn delete_upstream_all(entry: &StreamEntry, upstreams: Vec<String>) {
+    for upstream in upstreams {
+        let result = entry
+            .client
+            .http()
+            .delete(&upstream)
+            .timeout(TEARDOWN_TIMEOUT)
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::debug!(stream = %entry.id, error = %e, "session DELETE failed");
+        }
     }
 }
 
-/// Ends both sessions of a stream that is going away.
-pub async fn teardown(entry: &StreamEntry) {
-    for kind in [Kind::Whip, Kind::Whep] {
-        let session = lock(entry.sessions.slot(kind)).take();
-        if let Some(session) = session {
-            delete_upstream(entry, &session.location).await;
-        }
-    }
+/// Ends every session of a stream that is going away.
+pub async fn teardown(state: &AppState, entry: &StreamEntry) {
+    let deletes = lease_input(
+        state,
+        Input::StreamRemoved {
+            stream: entry.id.clone(),
+        },
+    );
+    delete_upstream_all(entry, deletes).await;
 }

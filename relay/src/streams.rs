@@ -1,9 +1,9 @@
-//! The stream registry and `/v1/streams`: create, list, read, update params, delete, push
-//! frames in and read processed frames out. Each stream keeps its remote status fresh with
+//! `/v1/streams`: create, list, read, update params, delete, push frames in and read
+//! processed frames out. Each stream keeps its remote status fresh with
 //! one background poller, so reads are served from memory.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -13,177 +13,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use rtc_protocol::{
-    FRAME_HEADER_LEN, FrameHeader, MediaState, PixelFormat, StreamStats, check_payload,
-};
+use rtc_protocol::{FRAME_HEADER_LEN, FrameHeader, PixelFormat, check_payload};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::config::Backend;
-use crate::daydream::{DaydreamClient, RemoteStream};
+use crate::agent::lease_input;
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::hub::StreamFrames;
-use crate::runtime_config::{FrameSettings, FrameSettingsPatch};
-use crate::signalling::Sessions;
+use crate::leases::Input;
+pub use crate::registry::{StreamEntry, StreamInfo, changed, view};
+use crate::runtime_config::FrameSettingsPatch;
 use crate::{AppState, lock};
 
 /// Longest `wait_ms` honoured by `GET /output` (below the request timeout).
 pub const MAX_OUTPUT_WAIT: Duration = Duration::from_secs(25);
-
-/// What an agent last reported about its publisher or player.
-#[derive(Debug, Clone)]
-pub struct MediaReport {
-    /// Reporting agent.
-    pub agent_id: String,
-    /// Its state.
-    pub state: MediaState,
-    /// Its latest stats.
-    pub stats: StreamStats,
-    /// Error text when failed.
-    pub error: Option<String>,
-}
-
-/// Mutable part of a stream.
-#[derive(Debug)]
-pub struct StreamInfo {
-    /// Frame rate and size the publisher uses.
-    pub settings: FrameSettings,
-    /// `streamdiffusion`.
-    pub pipeline: String,
-    /// Params as last accepted upstream.
-    pub params: Map<String, Value>,
-    /// Upstream WHEP URL, once known.
-    pub whep_url: Option<String>,
-    /// Last `data.state` from `/status`.
-    pub remote_state: String,
-    /// Last `data` from `/status`.
-    pub remote_status: Value,
-    /// Agent holding the publish lease.
-    pub lease: Option<String>,
-    /// Publisher report.
-    pub publisher: Option<MediaReport>,
-    /// Player report.
-    pub player: Option<MediaReport>,
-    /// Error that stopped the stream.
-    pub error: Option<String>,
-    /// Being deleted.
-    pub stopping: bool,
-}
-
-/// One stream.
-#[derive(Debug)]
-pub struct StreamEntry {
-    /// Upstream id (`str_…`).
-    pub id: String,
-    /// Index used in frame headers.
-    pub index: u32,
-    /// Label.
-    pub name: String,
-    /// RFC 3339.
-    pub created_at: String,
-    /// What Daydream returned on create (WHIP URL, playback id).
-    pub remote: RemoteStream,
-    /// Backend the stream was created on (a later switch applies to new streams only).
-    pub backend: Backend,
-    /// Client the stream was created with.
-    pub client: Arc<DaydreamClient>,
-    /// Frame slots.
-    pub frames: StreamFrames,
-    /// Mutable state.
-    pub info: Mutex<StreamInfo>,
-    /// WHIP/WHEP sessions of the signalling proxy.
-    pub sessions: Sessions,
-    poller: Mutex<Option<tokio::task::AbortHandle>>,
-}
-
-impl StreamEntry {
-    /// The state shown to users.
-    pub fn state(info: &StreamInfo) -> &'static str {
-        if info.stopping {
-            return "stopping";
-        }
-        if info.error.is_some() {
-            return "error";
-        }
-        if info.lease.is_none() {
-            return "waiting_for_publisher";
-        }
-        match info.publisher.as_ref().map(|p| p.state) {
-            Some(MediaState::Live) => "live",
-            Some(MediaState::Reconnecting) => "reconnecting",
-            Some(MediaState::Failed) => "error",
-            _ => "connecting",
-        }
-    }
-}
-
-/// All streams, in creation order, plus the "current" one the seed's routes act on.
-#[derive(Debug, Default)]
-pub struct Registry {
-    streams: RwLock<Vec<Arc<StreamEntry>>>,
-    current: Mutex<Option<String>>,
-    next_index: AtomicU32,
-}
-
-impl Registry {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<StreamEntry>>> {
-        self.streams
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Arc<StreamEntry>>> {
-        self.streams
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Every stream.
-    pub fn list(&self) -> Vec<Arc<StreamEntry>> {
-        self.read().clone()
-    }
-
-    /// A stream by id.
-    pub fn get(&self, id: &str) -> Option<Arc<StreamEntry>> {
-        self.read().iter().find(|s| s.id == id).cloned()
-    }
-
-    /// A stream by id, or the API's 404.
-    pub fn require(&self, id: &str) -> ApiResult<Arc<StreamEntry>> {
-        self.get(id).ok_or_else(|| ApiError::unknown_stream(id))
-    }
-
-    /// A stream by frame-header index.
-    pub fn by_index(&self, index: u32) -> Option<Arc<StreamEntry>> {
-        self.read().iter().find(|s| s.index == index).cloned()
-    }
-
-    /// The current stream's id.
-    pub fn current_id(&self) -> Option<String> {
-        lock(&self.current).clone()
-    }
-
-    /// The current stream.
-    pub fn current(&self) -> Option<Arc<StreamEntry>> {
-        self.current_id().and_then(|id| self.get(&id))
-    }
-
-    fn insert(&self, entry: Arc<StreamEntry>) {
-        *lock(&self.current) = Some(entry.id.clone());
-        self.write().push(entry);
-    }
-
-    fn remove(&self, id: &str) -> Option<Arc<StreamEntry>> {
-        let mut streams = self.write();
-        let position = streams.iter().position(|s| s.id == id)?;
-        let entry = streams.remove(position);
-        let mut current = lock(&self.current);
-        if current.as_deref() == Some(id) {
-            *current = streams.last().map(|s| s.id.clone());
-        }
-        Some(entry)
-    }
-}
 
 /// `pipeline_config` as the pack sends it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -312,13 +155,11 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
             whep_url: None,
             remote_state: "LOADING".into(),
             remote_status: Value::Null,
-            lease: None,
             publisher: None,
             player: None,
             error: None,
             stopping: false,
         }),
-        sessions: Sessions::default(),
         poller: Mutex::new(None),
     });
     state.streams.insert(entry.clone());
@@ -328,7 +169,13 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
         .log("info", format!("stream {} created", entry.id));
     let poller = tokio::spawn(poll_status(state.clone(), entry.clone()));
     *lock(&entry.poller) = Some(poller.abort_handle());
-    state.agents.assign(state, &entry);
+    lease_input(
+        state,
+        Input::StreamAdded {
+            stream: entry.id.clone(),
+            playback_known: false,
+        },
+    );
     changed(state, &entry);
     Ok(entry)
 }
@@ -390,7 +237,7 @@ pub async fn update(
         changed
     };
     if settings_changed {
-        state.agents.settings_changed(entry);
+        crate::agent::settings_changed(state, entry);
     }
     changed(state, entry);
     Ok(())
@@ -407,11 +254,17 @@ pub struct Deleted {
 pub async fn delete(state: &Arc<AppState>, entry: &Arc<StreamEntry>) -> Deleted {
     lock(&entry.info).stopping = true;
     changed(state, entry);
-    state.agents.revoke(entry, "stream deleted");
+    lease_input(
+        state,
+        Input::StreamStopping {
+            stream: entry.id.clone(),
+            reason: "stream deleted".into(),
+        },
+    );
     if let Some(poller) = lock(&entry.poller).take() {
         poller.abort();
     }
-    crate::signalling::teardown(entry).await;
+    crate::signalling::teardown(state, entry).await;
     let remote_error = entry
         .client
         .delete_stream(&entry.id)
@@ -432,54 +285,6 @@ pub async fn delete(state: &Arc<AppState>, entry: &Arc<StreamEntry>) -> Deleted 
         .events
         .log("info", format!("stream {} deleted", entry.id));
     Deleted { remote_error }
-}
-
-/// Emits the stream's new state.
-pub fn changed(state: &AppState, entry: &StreamEntry) {
-    state.events.emit("stream", view(state, entry));
-}
-
-fn report_json(report: Option<&MediaReport>) -> Value {
-    report.map_or(
-        Value::Null,
-        |r| json!({"agent_id": r.agent_id, "state": r.state, "stats": r.stats, "error": r.error}),
-    )
-}
-
-/// The Stream object of the API.
-pub fn view(state: &AppState, entry: &StreamEntry) -> Value {
-    let info = lock(&entry.info);
-    json!({
-        "id": entry.id,
-        "index": entry.index,
-        "name": entry.name,
-        "current": state.streams.current_id().as_deref() == Some(entry.id.as_str()),
-        "created_at": entry.created_at,
-        "backend": entry.backend.as_str(),
-        "playback_id": entry.remote.output_playback_id,
-        "whip_url": entry.remote.whip_url,
-        "whep_url": info.whep_url,
-        "state": StreamEntry::state(&info),
-        "error": info.error,
-        "remote": {"state": info.remote_state, "status": info.remote_status},
-        "settings": info.settings,
-        "pipeline_config": {"pipeline": info.pipeline, "params": info.params},
-        "publisher": report_json(info.publisher.as_ref()),
-        "player": report_json(info.player.as_ref()),
-        "lease": info.lease,
-        "frames": entry.frames.snapshot(),
-    })
-}
-
-/// The per-stream part of the 1 Hz `stats` event.
-pub fn stats(entry: &StreamEntry) -> Value {
-    let info = lock(&entry.info);
-    json!({
-        "id": entry.id,
-        "publisher": info.publisher.as_ref().map(|p| &p.stats),
-        "player": info.player.as_ref().map(|p| &p.stats),
-        "frames": entry.frames.snapshot(),
-    })
 }
 
 /// One poller per stream, so callers never wait on Daydream and polls never pile up.
@@ -505,7 +310,12 @@ async fn poll_status(state: Arc<AppState>, entry: Arc<StreamEntry>) {
                     (changed_now, new_whep)
                 };
                 if new_whep {
-                    state.agents.playback_known(&entry);
+                    lease_input(
+                        &state,
+                        Input::PlaybackKnown {
+                            stream: entry.id.clone(),
+                        },
+                    );
                 }
                 if changed_now {
                     changed(&state, &entry);
@@ -625,8 +435,8 @@ fn capture_us(headers: &HeaderMap) -> u64 {
 }
 
 /// Checks that the stream has a publisher before a frame is accepted.
-pub fn require_publisher(entry: &StreamEntry) -> ApiResult<()> {
-    if lock(&entry.info).lease.is_none() {
+pub fn require_publisher(state: &AppState, entry: &StreamEntry) -> ApiResult<()> {
+    if state.holder(&entry.id).is_none() {
         return Err(ApiError::conflict(
             "no_publisher",
             "no browser agent publishes this stream; open ComfyUI (or the studio page) in a browser tab",
@@ -696,7 +506,7 @@ async fn post_frames(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let entry = state.streams.require(&id)?;
     let (format, width, height) = frame_layout(&headers)?;
-    require_publisher(&entry)?;
+    require_publisher(&state, &entry)?;
     let expected = format.frame_len(width, height);
     let message = read_pixels(body, expected, state.config.max_frame_bytes).await?;
     let accepted = accept_frame(&entry, message, format, width, height, capture_us(&headers));

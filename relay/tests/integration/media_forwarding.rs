@@ -6,41 +6,10 @@ use crate::media_support;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use media_support::{PeerEvent, TestServer, absolute, connect, delete, frame_number, h264_frame};
+use media_support::{
+    PeerEvent, TestServer, absolute, connect, delete, frame_number, numbered, pump_until_received,
+};
 use str0m::media::Direction;
-
-/// Frame `n` of a stream with a keyframe every 10th frame, like a short GOP.
-fn numbered(n: u32) -> Vec<u8> {
-    h264_frame(n, n.is_multiple_of(10), 3000)
-}
-
-/// Sends frames until `viewer` has received one numbered at least `from`; returns it.
-async fn pump_until_received(
-    publisher: &media_support::TestPeer,
-    viewer: &mut media_support::TestPeer,
-    next: &mut u32,
-    from: u32,
-) -> u32 {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(33));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                assert!(tokio::time::Instant::now() < deadline, "no frame >= {from} arrived");
-                publisher.send_frame(numbered(*next));
-                *next += 1;
-            }
-            event = viewer.events.recv() => {
-                if let Some(PeerEvent::Frame(frame, _)) = event
-                    && let Some(n) = frame_number(&frame)
-                    && n >= from
-                {
-                    return n;
-                }
-            }
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publisher_frames_reach_every_viewer_intact() {

@@ -173,6 +173,17 @@ async fn start_cloud() -> Cloud {
     cloud
 }
 
+/// The relative `Location` of a new session: `{kind}/{32 hex digits}`; returns the id.
+fn session_location(response: &reqwest::Response, kind: &str) -> String {
+    let location = response.headers()["location"].to_str().unwrap();
+    let id = location
+        .strip_prefix(&format!("{kind}/"))
+        .unwrap_or_else(|| panic!("relative {kind} session Location, got {location}"));
+    assert_eq!(id.len(), 32, "{location}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{location}");
+    id.to_owned()
+}
+
 async fn relay_for(cloud: &Cloud) -> Relay {
     let base = cloud.base();
     Relay::start_with(move |c| {
@@ -191,11 +202,23 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
     let stream = relay.default_stream().await;
     let id = stream["id"].as_str().unwrap();
     assert_eq!(id, "str_fake1");
-    next_of_type(&mut holder, "publish").await;
-
+    let grant = next_of_type(&mut holder, "publish").await;
     let whip = format!("/v1/streams/{id}/whip");
+    // The grant's URL carries the lease; nothing else may publish.
+    let leased = grant["whip_url"].as_str().unwrap().to_owned();
+    assert!(leased.starts_with(&format!("{whip}?lease=")), "{leased}");
+    for stranger in [whip.clone(), format!("{whip}?lease=lse_999")] {
+        let refused = relay
+            .post(&stranger)
+            .header("content-type", "application/sdp")
+            .body(OFFER)
+            .send()
+            .await
+            .unwrap();
+        expect_error(refused, 409, "not_lease_holder").await;
+    }
     let wrong_type = relay
-        .post(&whip)
+        .post(&leased)
         .header("content-type", "text/plain")
         .body(OFFER)
         .send()
@@ -203,14 +226,19 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
         .unwrap();
     expect_error(wrong_type, 415, "unsupported_media_type").await;
     let not_sdp = relay
-        .post(&whip)
+        .post(&leased)
         .header("content-type", "application/sdp")
         .body("hello")
         .send()
         .await
         .unwrap();
     expect_error(not_sdp, 400, "bad_sdp").await;
-    expect_error(relay.delete(&whip).send().await.unwrap(), 404, "no_session").await;
+    expect_error(
+        relay.delete(&format!("{whip}/nope")).send().await.unwrap(),
+        404,
+        "no_session",
+    )
+    .await;
     expect_error(
         relay
             .post("/v1/streams/str_nope/whip")
@@ -225,18 +253,17 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
     .await;
 
     let answer = relay
-        .post(&whip)
+        .post(&leased)
         .header("content-type", "application/sdp")
         .body(OFFER)
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status(), 201);
-    assert_eq!(
-        answer.headers()["location"],
-        whip.as_str(),
-        "the upstream URL stays private"
-    );
+    // Relative, so it resolves under any prefix (ComfyUI's /rtc/api/); the upstream URL
+    // stays private.
+    let whip_session = session_location(&answer, "whip");
+    let whip_session = format!("{whip}/{whip_session}");
     assert_eq!(answer.headers()["etag"], "\"e1\"");
     assert_eq!(answer.headers()["content-type"], "application/sdp");
     assert!(answer.headers().get("livepeer-playback-url").is_none());
@@ -268,7 +295,7 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
     );
 
     let patch = relay
-        .patch(&whip)
+        .patch(&whip_session)
         .header("content-type", "application/trickle-ice-sdpfrag")
         .header("if-match", "\"e1\"")
         .body("a=x")
@@ -300,9 +327,37 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 201);
-    assert_eq!(ok.headers()["location"], whep.as_str());
+    let first_viewer = format!("{whep}/{}", session_location(&ok, "whep"));
+    let second = relay
+        .post(&whep)
+        .header("content-type", "application/sdp")
+        .body(OFFER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 201);
+    let second_viewer = format!("{whep}/{}", session_location(&second, "whep"));
+    assert_ne!(first_viewer, second_viewer, "one session per client");
 
-    let ended = relay.delete(&whip).send().await.unwrap();
+    // Ending one viewer leaves the other; a second DELETE finds nothing.
+    let ended = relay.delete(&first_viewer).send().await.unwrap();
+    assert_eq!(ended.status(), 200);
+    expect_error(
+        relay.delete(&first_viewer).send().await.unwrap(),
+        404,
+        "no_session",
+    )
+    .await;
+    let still = relay
+        .patch(&second_viewer)
+        .header("content-type", "application/trickle-ice-sdpfrag")
+        .body("a=x")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(still.status(), 404, "the other viewer's session is intact");
+
+    let ended = relay.delete(&whip_session).send().await.unwrap();
     assert_eq!(ended.status(), 200);
     assert!(cloud.seen().contains(&"DELETE whip session".to_owned()));
 

@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 /// Seconds a WHEP player should wait before retrying when nothing is published yet.
 pub(super) const RETRY_AFTER_SECS: u32 = 1;
 
+/// Seconds a viewer over the limit should wait (Daydream's own clients wait 2 s).
+pub(super) const VIEWER_RETRY_AFTER_SECS: u32 = 2;
+
 /// Everything a WHIP or WHEP request can fail with.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MediaError {
@@ -26,6 +29,8 @@ pub enum MediaError {
     UnknownSession,
     #[error("nothing is being published on this stream yet; retry after Retry-After seconds")]
     NoPublisher,
+    #[error("this stream already has {limit} viewers; close one and retry")]
+    TooManyViewers { limit: usize },
     #[error("method not allowed here; allowed: {allow}")]
     MethodNotAllowed { allow: &'static str },
     #[error("the offer is larger than {limit} bytes")]
@@ -46,6 +51,7 @@ impl MediaError {
             Self::UnknownStream => "unknown_stream",
             Self::UnknownSession => "unknown_session",
             Self::NoPublisher => "no_publisher",
+            Self::TooManyViewers { .. } => "viewer_limit",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::TooLarge { .. } => "offer_too_large",
             Self::Unavailable => "media_unavailable",
@@ -62,6 +68,7 @@ impl MediaError {
             }
             Self::UnknownStream | Self::UnknownSession => StatusCode::NOT_FOUND,
             Self::NoPublisher => StatusCode::CONFLICT,
+            Self::TooManyViewers { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -79,6 +86,12 @@ impl IntoResponse for MediaError {
         match self {
             Self::NoPublisher => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            Self::TooManyViewers { .. } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(VIEWER_RETRY_AFTER_SECS),
+                );
             }
             Self::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));

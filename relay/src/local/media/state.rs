@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::MediaStatus;
 use super::error::MediaError;
 use super::signaling::Role;
+use crate::leases::MAX_VIEWERS;
 
 /// How recent the last video packet must be for media to count as flowing.
 const FLOWING_WINDOW: Duration = Duration::from_secs(1);
@@ -120,6 +121,9 @@ impl Registry {
         if entry.publisher.is_none() {
             return Err(MediaError::NoPublisher);
         }
+        if entry.viewers.len() >= MAX_VIEWERS {
+            return Err(MediaError::TooManyViewers { limit: MAX_VIEWERS });
+        }
         entry.viewers.insert(session.to_owned());
         Ok(Arc::clone(&entry.counters))
     }
@@ -227,6 +231,22 @@ mod tests {
         let status = registry.status("k").unwrap();
         assert!(status.publisher_connected);
         assert_eq!(status.viewers, 1);
+    }
+
+    #[test]
+    fn a_sixth_viewer_is_refused_until_one_leaves() {
+        let registry = Registry::default();
+        registry.open("k");
+        registry.add_publisher("k", "p").unwrap();
+        for i in 0..MAX_VIEWERS {
+            registry.add_viewer("k", &format!("v{i}")).unwrap();
+        }
+        assert_eq!(
+            registry.add_viewer("k", "late").unwrap_err(),
+            MediaError::TooManyViewers { limit: MAX_VIEWERS }
+        );
+        assert!(registry.remove_session("k", "v0", Role::Viewer));
+        registry.add_viewer("k", "late").unwrap();
     }
 
     #[test]

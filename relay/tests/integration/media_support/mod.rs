@@ -138,9 +138,19 @@ pub async fn post_offer(url: &str, sdp: &str) -> reqwest::Response {
 
 /// Connects a peer through WHIP (`Direction::SendOnly`) or WHEP (`RecvOnly`).
 pub async fn connect(url: &str, direction: Direction) -> TestPeer {
+    connect_with(reqwest::Client::new().post(url), direction).await
+}
+
+/// Connects a peer, sending its offer with `request` (a POST carrying any credentials).
+pub async fn connect_with(request: reqwest::RequestBuilder, direction: Direction) -> TestPeer {
     let mut offer = Offer::new(direction).await;
-    let response = post_offer(url, &offer.sdp).await;
-    assert_eq!(response.status(), 201, "offer to {url} accepted");
+    let response = request
+        .header("content-type", "application/sdp")
+        .body(offer.sdp.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "offer accepted");
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let playback_url = response
         .headers()
@@ -329,4 +339,37 @@ pub async fn delete(url: &str) -> u16 {
 /// Resolves a `Location` header against the server.
 pub fn absolute(server: &TestServer, location: &str) -> String {
     format!("{}{location}", server.base)
+}
+
+/// Frame `n` of a stream with a keyframe every 10th frame, like a short GOP.
+pub fn numbered(n: u32) -> Vec<u8> {
+    h264_frame(n, n.is_multiple_of(10), 3000)
+}
+
+/// Sends frames until `viewer` has received one numbered at least `from`; returns it.
+pub async fn pump_until_received(
+    publisher: &TestPeer,
+    viewer: &mut TestPeer,
+    next: &mut u32,
+    from: u32,
+) -> u32 {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(33));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                assert!(tokio::time::Instant::now() < deadline, "no frame >= {from} arrived");
+                publisher.send_frame(numbered(*next));
+                *next += 1;
+            }
+            event = viewer.events.recv() => {
+                if let Some(PeerEvent::Frame(frame, _)) = event
+                    && let Some(n) = frame_number(&frame)
+                    && n >= from
+                {
+                    return n;
+                }
+            }
+        }
+    }
 }
