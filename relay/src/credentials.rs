@@ -324,7 +324,8 @@ async fn put_credentials(
     ApiJson(update): ApiJson<CredentialsUpdate>,
 ) -> ApiResult<Json<CredentialsView>> {
     let before = state.credentials.backend();
-    let view = state.credentials.update(update)?;
+    let writer = state.clone();
+    let view = crate::blocking(move || writer.credentials.update(update)).await??;
     tracing::info!(
         backend = view.backend,
         has_api_key = view.has_api_key,

@@ -173,8 +173,10 @@ async fn frames(
             .map_err(|e| {
                 ApiError::bad_request("bad_base64", format!("frame_b64 is not base64: {e}"))
             })?;
-        let decoded = crate::pixels::decode_png_rgb(&png, FRAME_HEADER_LEN, max)
-            .map_err(|e| ApiError::bad_request("bad_png", e))?;
+        let decoded =
+            crate::blocking(move || crate::pixels::decode_png_rgb(&png, FRAME_HEADER_LEN, max))
+                .await?
+                .map_err(|e| ApiError::bad_request("bad_png", e))?;
         rtc_protocol::check_payload(
             PixelFormat::Rgb8,
             decoded.width,
@@ -267,11 +269,13 @@ async fn set_config(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<LegacyConfig>,
 ) -> ApiResult<Json<Value>> {
-    state.runtime.update(FrameSettingsPatch {
+    let patch = FrameSettingsPatch {
         frame_rate: request.frame_rate,
         width: request.frame_width,
         height: request.frame_height,
-    })?;
+    };
+    let persisted = state.clone();
+    crate::blocking(move || persisted.runtime.update(patch)).await??;
     Ok(Json(config_json(&state)))
 }
 

@@ -276,6 +276,16 @@ async fn shutdown_signal(exit_with_parent: bool) {
 }
 
 /// Locks a mutex, ignoring poisoning (no lock is held across a panic-prone section).
+/// Runs blocking work (file writes with fsync, PNG decoding, pixel conversion) on tokio's
+/// blocking pool, so it never holds up an async worker that is serving sockets and pings.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> error::ApiResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| error::ApiError::Internal(format!("blocking task failed: {e}")))
+}
+
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()

@@ -137,7 +137,8 @@ async fn put_config(
     State(state): State<Arc<AppState>>,
     ApiJson(patch): ApiJson<FrameSettingsPatch>,
 ) -> ApiResult<Json<FrameSettings>> {
-    Ok(Json(state.runtime.update(patch)?))
+    let settings = crate::blocking(move || state.runtime.update(patch)).await??;
+    Ok(Json(settings))
 }
 
 #[cfg(test)]

@@ -549,13 +549,17 @@ async fn get_output(
         // The common case: hand out the stored bytes without copying them.
         Body::from(frame.pixels.clone())
     } else {
-        let converted = crate::pixels::convert(
-            &frame.pixels,
-            frame.format,
-            format,
-            frame.width,
-            frame.height,
-        )
+        let source = frame.clone();
+        let converted = crate::blocking(move || {
+            crate::pixels::convert(
+                &source.pixels,
+                source.format,
+                format,
+                source.width,
+                source.height,
+            )
+        })
+        .await?
         .map_err(|e| ApiError::bad_request("unsupported_conversion", e))?;
         Body::from(converted)
     };

@@ -272,3 +272,107 @@ def fixed_endpoint(endpoint: RelayEndpoint) -> Callable[[], Awaitable[RelayEndpo
         return endpoint
 
     return provide
+
+
+class ProxiedTab:
+    """An agent socket through the proxy that answers pings itself, as a browser does, until
+    it goes silent like a tab whose laptop went to sleep."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.answering = True
+        self.grants: list[dict[str, Any]] = []
+        self.frames = 0
+        self.granted = asyncio.Event()
+        self.reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def open(cls, session: aiohttp.ClientSession, url: str) -> ProxiedTab:
+        ws = await session.ws_connect(
+            f"{url}/rtc/api/v1/agent", autoping=False, max_msg_size=64 * 1024 * 1024
+        )
+        await ws.send_json({"type": "hello", "protocol": 1, "label": "tab", "publish": True})
+        welcome = await ws.receive_json(timeout=10)
+        assert welcome["type"] == "welcome", welcome
+        return cls(ws)
+
+    async def _read(self) -> None:
+        async for message in self.ws:
+            if message.type == aiohttp.WSMsgType.PING:
+                if self.answering:
+                    await self.ws.pong(message.data)
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                self.frames += 1
+            elif message.type == aiohttp.WSMsgType.TEXT:
+                data = json.loads(message.data)
+                if data["type"] == "publish":
+                    self.grants.append(data)
+                    self.granted.set()
+
+    async def close(self) -> None:
+        self.reader.cancel()
+        await self.ws.close()
+
+
+def test_a_silent_tab_behind_the_proxy_loses_its_lease_within_two_seconds(pack_relay) -> None:
+    from comfy_extension.rtc_node.relay_client import RelayClient
+
+    client = RelayClient(pack_relay.endpoint())
+
+    async def body(session: aiohttp.ClientSession, url: str) -> None:
+        loop = asyncio.get_running_loop()
+        first = await ProxiedTab.open(session, url)
+        created = await loop.run_in_executor(None, client.create_stream, {"name": "liveness"})
+        await asyncio.wait_for(first.granted.wait(), 10)
+        second = await ProxiedTab.open(session, url)
+        try:
+            # The first tab vanishes: its socket stays open (the proxy still holds it) but
+            # nothing answers. The proxy must not answer the relay's pings in its place.
+            first.answering = False
+            went_silent = loop.time()
+            await asyncio.wait_for(second.granted.wait(), 5)
+            moved_after = loop.time() - went_silent
+            assert moved_after < 2.0, f"the lease moved only after {moved_after:.2f} s"
+            stream = await loop.run_in_executor(None, client.get_stream, created["id"])
+            assert stream["lease"] is not None
+            assert second.grants[0]["stream_id"] == created["id"]
+        finally:
+            await first.close()
+            await second.close()
+
+    run(with_proxy(fixed_endpoint(pack_relay.endpoint()), body))
+
+
+def test_a_busy_tab_behind_the_proxy_keeps_its_lease_under_a_frame_flood(pack_relay) -> None:
+    from comfy_extension.rtc_node.relay_client import RelayClient
+
+    client = RelayClient(pack_relay.endpoint())
+    width, height = 1920, 1080
+    frame = bytes(width * height * 3)
+
+    async def body(session: aiohttp.ClientSession, url: str) -> None:
+        loop = asyncio.get_running_loop()
+        holder = await ProxiedTab.open(session, url)
+        created = await loop.run_in_executor(None, client.create_stream, {"name": "busy"})
+        await asyncio.wait_for(holder.granted.wait(), 10)
+        standby = await ProxiedTab.open(session, url)
+        try:
+            # Six-megabyte frames as fast as the relay takes them, for longer than the
+            # liveness budget: pings must still get through and be answered.
+            deadline = loop.time() + 4.0
+            posted = 0
+            while loop.time() < deadline:
+                await loop.run_in_executor(
+                    None, client.push_frame, created["id"], frame, width, height
+                )
+                posted += 1
+            assert holder.frames > 0, "the holder received no frames"
+            assert not standby.granted.is_set(), "the busy holder lost its lease"
+            assert len(holder.grants) == 1
+            stream = await loop.run_in_executor(None, client.get_stream, created["id"])
+            assert stream["frames"]["received"] >= posted
+        finally:
+            await holder.close()
+            await standby.close()
+
+    run(with_proxy(fixed_endpoint(pack_relay.endpoint()), body))
