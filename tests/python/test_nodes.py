@@ -344,10 +344,8 @@ def test_an_identical_requeue_runs_the_frame_nodes_again(client: RelayClient, ag
     assert shown_rgb() == [255 - 0x20, 255 - 0x40, 255 - 0x60]
 
 
-def test_an_identical_requeue_follows_a_changed_input(client: RelayClient, agent: Agent) -> None:
-    """Frames from outside the graph (the sidebar's camera, another workflow) change, the
-    prompt does not: every queue must show the newest processed frame."""
-    executor = Executor(ALL_NODES)
+def output_graph() -> dict:
+    """Start, and Frame Output to a preview: the frames come from outside the graph."""
     prompt = graph()
     del prompt["3"]
     prompt["6"] = {
@@ -355,6 +353,14 @@ def test_an_identical_requeue_follows_a_changed_input(client: RelayClient, agent
         "inputs": {"stream_id": ["2", 0], "timeout_ms": 10_000},
     }
     prompt["7"] = {"class_type": "PreviewImage", "inputs": {"images": ["6", 0]}}
+    return prompt
+
+
+def test_an_identical_requeue_follows_a_changed_input(client: RelayClient, agent: Agent) -> None:
+    """Frames from outside the graph (the sidebar's camera, another workflow) change, the
+    prompt does not: every queue must show the newest processed frame."""
+    executor = Executor(ALL_NODES)
+    prompt = output_graph()
     stream_id = executor.run(prompt, outputs=["2"])["2"][0]
     agent.wait_lease(stream_id)
     PreviewImage.shown.clear()
@@ -371,10 +377,15 @@ def test_the_stand_in_fails_a_frame_node_that_returns_the_shared_nan(
     """The regression the re-queue tests guard against, shown to be caught."""
     monkeypatch.setattr(FrameOutput, "fingerprint_inputs", classmethod(lambda cls, **_: math.nan))
     executor = Executor(ALL_NODES)
-    prompt = frames_graph(0x102030)
-    executor.run(prompt)
-    executor.run(prompt)
+    prompt = output_graph()
+    stream_id = executor.run(prompt, outputs=["2"])["2"][0]
+    agent.wait_lease(stream_id)
+    PreviewImage.shown.clear()
+    for value in (30, 90):
+        client.push_frame(stream_id, bytes([value, value, value]) * 64 * 64, 64, 64)
+        executor.run(prompt)
     assert "6" in executor.cached and "6" not in executor.executed
+    assert len(PreviewImage.shown) == 1 and shown_rgb() == [255 - 30] * 3  # stale
 
 
 def test_status_with_refresh_zero_queries_on_every_queue(client: RelayClient) -> None:

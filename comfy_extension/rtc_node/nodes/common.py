@@ -64,13 +64,17 @@ def throw_if_interrupted() -> None:
     comfy.model_management.throw_exception_if_processing_interrupted()
 
 
+def no_publisher(stream_id: str, detail: str) -> StreamNodeError:
+    return StreamNodeError(
+        f"no browser tab is publishing stream {stream_id}: keep a ComfyUI tab open "
+        f"(the RTC agent in the page sends the frames). {detail}"
+    )
+
+
 def explain(error: RelayError, stream_id: str) -> StreamNodeError:
     """Relay errors in the words a workflow author needs."""
     if error.code == "no_publisher":
-        return StreamNodeError(
-            f"no browser tab is publishing stream {stream_id}: keep a ComfyUI tab open "
-            f"(the RTC agent in the page sends the frames). Relay said: {error.message}"
-        )
+        return no_publisher(stream_id, f"Relay said: {error.message}")
     if error.status == 404:
         return StreamNodeError(
             f"stream {stream_id} is gone (stopped or deleted); run Start RTC Stream again. "

@@ -22,6 +22,7 @@ from .common import (
     StreamNodeError,
     current_stream_id,
     explain,
+    no_publisher,
     node_key,
     relay,
     throw_if_interrupted,
@@ -72,7 +73,7 @@ class FrameInput(io.ComfyNode):
             toast("warn", "No Stream Running", f"Frame Input sent nothing: {error}")
             return io.NodeOutput(0)
         try:
-            settings = client.get_stream(chosen).get("settings") or {}
+            settings = _published(client, chosen).get("settings") or {}
             size = (int(settings["width"]), int(settings["height"]))
             interval = 1.0 / max(1.0, float(settings.get("frame_rate") or 24))
             sent = 0
@@ -84,25 +85,26 @@ class FrameInput(io.ComfyNode):
                 delay = started + sent * interval - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                _push(client, chosen, pixels, width, height)
+                client.push_frame(chosen, pixels, width, height)
                 sent += 1
         except RelayError as error:
             raise explain(error, chosen) from error
         return io.NodeOutput(sent)
 
 
-def _push(client: RelayClient, stream_id: str, pixels: bytes, width: int, height: int) -> None:
-    """Pushes one frame, giving a new stream's agent a moment to take the publisher lease."""
+def _published(client: RelayClient, stream_id: str) -> dict[str, Any]:
+    """The stream once a tab's agent holds its publisher lease; a stream started in the same
+    queue gets a moment. Checked before sending: the relay refuses a frame without a
+    publisher before reading it, which breaks the connection under a large frame."""
     deadline = time.monotonic() + PUBLISHER_GRACE_S
     while True:
-        try:
-            client.push_frame(stream_id, pixels, width, height)
-            return
-        except RelayError as error:
-            if error.code != "no_publisher" or time.monotonic() > deadline:
-                raise
-            throw_if_interrupted()
-            time.sleep(0.1)
+        stream = client.get_stream(stream_id)
+        if stream.get("lease"):
+            return stream
+        if time.monotonic() > deadline:
+            raise no_publisher(stream_id, f"None took it within {PUBLISHER_GRACE_S:g} s.")
+        throw_if_interrupted()
+        time.sleep(0.1)  # the relay has no wait-for-lease call; poll it with a deadline
 
 
 class _LastFrames:
