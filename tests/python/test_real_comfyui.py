@@ -117,8 +117,21 @@ def test_all_nodes_are_listed_in_object_info(comfyui: str) -> None:
     assert NODE_IDS <= set(info)
     for node_id in NODE_IDS:
         assert info[node_id]["category"] == "RTC Stream"
-    seed = info["UpdateRTCStream"]["input"]["required"]["seed"]
-    assert seed[1]["control_after_generate"] is True
+    update = info["UpdateRTCStream"]
+    # The original's only widget first; stream_id optional (the current stream when unlinked).
+    assert update["input_order"]["required"] == ["pipeline_config"]
+    assert update["input_order"]["optional"] == ["stream_id", "enabled", "seed"]
+    assert update["input"]["optional"]["seed"][1]["control_after_generate"] is True
+    status_outputs = info["RTCStreamStatus"]["output_name"]
+    assert status_outputs[:7] == [
+        "running",
+        "stream_id",
+        "playback_id",
+        "whep_url",
+        "frames_sent",
+        "queue_depth",
+        "status_json",
+    ]
     extensions = get_json(f"{comfyui}/extensions")
     assert any(path.endswith("/main.js") and "rtc-node" in path for path in extensions)
 
@@ -238,6 +251,10 @@ def test_an_identical_requeue_follows_a_changed_input(comfyui: str, agent: Agent
     expect_success(entry)
     stream_id = get_json(f"{comfyui}/rtc/api/v1/streams")["current"]
     agent.wait_lease(stream_id)
+    deadline = time.monotonic() + 15
+    while not get_json(f"{comfyui}/rtc/api/v1/streams/{stream_id}")["lease"]:
+        assert time.monotonic() < deadline, "the relay never recorded the agent's lease"
+        time.sleep(0.1)  # the lease shows in the stream's state; no event to wait on
     for value in (40, 120, 200):
         frame = urllib.request.Request(
             f"{comfyui}/rtc/api/v1/streams/{stream_id}/frames",

@@ -300,9 +300,11 @@ class Executor:
             io.Hidden.prompt: prompt,
             io.Hidden.extra_pnginfo: extra.get("extra_pnginfo"),
         }
-        holder = io.HiddenHolder(
-            **{h.name: v for h, v in hidden.items() if h in (schema.hidden or [])}
-        )
+        # ComfyUI's schema adds the prompt and extra_pnginfo to every output node's hidden.
+        wanted = set(schema.hidden or [])
+        if schema.is_output_node:
+            wanted |= {io.Hidden.prompt, io.Hidden.extra_pnginfo}
+        holder = io.HiddenHolder(**{h.name: v for h, v in hidden.items() if h in wanted})
         output = _clone(cls, holder).execute(**kwargs)
         self.executed.append(node_id)
         results[node_id] = tuple(output.args)
