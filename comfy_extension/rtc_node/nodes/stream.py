@@ -191,7 +191,12 @@ class StartStream(io.ComfyNode):
         with _started_lock:
             record = _started.get(node)
         if record is None:
-            toast("info", "No Stream To Stop", "This Start node has no running stream.")
+            toast(
+                "info",
+                "No Stream To Stop",
+                "stop_stream stops only a stream this Start node started, and it has none "
+                "running; stop other streams from the RTC Stream sidebar.",
+            )
             return ("", "", "", "")
         try:
             relay().delete_stream(record.stream_id)
