@@ -102,7 +102,7 @@ def _published(client: RelayClient, stream_id: str) -> dict[str, Any]:
         if stream.get("lease"):
             return stream
         if time.monotonic() > deadline:
-            raise no_publisher(stream_id, f"None took it within {PUBLISHER_GRACE_S:g} s.")
+            raise no_publisher(stream_id, f"No tab took the stream within {PUBLISHER_GRACE_S:g} s.")
         throw_if_interrupted()
         time.sleep(0.1)  # the relay has no wait-for-lease call; poll it with a deadline
 
