@@ -6,6 +6,7 @@ torch is optional; tensors are taken duck-typed (``.cpu().numpy()`` or ``__array
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,36 +29,73 @@ def as_numpy(image: Any) -> np.ndarray:
     return np.asarray(image)
 
 
-def to_rgb8_frames(image: Any) -> list[tuple[int, int, bytes]]:
-    """Every frame of the batch as ``(width, height, rgb8 bytes)``."""
-    import numpy as np
-
-    array = as_numpy(image)
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4 or array.shape[0] == 0:
-        raise FrameShapeError(
-            f"image: expected an IMAGE batch [B, H, W, C], got shape {tuple(array.shape)}"
-        )
-    _, height, width, channels = array.shape
-    if channels == 1:
-        array = np.repeat(array, 3, axis=3)
-    elif channels == 4:
-        array = array[..., :3]
-    elif channels != 3:
+def to_rgb8_frames(
+    image: Any, size: tuple[int, int] | None = None
+) -> Iterator[tuple[int, int, bytes]]:
+    """Each frame of the batch as ``(width, height, rgb8 bytes)``, converted (and copied off
+    the GPU) only when it is asked for, so a long clip never exists twice in memory; ``size``
+    (width, height) resizes. The shape is checked before the first frame is converted.
+    """
+    if not hasattr(image, "shape"):
+        image = as_numpy(image)
+    shape = tuple(image.shape)
+    if len(shape) == 3:
+        image, shape = image[None], (1, *shape)
+    if len(shape) != 4 or shape[0] == 0:
+        raise FrameShapeError(f"image: expected an IMAGE batch [B, H, W, C], got shape {shape}")
+    _, height, width, channels = shape
+    if channels not in (1, 3, 4):
         raise FrameShapeError(f"image: expected 1, 3 or 4 channels, got {channels}")
     if width == 0 or height == 0:
         raise FrameShapeError(f"image: frame size {width}x{height} is empty")
-    if array.dtype == np.uint8:
-        pixels = array
+    return (_rgb8(as_numpy(image[index]), size) for index in range(shape[0]))
+
+
+def _rgb8(frame: np.ndarray, size: tuple[int, int] | None) -> tuple[int, int, bytes]:
+    import numpy as np
+
+    if frame.shape[2] == 1:
+        frame = np.repeat(frame, 3, axis=2)
+    elif frame.shape[2] == 4:
+        frame = frame[..., :3]
+    height, width = frame.shape[:2]
+    if size is not None and size != (width, height):
+        was_bytes = frame.dtype == np.uint8
+        width, height = size
+        frame = _resized(frame, width, height)
+        if was_bytes:
+            frame *= np.float32(1.0 / 255.0)
+    if frame.dtype == np.uint8:
+        pixels = frame
     else:
         # Scale in float32 in place of a temporary per step, then one rounding cast.
-        scaled = np.multiply(array, 255.0, dtype=np.float32)
+        scaled = np.multiply(frame, 255.0, dtype=np.float32)
         np.clip(scaled, 0.0, 255.0, out=scaled)
         np.add(scaled, 0.5, out=scaled)
         pixels = scaled.astype(np.uint8)
-    pixels = np.ascontiguousarray(pixels)
-    return [(width, height, frame.tobytes()) for frame in pixels]
+    return width, height, np.ascontiguousarray(pixels).tobytes()
+
+
+def _resized(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resampling of one [H, W, C] frame with pixel centres aligned; float32 out."""
+    import numpy as np
+
+    def axis(source: int, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        centres = (np.arange(target, dtype=np.float32) + 0.5) * (source / target) - 0.5
+        np.clip(centres, 0.0, source - 1, out=centres)
+        low = centres.astype(np.intp)
+        return low, np.minimum(low + 1, source - 1), centres - low
+
+    rows_low, rows_high, row_weight = axis(frame.shape[0], height)
+    cols_low, cols_high, col_weight = axis(frame.shape[1], width)
+    values = frame.astype(np.float32, copy=False)
+    col_weight = col_weight[None, :, None]
+    top = values[rows_low]
+    bottom = values[rows_high]
+    top = top[:, cols_low] * (1 - col_weight) + top[:, cols_high] * col_weight
+    bottom = bottom[:, cols_low] * (1 - col_weight) + bottom[:, cols_high] * col_weight
+    row_weight = row_weight[:, None, None]
+    return top * (1 - row_weight) + bottom * row_weight
 
 
 def from_rgb8(pixels: bytes, width: int, height: int) -> Any:

@@ -8,11 +8,22 @@
 import { api } from "../../scripts/api.js";
 import { app } from "../../scripts/app.js";
 import { syncGraph, wireNode } from "./controlnet-choices.mjs";
+import { fixSeedControls } from "./seed-controls.mjs";
 
 const ROOT = new URL("../../", import.meta.url);
 const API_BASE = new URL("rtc/api/", ROOT).href;
 const PKG = new URL("./pkg/", import.meta.url);
 const PREVIEW_NODE = "RTCStreamUIPreview";
+const PACK_NODES = new Set([
+  "RTCStreamPipelineConfig",
+  "RTCStreamControlNet",
+  "StartRTCStream",
+  "UpdateRTCStream",
+  "RTCStreamFrameInput",
+  "RTCStreamFrameOutput",
+  "RTCStreamStatus",
+  PREVIEW_NODE,
+]);
 const SIDEBAR_ID = "rtc-node.stream";
 const TOAST_EVENT = "rtc-stream-notification";
 
@@ -331,6 +342,7 @@ app.registerExtension({
     startAgent();
   },
   nodeCreated(node) {
+    fixSeedControls(node, PACK_NODES);
     if (node.comfyClass === PREVIEW_NODE) attachPreview(node);
     wireNode(loadCatalog, node, () => node.graph ?? app.graph);
   },

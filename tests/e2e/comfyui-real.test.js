@@ -177,6 +177,38 @@ for (const vueNodes of [false, true]) {
   });
 }
 
+test("seed controls of new nodes start fixed; a saved randomize is kept", { skip }, async () => {
+  const { page, errors } = await openComfy(false);
+  const controls = await page.evaluate(() => {
+    window.app.graph.clear();
+    const control = (node) => node.widgets.find((w) => w.name === "control_after_generate").value;
+    const config = window.LiteGraph.createNode("RTCStreamPipelineConfig");
+    const update = window.LiteGraph.createNode("UpdateRTCStream");
+    window.app.graph.add(config);
+    window.app.graph.add(update);
+    const saved = update.serialize();
+    saved.widgets_values = [true, 7, "randomize"];
+    const loaded = window.LiteGraph.createNode("UpdateRTCStream");
+    loaded.configure(saved);
+    return {
+      config: control(config),
+      update: control(update),
+      loaded: control(loaded),
+      loadedWidgets: loaded.widgets.map((w) => [w.name, w.value]),
+    };
+  });
+  assert.equal(controls.config, "fixed");
+  assert.equal(controls.update, "fixed");
+  assert.equal(controls.loaded, "randomize");
+  assert.deepEqual(controls.loadedWidgets, [
+    ["enabled", true],
+    ["seed", 7],
+    ["control_after_generate", "randomize"],
+  ]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("ControlNet nodes offer only their model family's ControlNets", { skip }, async () => {
   const { page, errors } = await openComfy(false);
   const catalog = await (await fetch(`${comfy.url}/rtc/catalog`)).json();

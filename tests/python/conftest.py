@@ -104,9 +104,11 @@ def pack_relay(tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture
 def toasts() -> Iterator[list]:
-    """Toasts the nodes broadcast during the test."""
+    """Messages the nodes send during the test, as ``(event, data, client id)``."""
     from server import PromptServer
 
     PromptServer.instance.messages.clear()
+    PromptServer.instance.client_id = None
     yield PromptServer.instance.messages
     PromptServer.instance.messages.clear()
+    PromptServer.instance.client_id = None

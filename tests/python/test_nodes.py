@@ -7,13 +7,17 @@ so these tests check what actually re-runs and what is served from the cache.
 from __future__ import annotations
 
 import json
+import math
+import threading
+import time
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pytest
 from agent import Agent
+from comfy.model_management import InterruptProcessingException, interrupt_current_processing
 from executor import Executor
+from server import PromptServer
 from workflow import ALL_NODES, EXAMPLES, PreviewImage, to_api_prompt
 
 from comfy_extension.rtc_node import runtime
@@ -74,7 +78,7 @@ def graph(prompt: str = "sunset", width: int = 512, seed: int = 1, name: str = "
 
 
 def summaries(toasts: list) -> list[str]:
-    return [data["summary"] for event, data in toasts if event == "rtc-stream-notification"]
+    return [data["summary"] for event, data, _ in toasts if event == "rtc-stream-notification"]
 
 
 def stream_ids(client: RelayClient) -> list[str]:
@@ -116,7 +120,7 @@ def test_a_prompt_change_updates_the_stream_in_place(client: RelayClient, toasts
     second = executor.run(graph(prompt="cyberpunk"))["2"][0]
     assert second == first
     assert client.get_stream(first)["pipeline_config"]["params"]["prompt"] == "cyberpunk"
-    accepted = [data for _, data in toasts if data["summary"] == "Update Accepted (local)"]
+    accepted = [data for _, data, _ in toasts if data["summary"] == "Update Accepted (local)"]
     assert accepted and "passes video through unchanged" in accepted[0]["detail"]
     assert "Pipeline Updated" not in summaries(toasts), "the local backend changes no picture"
 
@@ -168,11 +172,15 @@ def test_on_the_daydream_backend_an_update_says_it_was_applied(
 
 
 def test_update_of_an_unknown_stream_reports_failure(client: RelayClient, toasts: list) -> None:
+    PromptServer.instance.client_id = "tab-1"
     config = {"pipeline": "streamdiffusion", "params": {"model_id": "stabilityai/sd-turbo"}}
-    updated, status = UpdateStream.execute("str_doesnotexist", config, 5).args
+    updated, status = UpdateStream.execute(config, "str_doesnotexist", seed=5).args
     assert updated is False and status.startswith("failed:")
     assert summaries(toasts) == ["No Active Stream"]
-    assert UpdateStream.execute("", config, 5).args == (False, "skipped: no stream_id")
+    # Unlinked and no stream running: nothing to update, and the node says so.
+    updated, status = UpdateStream.execute(config, seed=5).args
+    assert updated is False and status.startswith("skipped: no RTC stream is running")
+    assert summaries(toasts) == ["No Active Stream", "Update Skipped"]
 
 
 def test_frame_input_without_a_browser_tab_says_so(client: RelayClient) -> None:
@@ -196,8 +204,9 @@ def test_frame_input_sends_every_frame_of_the_batch(client: RelayClient, agent: 
         batch[index, ..., 0] = index / 4.0
     assert FrameInput.execute(batch, True, stream_id).args == (3,)
     agent.wait_for(lambda: len(agent.frames) >= 3)
+    # Resized to the stream's 512x512, one frame at a time, in order.
     sizes = {(f.width, f.height, len(f.pixels)) for f in agent.frames}
-    assert sizes == {(64, 48, 64 * 48 * 4)} or sizes == {(64, 48, 64 * 48 * 3)}
+    assert sizes == {(512, 512, 512 * 512 * 4)} or sizes == {(512, 512, 512 * 512 * 3)}
     reds = [f.pixels[0] for f in agent.frames[:3]]
     assert reds == [0, 64, 128]
 
@@ -208,27 +217,45 @@ def test_frame_output_returns_the_processed_frame(client: RelayClient, agent: Ag
     image = np.full((1, 32, 32, 3), 0.25, np.float32)
     FrameInput.execute(image, True, stream_id)
     FrameOutput.hidden = None
-    out, whep = FrameOutput.execute("passthrough-url", stream_id, True, 10_000).args
+    out, whep, fresh = FrameOutput.execute("passthrough-url", stream_id, True, 10_000).args
     array = np.asarray(out)
-    assert array.shape == (1, 32, 32, 3) and array.dtype == np.float32
+    assert array.shape == (1, 512, 512, 3) and array.dtype == np.float32
     assert np.allclose(array, 1.0 - 64 / 255.0, atol=1 / 255.0)  # inverted by the agent
-    assert whep == "passthrough-url"
-    # Nothing newer arrives: after the timeout the last frame is returned again.
-    again = np.asarray(FrameOutput.execute("", stream_id, True, 50).args[0])
-    assert np.array_equal(again, array)
+    assert whep == "passthrough-url" and fresh is True
+    # Nothing newer arrives: after the timeout the last frame is returned again, not fresh.
+    again, _, fresh = FrameOutput.execute("", stream_id, True, 50).args
+    assert np.array_equal(np.asarray(again), array) and fresh is False
+    FrameInput.execute(np.full((1, 32, 32, 3), 0.5, np.float32), True, stream_id)
+    newer, _, fresh = FrameOutput.execute("", stream_id, True, 10_000).args
+    assert fresh is True and np.allclose(np.asarray(newer), 1.0 - 128 / 255.0, atol=1 / 255.0)
 
 
-def test_frame_output_with_no_frame_at_all_is_a_clear_error(client: RelayClient) -> None:
+def test_frame_output_with_no_frame_at_all_says_so_and_returns_black(
+    client: RelayClient, toasts: list
+) -> None:
     stream_id = Executor(ALL_NODES).run(graph())["2"][0]
     FrameOutput.hidden = None
-    with pytest.raises(StreamNodeError, match=f"no processed frame from stream {stream_id}"):
-        FrameOutput.execute("", stream_id, True, 50)
+    image, _, fresh = FrameOutput.execute("", stream_id, True, 50).args
+    assert fresh is False
+    assert np.asarray(image).shape == (1, 512, 512, 3) and not np.asarray(image).any()
+    warning = [d for _, d, _ in toasts if d["summary"] == "No Processed Frame"]
+    assert warning and f"no processed frame from stream {stream_id}" in warning[0]["detail"]
+
+
+def test_frame_output_with_no_stream_warns_and_returns_black(
+    client: RelayClient, toasts: list
+) -> None:
+    PromptServer.instance.client_id = "tab-1"
+    FrameOutput.hidden = None
+    image, whep, fresh = FrameOutput.execute("saved-url").args
+    assert (np.asarray(image).shape, whep, fresh) == ((1, 512, 512, 3), "saved-url", False)
+    assert summaries(toasts) == ["No Stream Running"]
 
 
 def test_status_reports_the_stream(client: RelayClient) -> None:
     stream_id = Executor(ALL_NODES).run(graph())["2"][0]
     outputs = StreamStatus.execute(stream_id, 0.0).args
-    running, sid, playback_id, whip_url, _whep, sent, depth, text = outputs
+    running, sid, playback_id, _whep, sent, depth, text, whip_url = outputs
     assert running is True and sid == stream_id and playback_id and whip_url
     assert (sent, depth) == (0, 0)
     assert json.loads(text)["id"] == stream_id
@@ -237,8 +264,8 @@ def test_status_reports_the_stream(client: RelayClient) -> None:
 
 
 def test_status_without_a_stream_is_not_running(client: RelayClient) -> None:
-    running, *_, text = StreamStatus.execute("str_missing", 0.0).args
-    assert running is False
+    running, sid, *_, text, whip_url = StreamStatus.execute("str_missing", 0.0).args
+    assert running is False and sid == "str_missing" and whip_url == ""
     assert "str_missing" in json.loads(text)["error"]
 
 
@@ -252,7 +279,7 @@ def test_nodes_report_a_relay_that_cannot_start(tmp_path) -> None:
     try:
         with pytest.raises(StreamNodeError, match="RTC relay is not running: rtc-relay binary"):
             FrameInput.execute(np.zeros((1, 8, 8, 3), np.float32), True, "str_x")
-        running, *_, text = StreamStatus.execute("", 0.0).args
+        running, *_, text, _whip = StreamStatus.execute("", 0.0).args
         assert running is False and "binary not found" in json.loads(text)["error"]
     finally:
         runtime.use_supervisor(None)
@@ -263,16 +290,8 @@ def test_the_streaming_example_runs_end_to_end(client: RelayClient, agent: Agent
     prompt = to_api_prompt(workflow)
     executor = Executor(ALL_NODES)
     PreviewImage.shown.clear()
-    # The first run may reach Frame Input before the agent holds the new stream's lease;
-    # Start's result is cached by then, so the second run reuses the stream.
-    results: dict[str, Any] = {}
-    for _ in range(2):
-        try:
-            results = executor.run(prompt)
-            break
-        except StreamNodeError:
-            agent.wait_for(lambda: bool(agent.leases))
-    assert results, "example workflow did not run"
+    # The first queue: Frame Input gives the new stream's agent a moment to take the lease.
+    executor.run(prompt)
     shown = np.asarray(PreviewImage.shown[-1])
     assert shown.shape == (1, 512, 512, 3)
     expected = 1.0 - np.array([0xFF, 0x80, 0x00], np.float32) / 255.0
@@ -283,3 +302,205 @@ def test_relay_errors_keep_their_code(client: RelayClient) -> None:
     with pytest.raises(RelayError) as caught:
         client.get_stream("str_missing")
     assert caught.value.status == 404 and caught.value.code
+
+
+def frames_graph(color: int) -> dict:
+    """Start, then a solid colour through Frame Input and Frame Output to a preview."""
+    prompt = graph()
+    del prompt["3"]
+    prompt.update(
+        {
+            "4": {
+                "class_type": "EmptyImage",
+                "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": color},
+            },
+            "5": {
+                "class_type": "RTCStreamFrameInput",
+                "inputs": {"image": ["4", 0], "enabled": True, "stream_id": ["2", 0]},
+            },
+            "6": {
+                "class_type": "RTCStreamFrameOutput",
+                "inputs": {"stream_id": ["2", 0], "timeout_ms": 10_000, "frames_sent": ["5", 0]},
+            },
+            "7": {"class_type": "PreviewImage", "inputs": {"images": ["6", 0]}},
+        }
+    )
+    return prompt
+
+
+def shown_rgb() -> list[int]:
+    return [round(float(v) * 255) for v in np.asarray(PreviewImage.shown[-1])[0, 0, 0]]
+
+
+def test_an_identical_requeue_runs_the_frame_nodes_again(client: RelayClient, agent: Agent) -> None:
+    executor = Executor(ALL_NODES)
+    PreviewImage.shown.clear()
+    prompt = frames_graph(0x204060)
+    for queued in range(1, 4):
+        executor.run(prompt)
+        assert {"5", "6", "7"} <= set(executor.executed), executor.cached
+        agent.wait_for(lambda queued=queued: len(agent.frames) >= queued)
+    assert len(PreviewImage.shown) == 3
+    assert shown_rgb() == [255 - 0x20, 255 - 0x40, 255 - 0x60]
+
+
+def output_graph() -> dict:
+    """Start, and Frame Output to a preview: the frames come from outside the graph."""
+    prompt = graph()
+    del prompt["3"]
+    prompt["6"] = {
+        "class_type": "RTCStreamFrameOutput",
+        "inputs": {"stream_id": ["2", 0], "timeout_ms": 10_000},
+    }
+    prompt["7"] = {"class_type": "PreviewImage", "inputs": {"images": ["6", 0]}}
+    return prompt
+
+
+def test_an_identical_requeue_follows_a_changed_input(client: RelayClient, agent: Agent) -> None:
+    """Frames from outside the graph (the sidebar's camera, another workflow) change, the
+    prompt does not: every queue must show the newest processed frame."""
+    executor = Executor(ALL_NODES)
+    prompt = output_graph()
+    stream_id = executor.run(prompt, outputs=["2"])["2"][0]
+    agent.wait_lease(stream_id)
+    PreviewImage.shown.clear()
+    for value in (30, 90, 150):
+        client.push_frame(stream_id, bytes([value, value, value]) * 64 * 64, 64, 64)
+        executor.run(prompt)
+        assert "6" in executor.executed
+        assert shown_rgb() == [255 - value] * 3
+
+
+def test_the_stand_in_fails_a_frame_node_that_returns_the_shared_nan(
+    client: RelayClient, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The regression the re-queue tests guard against, shown to be caught."""
+    monkeypatch.setattr(FrameOutput, "fingerprint_inputs", classmethod(lambda cls, **_: math.nan))
+    executor = Executor(ALL_NODES)
+    prompt = output_graph()
+    stream_id = executor.run(prompt, outputs=["2"])["2"][0]
+    agent.wait_lease(stream_id)
+    PreviewImage.shown.clear()
+    for value in (30, 90):
+        client.push_frame(stream_id, bytes([value, value, value]) * 64 * 64, 64, 64)
+        executor.run(prompt)
+    assert "6" in executor.cached and "6" not in executor.executed
+    assert len(PreviewImage.shown) == 1 and shown_rgb() == [255 - 30] * 3  # stale
+
+
+def test_status_with_refresh_zero_queries_on_every_queue(client: RelayClient) -> None:
+    executor = Executor(ALL_NODES)
+    prompt = graph()
+    prompt["4"] = {
+        "class_type": "RTCStreamStatus",
+        "inputs": {"stream_id": ["2", 0], "refresh_interval": 0.0},
+    }
+    prompt["5"] = {"class_type": "PreviewAny", "inputs": {"source": ["4", 6]}}
+    for _ in range(2):
+        executor.run(prompt)
+        assert "4" in executor.executed
+
+
+def saved(workflow_id: str) -> dict:
+    return {"extra_pnginfo": {"workflow": {"id": workflow_id, "nodes": [], "links": []}}}
+
+
+def test_start_nodes_with_the_same_id_in_two_workflows_keep_their_own_streams(
+    client: RelayClient, toasts: list
+) -> None:
+    executor = Executor(ALL_NODES)
+    mine = executor.run(graph(prompt="mine"), extra_data=saved("wf-mine"))["2"][0]
+    theirs = executor.run(graph(prompt="theirs"), extra_data=saved("wf-theirs"))["2"][0]
+    assert theirs != mine
+    assert client.get_stream(mine)["pipeline_config"]["params"]["prompt"] == "mine"
+    # A model-level change in the other workflow replaces its stream, never mine.
+    replaced = executor.run(graph(prompt="theirs", width=768), extra_data=saved("wf-theirs"))
+    assert replaced["2"][0] not in (mine, theirs)
+    assert client.get_stream(mine)["state"] not in stream.GONE_STATES
+    assert client.get_stream(mine)["pipeline_config"]["params"]["width"] == 512
+    # Back in my workflow, Start finds its own stream again.
+    assert executor.run(graph(prompt="mine"), extra_data=saved("wf-mine"))["2"][0] == mine
+
+
+def test_stop_stream_stops_only_this_nodes_stream(client: RelayClient, toasts: list) -> None:
+    executor = Executor(ALL_NODES)
+    mine = executor.run(graph(name="mine"), extra_data=saved("wf-mine"))["2"][0]
+    theirs = executor.run(graph(name="theirs"), extra_data=saved("wf-theirs"))["2"][0]
+    stopping = graph(name="mine")
+    stopping["2"]["inputs"]["stop_stream"] = True
+    assert executor.run(stopping, extra_data=saved("wf-mine"))["2"] == ("", "", "", "")
+    live = {s["id"]: s["state"] for s in client.list_streams()["streams"]}
+    assert live.get(mine) in (None, "stopping")
+    assert live[theirs] not in stream.GONE_STATES
+    assert "Stream Stopped" in summaries(toasts)
+    # While stop_stream stays on, queues start nothing.
+    before = set(stream_ids(client))
+    assert executor.run(stopping, extra_data=saved("wf-mine"))["2"] == ("", "", "", "")
+    assert set(stream_ids(client)) <= before
+
+
+def test_toasts_go_to_the_tab_that_queued_the_prompt(client: RelayClient, toasts: list) -> None:
+    Executor(ALL_NODES, client_id="tab-A").run(graph(name="a"), extra_data=saved("a"))
+    Executor(ALL_NODES, client_id="tab-B").run(graph(name="b"), extra_data=saved("b"))
+    sent = [(data["summary"], sid) for event, data, sid in toasts]
+    assert ("Stream Started", "tab-A") in sent and ("Stream Started", "tab-B") in sent
+    assert all(sid in ("tab-A", "tab-B") for _, sid in sent), "no toast is broadcast"
+    # A prompt queued without a client id (an API script) has no tab to show a toast to.
+    toasts.clear()
+    Executor(ALL_NODES).run(graph(name="c"), extra_data={"client_id": None, **saved("c")})
+    assert toasts == []
+
+
+def test_frame_input_with_no_stream_warns_and_sends_nothing(
+    client: RelayClient, toasts: list
+) -> None:
+    PromptServer.instance.client_id = "tab-1"
+    assert FrameInput.execute(np.zeros((1, 8, 8, 3), np.float32)).args == (0,)
+    assert summaries(toasts) == ["No Stream Running"]
+
+
+def test_cancel_interrupts_a_batch_between_frames(client: RelayClient, agent: Agent) -> None:
+    stream_id = Executor(ALL_NODES).run(graph())["2"][0]
+    agent.wait_lease(stream_id)
+    outcome: list[BaseException | tuple] = []
+
+    def send() -> None:
+        try:
+            outcome.append(FrameInput.execute(np.zeros((48, 64, 64, 3), np.float32)).args)
+        except BaseException as error:  # handed over to the test's thread
+            outcome.append(error)
+
+    # 48 frames at 24 fps take two seconds; Cancel comes once the first frame is through.
+    sender = threading.Thread(target=send)
+    sender.start()
+    agent.wait_for(lambda: len(agent.frames) >= 1)
+    interrupt_current_processing(True)
+    sender.join(timeout=10)
+    assert not sender.is_alive()
+    assert isinstance(outcome[0], InterruptProcessingException)
+    assert len(agent.frames) < 48
+
+
+def test_cancel_interrupts_frame_output_while_it_waits(client: RelayClient) -> None:
+    stream_id = Executor(ALL_NODES).run(graph())["2"][0]
+    FrameOutput.hidden = None
+    interrupt_current_processing(True)
+    started = time.monotonic()
+    with pytest.raises(InterruptProcessingException):
+        FrameOutput.execute("", stream_id, True, 20_000)
+    assert time.monotonic() - started < 5
+
+
+def test_frames_kept_for_deleted_streams_are_released(client: RelayClient, agent: Agent) -> None:
+    executor = Executor(ALL_NODES)
+    first = executor.run(graph(name="first"), extra_data=saved("one"))["2"][0]
+    second = executor.run(graph(name="second"), extra_data=saved("two"))["2"][0]
+    FrameOutput.hidden = None
+    for stream_id in (first, second):
+        agent.wait_lease(stream_id)
+        FrameInput.execute(np.zeros((1, 8, 8, 3), np.float32), True, stream_id)
+        FrameOutput.execute("", stream_id, True, 10_000)
+    assert len(frames._last) == 2
+    client.delete_stream(first)
+    FrameOutput.execute("", second, False, 0)
+    assert len(frames._last) == 1

@@ -6,11 +6,13 @@ runs it is ``COMFYUI_PYTHON`` or ``$COMFYUI_DIR/.venv/bin/python``. Never part o
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 from agent import Agent
 from conftest import ROOT, relay_binary
-from workflow import EXAMPLES, to_api_prompt
+from workflow import EXAMPLES, Widget, WidgetNames, to_api_prompt
 
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
 pytestmark = pytest.mark.skipif(
@@ -115,8 +117,21 @@ def test_all_nodes_are_listed_in_object_info(comfyui: str) -> None:
     assert NODE_IDS <= set(info)
     for node_id in NODE_IDS:
         assert info[node_id]["category"] == "RTC Stream"
-    seed = info["UpdateRTCStream"]["input"]["required"]["seed"]
-    assert seed[1]["control_after_generate"] is True
+    update = info["UpdateRTCStream"]
+    # The original's only widget first; stream_id optional (the current stream when unlinked).
+    assert update["input_order"]["required"] == ["pipeline_config"]
+    assert update["input_order"]["optional"] == ["stream_id", "enabled", "seed"]
+    assert update["input"]["optional"]["seed"][1]["control_after_generate"] is True
+    status_outputs = info["RTCStreamStatus"]["output_name"]
+    assert status_outputs[:7] == [
+        "running",
+        "stream_id",
+        "playback_id",
+        "whep_url",
+        "frames_sent",
+        "queue_depth",
+        "status_json",
+    ]
     extensions = get_json(f"{comfyui}/extensions")
     assert any(path.endswith("/main.js") and "rtc-node" in path for path in extensions)
 
@@ -126,47 +141,135 @@ def test_the_proxy_reaches_the_relay(comfyui: str) -> None:
     assert health["ok"] is True and health["backend"] == "local"
 
 
-def widgets_from(info: dict[str, Any]):
-    def widgets(node_type: str) -> list[tuple[str, bool]]:
+def widgets_from(info: dict[str, Any]) -> WidgetNames:
+    """The frontend's widget list for a node type, from ``/object_info``."""
+
+    def widgets(node_type: str) -> list[Widget]:
         node = info[node_type]
-        found = []
+        found: list[Widget] = []
         for section in ("required", "optional"):
             for name in node.get("input_order", {}).get(section, []):
                 kind, *rest = node["input"][section][name]
                 options = rest[0] if rest else {}
-                widget = isinstance(kind, list) or kind in WIDGET_TYPES
-                if widget and not options.get("forceInput"):
-                    found.append((name, bool(options.get("control_after_generate"))))
+                choices = kind if isinstance(kind, list) else options.get("options")
+                widget = isinstance(kind, list) or kind in WIDGET_TYPES or kind == "COMBO"
+                default = options.get("default", choices[0] if choices else None)
+                force = bool(options.get("forceInput"))
+                if widget or force:
+                    control = bool(options.get("control_after_generate"))
+                    found.append((name, control, default, force))
         return found
 
     return widgets
 
 
-def test_the_streaming_example_runs_on_the_local_backend(comfyui: str) -> None:
+def example_prompt(comfyui: str) -> dict[str, dict[str, Any]]:
     info = get_json(f"{comfyui}/object_info")
-    prompt = to_api_prompt(
-        json.loads((EXAMPLES / "rtc_stream_in_out_workflow.json").read_text()), widgets_from(info)
+    workflow = json.loads((EXAMPLES / "rtc_stream_in_out_workflow.json").read_text())
+    return to_api_prompt(workflow, widgets_from(info))
+
+
+def queue(comfyui: str, prompt: dict[str, Any]) -> dict[str, Any]:
+    """Queues a prompt as a tab would and returns its history entry once it finished."""
+    queued = post_json(f"{comfyui}/prompt", {"prompt": prompt, "client_id": "test-tab"})
+    deadline = time.monotonic() + 120
+    history: dict[str, Any] = {}
+    while queued["prompt_id"] not in history:
+        assert time.monotonic() < deadline, "prompt did not finish"
+        time.sleep(0.2)  # ComfyUI's history has no long poll: poll it with a deadline
+        history = get_json(f"{comfyui}/history/{queued['prompt_id']}")
+    return history[queued["prompt_id"]]
+
+
+def expect_success(entry: dict[str, Any]) -> None:
+    status = entry["status"]
+    errors = [data for kind, data in status["messages"] if kind == "execution_error"]
+    assert status["status_str"] == "success", [
+        (e.get("node_type"), e.get("exception_message")) for e in errors
+    ] or status
+
+
+def cached_nodes(entry: dict[str, Any]) -> list[str]:
+    return next(
+        data["nodes"] for kind, data in entry["status"]["messages"] if kind == "execution_cached"
     )
+
+
+def preview_pixel(comfyui: str, entry: dict[str, Any], node_id: str) -> tuple[int, int, int]:
+    from PIL import Image
+
+    (image,) = entry["outputs"][node_id]["images"]
+    query = urllib.parse.urlencode(
+        {"filename": image["filename"], "subfolder": image["subfolder"], "type": image["type"]}
+    )
+    with urllib.request.urlopen(f"{comfyui}/view?{query}", timeout=10) as response:
+        picture = Image.open(io.BytesIO(response.read())).convert("RGB")
+    return picture.getpixel((0, 0))
+
+
+@pytest.fixture
+def agent(comfyui: str) -> Iterator[Agent]:
     # The browser agent goes through ComfyUI's proxy, as the page does.
-    agent = Agent(f"{comfyui}/rtc/api", token="unused-behind-the-proxy")
-    try:
-        for _ in range(3):
-            queued = post_json(f"{comfyui}/prompt", {"prompt": prompt})
-            deadline = time.monotonic() + 120
-            history: dict[str, Any] = {}
-            while queued["prompt_id"] not in history:
-                assert time.monotonic() < deadline, "prompt did not finish"
-                time.sleep(0.2)
-                history = get_json(f"{comfyui}/history/{queued['prompt_id']}")
-            status = history[queued["prompt_id"]]["status"]
-            if status["status_str"] == "success":
-                break
-            agent.wait_for(lambda: bool(agent.leases))
-        errors = [data for kind, data in status["messages"] if kind == "execution_error"]
-        assert status["status_str"] == "success", [
-            (e.get("node_type"), e.get("exception_message")) for e in errors
-        ] or status
-        outputs = history[queued["prompt_id"]]["outputs"]
-        assert any("images" in output for output in outputs.values())
-    finally:
-        agent.close()
+    browser = Agent(f"{comfyui}/rtc/api", token="unused-behind-the-proxy")
+    browser.wait_for(lambda: any(m.get("type") == "welcome" for m in browser.messages))
+    yield browser
+    browser.close()
+
+
+def test_the_streaming_example_runs_on_the_local_backend(comfyui: str, agent: Agent) -> None:
+    entry = queue(comfyui, example_prompt(comfyui))
+    expect_success(entry)
+    assert any("images" in output for output in entry["outputs"].values())
+
+
+def test_an_identical_requeue_runs_the_frame_nodes_again(comfyui: str, agent: Agent) -> None:
+    prompt = example_prompt(comfyui)
+    frame_nodes = {
+        node_id
+        for node_id, node in prompt.items()
+        if node["class_type"] in ("RTCStreamFrameInput", "RTCStreamFrameOutput")
+    }
+    for queued in range(1, 4):
+        before = len(agent.frames)
+        entry = queue(comfyui, prompt)
+        expect_success(entry)
+        assert not frame_nodes & set(cached_nodes(entry)), (queued, cached_nodes(entry))
+        agent.wait_for(lambda before=before: len(agent.frames) > before)
+
+
+def test_an_identical_requeue_follows_a_changed_input(comfyui: str, agent: Agent) -> None:
+    """Frames from outside the graph (the sidebar's camera, another workflow) change, the
+    prompt does not: every queue must show the newest processed frame."""
+    prompt = example_prompt(comfyui)
+    for node_id, node in list(prompt.items()):
+        if node["class_type"] in ("EmptyImage", "RTCStreamFrameInput"):
+            del prompt[node_id]
+    output_id = next(n for n, v in prompt.items() if v["class_type"] == "RTCStreamFrameOutput")
+    preview_id = next(n for n, v in prompt.items() if v["class_type"] == "PreviewImage")
+    prompt[output_id]["inputs"].pop("frames_sent")
+    entry = queue(comfyui, prompt)  # starts the stream; nothing was sent yet
+    expect_success(entry)
+    stream_id = get_json(f"{comfyui}/rtc/api/v1/streams")["current"]
+    agent.wait_lease(stream_id)
+    deadline = time.monotonic() + 15
+    while not get_json(f"{comfyui}/rtc/api/v1/streams/{stream_id}")["lease"]:
+        assert time.monotonic() < deadline, "the relay never recorded the agent's lease"
+        time.sleep(0.1)  # the lease shows in the stream's state; no event to wait on
+    for value in (40, 120, 200):
+        frame = urllib.request.Request(
+            f"{comfyui}/rtc/api/v1/streams/{stream_id}/frames",
+            data=bytes([value]) * (64 * 64 * 3),
+            headers={
+                "Content-Type": "application/octet-stream",
+                "X-Frame-Width": "64",
+                "X-Frame-Height": "64",
+                "X-Frame-Format": "rgb8",
+            },
+        )
+        urllib.request.urlopen(frame, timeout=10).close()
+        entry = queue(comfyui, prompt)
+        expect_success(entry)
+        assert output_id not in cached_nodes(entry)
+        # PreviewImage truncates float → 8 bit, so a value may come back one lower.
+        pixel = preview_pixel(comfyui, entry, preview_id)
+        assert all(abs(channel - (255 - value)) <= 1 for channel in pixel), (value, pixel)

@@ -1,8 +1,11 @@
 """Saved ComfyUI workflows (UI format) to API prompts, and the core nodes the examples use.
 
-The conversion follows the frontend: each node's ``widgets_values`` lists its widget inputs
-in schema order, with an extra ``control_after_generate`` value after inputs that have one;
-links carry ``[source_node, output_slot]``.
+The conversion follows the frontend: each node's ``widgets_values`` lists its widget inputs,
+required ones before optional ones, with an extra ``control_after_generate`` value after
+inputs that have one; a workflow saved before a widget was appended has fewer values, and
+the widgets without one keep their defaults. As the frontend's ``migrateWidgetsValues``
+does, a list exactly as long as the widgets plus the ``forceInput`` sockets is read as an
+old save that had values for those sockets too. Links carry ``[source_node, output_slot]``.
 """
 
 from __future__ import annotations
@@ -59,12 +62,14 @@ class PreviewImage(io.ComfyNode):
 
 
 class PreviewAny(io.ComfyNode):
+    """ComfyUI core's PreviewAny: shows any value."""
+
     shown: list[Any] = []  # noqa: RUF012 - test record
 
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
-            node_id="PreviewAny", inputs=[io.String.Input("source")], is_output_node=True
+            node_id="PreviewAny", inputs=[io.Custom("*").Input("source")], is_output_node=True
         )
 
     @classmethod
@@ -75,22 +80,28 @@ class PreviewAny(io.ComfyNode):
 
 CORE_NODES = [EmptyImage, PreviewImage, PreviewAny]
 ALL_NODES = [*NODES, *CORE_NODES]
-# Core inputs that are sockets, not widgets, in the saved workflow.
-SOCKET_ONLY = {"PreviewAny": {"source"}}
 
 
-def widget_names(node_type: str) -> list[tuple[str, bool]]:
-    """(input id, has a control_after_generate companion) for each widget, in order."""
+def widget_names(node_type: str) -> list[Widget]:
+    """Widgets and ``forceInput`` sockets in the frontend's order, each as
+    (input id, has a control companion, default, is a forceInput socket)."""
     schema = next(n for n in ALL_NODES if n.define_schema().node_id == node_type).define_schema()
-    skip = SOCKET_ONLY.get(node_type, set())
+    ordered = sorted(schema.inputs, key=lambda i: i.optional)
     return [
-        (i.id, bool(i.options.get("control_after_generate")))
-        for i in schema.inputs
-        if i.is_widget and i.id not in skip
+        (i.id, bool(i.options.get("control_after_generate")), _default(i), not i.is_widget)
+        for i in ordered
+        if i.is_widget or i.options.get("force_input")
     ]
 
 
-WidgetNames = Callable[[str], list[tuple[str, bool]]]
+def _default(spec: io.Input) -> Any:
+    if spec.default is None and isinstance(spec, io.Combo.Input):
+        return spec.choices[0]
+    return spec.default
+
+
+Widget = tuple[str, bool, Any, bool]
+WidgetNames = Callable[[str], list[Widget]]
 
 
 def to_api_prompt(
@@ -103,13 +114,19 @@ def to_api_prompt(
             continue
         inputs: dict[str, Any] = {}
         values = list(node.get("widgets_values", []))
+        slots = widgets(node["type"])
+        if sum(2 if control else 1 for _, control, _, _ in slots) == len(values):
+            values = [v for v, spec in zip(values, _value_slots(slots), strict=True) if not spec[3]]
         position = 0
-        for name, has_control in widgets(node["type"]):
-            if position >= len(values):
-                raise ValueError(f"node {node['id']} ({node['type']}): no value for {name}")
-            inputs[name] = values[position]
+        for name, has_control, default, socket in slots:
+            if socket:
+                continue
+            if position < len(values):
+                inputs[name] = values[position]
+            elif default is not None:
+                inputs[name] = default
             position += 2 if has_control else 1
-        if position != len(values):
+        if position < len(values):
             raise ValueError(
                 f"node {node['id']} ({node['type']}): {len(values)} widget values, "
                 f"schema expects {position}"
@@ -120,3 +137,8 @@ def to_api_prompt(
                 inputs[socket["name"]] = [str(source), slot]
         prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
     return prompt
+
+
+def _value_slots(slots: list[Widget]) -> list[Widget]:
+    """One entry per saved value: a widget with a control companion takes two."""
+    return [spec for spec in slots for _ in range(2 if spec[1] else 1)]

@@ -1,8 +1,13 @@
-"""Frame Input and Frame Output: raw pixels between the graph and the relay."""
+"""Frame Input and Frame Output: raw pixels between the graph and the relay.
+
+Both run on every queue: ``fingerprint_inputs`` returns a new NaN object per call. ComfyUI
+keeps that value in the node's cache key and compares keys as Python does (``is`` before
+``==``), so the same NaN object every time (``math.nan``) would serve an identical re-queue
+from the cache.
+"""
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from typing import Any
@@ -10,8 +15,25 @@ from typing import Any
 from comfy_api.latest import io
 
 from .. import tensors
+from ..notify import toast
 from ..relay_client import OutputFrame, RelayClient, RelayError
-from .common import CATEGORY, StreamNodeError, current_stream_id, explain, relay
+from .common import (
+    CATEGORY,
+    StreamNodeError,
+    current_stream_id,
+    explain,
+    no_publisher,
+    node_key,
+    relay,
+    throw_if_interrupted,
+)
+
+# A stream made in the same prompt has no publisher until a tab's agent takes its lease.
+PUBLISHER_GRACE_S = 5.0
+# Frame Output waits in slices this long so Cancel is noticed while it waits.
+WAIT_SLICE_MS = 250
+# The relay's default frame size, for a black frame when no stream says otherwise.
+DEFAULT_SIZE = (512, 512)
 
 
 class FrameInput(io.ComfyNode):
@@ -22,7 +44,9 @@ class FrameInput(io.ComfyNode):
             display_name="RTC Stream Frame Input",
             category=CATEGORY,
             description="Sends every frame of the IMAGE batch to the stream (the current "
-            "one when stream_id is empty). A ComfyUI tab must be open: it publishes them.",
+            "one when stream_id is empty), resized to the stream's width and height. A "
+            "ComfyUI tab must be open: it publishes them. With no stream running it warns "
+            "and sends nothing.",
             inputs=[
                 io.Image.Input("image"),
                 io.Boolean.Input("enabled", default=True, optional=True),
@@ -34,33 +58,53 @@ class FrameInput(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, **inputs: Any) -> float:
-        return math.nan  # every run sends its frames
+        return float("nan")  # a new object per call: every run sends its frames
 
     @classmethod
     def execute(cls, image: Any, enabled: bool = True, stream_id: str = "") -> io.NodeOutput:
         if not enabled:
             return io.NodeOutput(0)
-        frames = tensors.to_rgb8_frames(image)
         client = relay()
-        chosen = current_stream_id(client, stream_id)
         try:
-            interval = _frame_interval(client, chosen) if len(frames) > 1 else 0.0
+            chosen = current_stream_id(client, stream_id)
+        except StreamNodeError as error:
+            # Saved workflows start their stream in the same queue, and ComfyUI may run this
+            # node before Start; the original node warned and went on, so this one does too.
+            toast("warn", "No Stream Running", f"Frame Input sent nothing: {error}")
+            return io.NodeOutput(0)
+        try:
+            settings = _published(client, chosen).get("settings") or {}
+            size = (int(settings["width"]), int(settings["height"]))
+            interval = 1.0 / max(1.0, float(settings.get("frame_rate") or 24))
+            sent = 0
             started = time.monotonic()
-            for index, (width, height, pixels) in enumerate(frames):
+            for width, height, pixels in tensors.to_rgb8_frames(image, size):
+                throw_if_interrupted()
                 # The relay keeps only the newest unsent frame, so a batch (a video clip) is
                 # paced at the stream's frame rate instead of overwriting itself.
-                delay = started + index * interval - time.monotonic()
+                delay = started + sent * interval - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 client.push_frame(chosen, pixels, width, height)
+                sent += 1
         except RelayError as error:
             raise explain(error, chosen) from error
-        return io.NodeOutput(len(frames))
+        return io.NodeOutput(sent)
 
 
-def _frame_interval(client: RelayClient, stream_id: str) -> float:
-    settings = client.get_stream(stream_id).get("settings") or {}
-    return 1.0 / max(1.0, float(settings.get("frame_rate") or 24))
+def _published(client: RelayClient, stream_id: str) -> dict[str, Any]:
+    """The stream once a tab's agent holds its publisher lease; a stream started in the same
+    queue gets a moment. Checked before sending: the relay refuses a frame without a
+    publisher before reading it, which breaks the connection under a large frame."""
+    deadline = time.monotonic() + PUBLISHER_GRACE_S
+    while True:
+        stream = client.get_stream(stream_id)
+        if stream.get("lease"):
+            return stream
+        if time.monotonic() > deadline:
+            raise no_publisher(stream_id, f"No tab took the stream within {PUBLISHER_GRACE_S:g} s.")
+        throw_if_interrupted()
+        time.sleep(0.1)  # the relay has no wait-for-lease call; poll it with a deadline
 
 
 class _LastFrames:
@@ -68,15 +112,24 @@ class _LastFrames:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._frames: dict[tuple[str, str], OutputFrame] = {}
+        self._frames: dict[tuple[tuple[str, str], str], OutputFrame] = {}
 
-    def get(self, key: tuple[str, str]) -> OutputFrame | None:
+    def get(self, key: tuple[tuple[str, str], str]) -> OutputFrame | None:
         with self._lock:
             return self._frames.get(key)
 
-    def put(self, key: tuple[str, str], frame: OutputFrame) -> None:
+    def put(self, key: tuple[tuple[str, str], str], frame: OutputFrame) -> None:
         with self._lock:
             self._frames[key] = frame
+
+    def keep_streams(self, live: set[str]) -> None:
+        """Releases the frames of streams that no longer exist (a frame can be megabytes)."""
+        with self._lock:
+            self._frames = {k: f for k, f in self._frames.items() if k[1] in live}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._frames)
 
 
 _last = _LastFrames()
@@ -89,8 +142,10 @@ class FrameOutput(io.ComfyNode):
             node_id="RTCStreamFrameOutput",
             display_name="RTC Stream Frame Output",
             category=CATEGORY,
-            description="The latest processed frame as IMAGE; optionally waits up to "
-            "timeout_ms for one newer than the last run's.",
+            description="The latest processed frame as IMAGE. With wait_for_new it waits up "
+            "to timeout_ms for a frame newer than the one it returned last; fresh says "
+            "whether it got one (false: the same frame again, or a black frame with a "
+            "warning while no stream runs or none has come back yet).",
             inputs=[
                 io.String.Input("whep_url", default="", optional=True),
                 io.String.Input("stream_id", default="", optional=True),
@@ -101,7 +156,7 @@ class FrameOutput(io.ComfyNode):
                     min=0,
                     max=25_000,
                     optional=True,
-                    tooltip="How long to wait for a new frame (the relay waits at most 25 s).",
+                    tooltip="How long to wait for a new frame.",
                 ),
                 # ComfyUI runs a ready output node first, so without a link from Frame Input
                 # this node would wait for output before any frame went in.
@@ -117,14 +172,15 @@ class FrameOutput(io.ComfyNode):
             outputs=[
                 io.Image.Output("image", display_name="image"),
                 io.String.Output("whep_url_out", display_name="whep_url"),
+                io.Boolean.Output("fresh", display_name="fresh"),
             ],
-            hidden=[io.Hidden.unique_id],
+            hidden=[io.Hidden.unique_id, io.Hidden.extra_pnginfo],
             is_output_node=True,
         )
 
     @classmethod
     def fingerprint_inputs(cls, **inputs: Any) -> float:
-        return math.nan  # a new frame every run
+        return float("nan")  # a new object per call: a new frame every run
 
     @classmethod
     def execute(
@@ -136,22 +192,53 @@ class FrameOutput(io.ComfyNode):
         frames_sent: int | None = None,
     ) -> io.NodeOutput:
         client = relay()
-        chosen = current_stream_id(client, stream_id)
-        node = str(cls.hidden.unique_id) if cls.hidden else "output"
-        key = (node, chosen)
-        previous = _last.get(key)
-        after = previous.sequence if previous and wait_for_new else 0
         try:
-            frame = client.fetch_output(chosen, after=after, wait_ms=timeout_ms)
+            listed = client.list_streams()
         except RelayError as error:
-            raise explain(error, chosen) from error
-        if frame is None:
-            if previous is None:
-                raise StreamNodeError(
-                    f"no processed frame from stream {chosen} within {timeout_ms} ms: is a "
-                    "ComfyUI tab open and the stream live? Raise timeout_ms while it warms up."
-                )
-            frame = previous
+            raise StreamNodeError(f"relay error: {error}") from error
+        streams = {str(s.get("id")): s for s in listed.get("streams", [])}
+        _last.keep_streams(set(streams))
+        try:
+            chosen = current_stream_id(client, stream_id, listed)
+        except StreamNodeError as error:
+            # Saved workflows start their stream in the same queue, maybe after this node.
+            toast("warn", "No Stream Running", f"Frame Output returned a black frame: {error}")
+            return io.NodeOutput(tensors.blank(*DEFAULT_SIZE), whep_url, False)
+        key = (node_key(cls.hidden), chosen)
+        previous = _last.get(key)
+        after = previous.sequence if previous is not None else 0
+        frame = _newest_after(client, chosen, after if wait_for_new else 0, timeout_ms)
+        fresh = frame is not None and (previous is None or frame.sequence > previous.sequence)
+        if frame is None and previous is None:
+            toast(
+                "warn",
+                "No Processed Frame",
+                f"no processed frame from stream {chosen} within {timeout_ms} ms, so a black "
+                "frame: is a ComfyUI tab open and a frame sent? Raise timeout_ms while the "
+                "stream warms up.",
+            )
+            settings = streams.get(chosen, {}).get("settings") or {}
+            size = (settings.get("width"), settings.get("height"))
+            return io.NodeOutput(
+                tensors.blank(*(size if all(size) else DEFAULT_SIZE)), whep_url, False
+            )
+        frame = frame or previous
         _last.put(key, frame)
         image = tensors.from_rgb8(frame.pixels, frame.width, frame.height)
-        return io.NodeOutput(image, whep_url)
+        return io.NodeOutput(image, whep_url, fresh)
+
+
+def _newest_after(
+    client: RelayClient, stream_id: str, after: int, timeout_ms: int
+) -> OutputFrame | None:
+    """The relay's newest frame after sequence ``after``, waiting up to ``timeout_ms``."""
+    deadline = time.monotonic() + timeout_ms / 1000.0
+    try:
+        while True:
+            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            frame = client.fetch_output(stream_id, after=after, wait_ms=min(left_ms, WAIT_SLICE_MS))
+            if frame is not None or left_ms <= WAIT_SLICE_MS:
+                return frame
+            throw_if_interrupted()
+    except RelayError as error:
+        raise explain(error, stream_id) from error

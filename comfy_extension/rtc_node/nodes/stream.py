@@ -25,6 +25,7 @@ from .common import (
     StreamNodeError,
     current_stream_id,
     explain,
+    node_key,
     relay,
 )
 
@@ -41,7 +42,8 @@ class StartedStream:
     outputs: tuple[str, str, str, str]
 
 
-_started: dict[str, StartedStream] = {}
+# Keyed by (workflow id, node id): node ids such as "3" repeat across workflows.
+_started: dict[tuple[str, str], StartedStream] = {}
 _gone: set[str] = set()
 _started_lock = threading.Lock()
 
@@ -94,6 +96,15 @@ class StartStream(io.ComfyNode):
                 io.Boolean.Input(
                     "enabled", default=True, label_on="Enabled", label_off="Disabled", optional=True
                 ),
+                io.Boolean.Input(
+                    "stop_stream",
+                    default=False,
+                    label_on="Stop stream",
+                    label_off="Idle",
+                    optional=True,
+                    tooltip="While on, the stream this node started is stopped and none is "
+                    "started.",
+                ),
             ],
             outputs=[
                 io.String.Output("stream_id", display_name="stream_id"),
@@ -101,7 +112,7 @@ class StartStream(io.ComfyNode):
                 io.String.Output("whip_url", display_name="whip_url"),
                 io.String.Output("whep_url", display_name="whep_url"),
             ],
-            hidden=[io.Hidden.unique_id],
+            hidden=[io.Hidden.unique_id, io.Hidden.extra_pnginfo],
             is_output_node=True,
         )
 
@@ -130,8 +141,11 @@ class StartStream(io.ComfyNode):
         width: int = 512,
         height: int = 512,
         enabled: bool = True,
+        stop_stream: bool = False,
     ) -> io.NodeOutput:
-        node = str(cls.hidden.unique_id) if cls.hidden else "start"
+        node = node_key(cls.hidden)
+        if stop_stream:
+            return io.NodeOutput(*cls._stop(node))
         with _started_lock:
             record = _started.get(node)
         if not enabled:
@@ -173,6 +187,29 @@ class StartStream(io.ComfyNode):
         return io.NodeOutput(*outputs)
 
     @classmethod
+    def _stop(cls, node: tuple[str, str]) -> tuple[str, str, str, str]:
+        with _started_lock:
+            record = _started.get(node)
+        if record is None:
+            toast(
+                "info",
+                "No Stream To Stop",
+                "stop_stream stops only a stream this Start node started, and it has none "
+                "running; stop other streams from the RTC Stream sidebar.",
+            )
+            return ("", "", "", "")
+        try:
+            relay().delete_stream(record.stream_id)
+        except RelayError as error:
+            if error.status != 404:
+                toast("error", "Stream Stop Failed", error.message)
+                raise explain(error, record.stream_id) from error
+        with _started_lock:
+            _started.pop(node, None)
+        toast("info", "Stream Stopped", f"Stream {record.stream_id} stopped")
+        return ("", "", "", "")
+
+    @classmethod
     def _patch(cls, record: StartedStream, config: dict[str, Any]) -> tuple[str, str, str, str]:
         try:
             stream = relay().update_stream(record.stream_id, config)
@@ -204,20 +241,30 @@ class UpdateStream(io.ComfyNode):
             node_id="UpdateRTCStream",
             display_name="Update RTC Stream",
             category=CATEGORY,
-            description="Sends the pipeline config to the running stream. Runs only when the "
-            "config or the seed changes; set the seed to randomize to update on every run.",
+            description="Sends the pipeline config to the stream (the current one when "
+            "stream_id is not linked). Runs only when the config or the seed changes; set the "
+            "seed to randomize to update on every run.",
+            # Widgets in the original order (enabled), new ones after it, so saved values
+            # keep their meaning; the frontend lists required widgets before optional ones.
             inputs=[
-                io.String.Input("stream_id", default="", force_input=True),
                 PipelineConfigType.Input("pipeline_config"),
+                io.String.Input(
+                    "stream_id",
+                    default="",
+                    force_input=True,
+                    optional=True,
+                    tooltip="Link Start's stream_id; unlinked, the relay's current stream.",
+                ),
+                io.Boolean.Input("enabled", default=True, optional=True),
                 io.Int.Input(
                     "seed",
                     default=0,
                     min=0,
                     max=params.SEED_MAX,
                     control_after_generate=True,
+                    optional=True,
                     tooltip="Replaces the config's seed; with randomize every run updates.",
                 ),
-                io.Boolean.Input("enabled", default=True, optional=True),
             ],
             outputs=[
                 io.Boolean.Output("updated", display_name="updated"),
@@ -233,31 +280,33 @@ class UpdateStream(io.ComfyNode):
     @classmethod
     def execute(
         cls,
-        stream_id: str,
         pipeline_config: dict[str, Any],
-        seed: int,
+        stream_id: str = "",
         enabled: bool = True,
+        seed: int = 0,
     ) -> io.NodeOutput:
         if not enabled:
             return io.NodeOutput(False, "disabled")
-        if not stream_id.strip():
-            toast("warn", "Update Skipped", "No stream_id: connect Start RTC Stream")
-            return io.NodeOutput(False, "skipped: no stream_id")
         params.check_range("seed", seed, 0, params.SEED_MAX)
         config = {
             "pipeline": pipeline_config.get("pipeline", params.PIPELINE),
             "params": {**pipeline_config.get("params", {}), "seed": seed},
         }
         try:
-            stream = relay().update_stream(stream_id, config)
-        except (RelayError, StreamNodeError) as error:
-            detail = error.message if isinstance(error, RelayError) else str(error)
-            if isinstance(error, RelayError) and error.status in (404, 409):
-                toast("warn", "No Active Stream", detail)
+            client = relay()
+            chosen = current_stream_id(client, stream_id)
+        except StreamNodeError as error:
+            toast("warn", "Update Skipped", str(error))
+            return io.NodeOutput(False, f"skipped: {error}")
+        try:
+            stream = client.update_stream(chosen, config)
+        except RelayError as error:
+            if error.status in (404, 409):
+                toast("warn", "No Active Stream", error.message)
             else:
-                toast("error", "Update Failed", detail)
-            return io.NodeOutput(False, f"failed: {detail}")
-        toast("success", *update_message(stream, stream_id))
+                toast("error", "Update Failed", error.message)
+            return io.NodeOutput(False, f"failed: {error.message}")
+        toast("success", *update_message(stream, chosen))
         if stream.get("backend") == "local":
             return io.NodeOutput(True, "updated (local backend: video passes through unchanged)")
         return io.NodeOutput(True, "updated")
@@ -289,11 +338,12 @@ class StreamStatus(io.ComfyNode):
                 # An output id may not repeat an input id (ComfyUI refuses the node).
                 io.String.Output("stream_id_out", display_name="stream_id"),
                 io.String.Output("playback_id", display_name="playback_id"),
-                io.String.Output("whip_url", display_name="whip_url"),
                 io.String.Output("whep_url", display_name="whep_url"),
                 io.Int.Output("frames_sent", display_name="frames_sent"),
                 io.Int.Output("queue_depth", display_name="queue_depth"),
                 io.String.Output("status_json", display_name="status_json"),
+                # New outputs go after the original's, so saved links keep their outputs.
+                io.String.Output("whip_url", display_name="whip_url"),
             ],
         )
 
@@ -311,13 +361,17 @@ class StreamStatus(io.ComfyNode):
             stream = client.get_stream(chosen)
         except (RelayError, StreamNodeError) as error:
             status = {"running": False, "error": str(error)}
-            return io.NodeOutput(False, stream_id, "", "", "", 0, 0, json.dumps(status, indent=2))
+            return io.NodeOutput(False, stream_id, "", "", 0, 0, json.dumps(status, indent=2), "")
         frames = stream.get("frames") or {}
         running = stream.get("state") not in GONE_STATES
+        chosen, playback_id, whip_url, whep_url = _outputs(stream)
         return io.NodeOutput(
             running,
-            *_outputs(stream),
+            chosen,
+            playback_id,
+            whep_url,
             int(frames.get("sent", 0)),
             int(frames.get("queue_depth", 0)),
             json.dumps(stream, indent=2),
+            whip_url,
         )
