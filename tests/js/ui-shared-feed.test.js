@@ -108,14 +108,24 @@ test("pages share one feed; a page that joins an open feed is told at once; the 
   const url = "http://h/rtc/api/v1/events";
 
   const a = recordingSink();
-  const feedA = openSharedFeed(url, a.sink, { SharedWorkerImpl, workerUrl: "http://h/w.mjs", locks, fallback });
+  const feedA = openSharedFeed(url, a.sink, {
+    SharedWorkerImpl,
+    workerUrl: "http://h/w.mjs",
+    locks,
+    fallback,
+  });
   await until(() => opened.length === 1, "the feed to open");
   assert.deepEqual(created[0].options, { type: "module", name: "rtc-node-live-1" });
   opened[0].sink.status("open");
   await until(() => a.seen.length === 1, "page A to hear the status");
 
   const b = recordingSink();
-  const feedB = openSharedFeed(url, b.sink, { SharedWorkerImpl, workerUrl: "http://h/w.mjs", locks, fallback });
+  const feedB = openSharedFeed(url, b.sink, {
+    SharedWorkerImpl,
+    workerUrl: "http://h/w.mjs",
+    locks,
+    fallback,
+  });
   await until(() => b.seen.length === 1, "page B to hear the status");
   assert.deepEqual(b.seen, [["status", "open"]]);
   assert.equal(opened.length, 1, "the second page reuses the feed");
