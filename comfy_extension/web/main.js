@@ -207,10 +207,54 @@ function registerSidebar() {
   });
 }
 
+const LATEST = "latest";
+
+/** The preview page for `stream`: a stream id, or "latest" for the relay's current stream. */
+function previewUrl(stream) {
+  const url = new URL("preview.html", API_BASE);
+  if (stream && stream !== LATEST) url.searchParams.set("stream", stream);
+  return url.href;
+}
+
+/** Calls `hook` after the node's own `name` method, if any. */
+function after(node, name, hook) {
+  const previous = node[name];
+  node[name] = function (...args) {
+    const result = previous?.apply(this, args);
+    hook(...args);
+    return result;
+  };
+}
+
+/**
+ * The preview's stream selector: "latest" or one of the relay's streams. It is the last widget,
+ * so workflows saved before it existed keep their values where they were.
+ */
+function addStreamSelector(node, onSelect) {
+  const values = [LATEST];
+  const widget = node.addWidget("combo", "stream", LATEST, (value) => onSelect(value), {
+    values,
+    // Saved with the workflow; not a backend input.
+    serialize: false,
+  });
+  let unsubscribe = () => {};
+  relayState.start().then(
+    () => {
+      const refill = (state) => values.splice(1, values.length - 1, ...state.streams.keys());
+      refill(relayState.live.state);
+      unsubscribe = relayState.live.subscribe(refill);
+    },
+    // The relay is not up: "latest" and a stream chosen by a link still work.
+    () => {},
+  );
+  after(node, "onRemoved", () => unsubscribe());
+  return widget;
+}
+
 /** The preview page in a DOM widget, from ComfyUI's own origin (`frame-src 'self'`). */
 function attachPreview(node) {
   const frame = document.createElement("iframe");
-  frame.src = new URL("preview.html", API_BASE).href;
+  frame.src = previewUrl(LATEST);
   frame.allow = "autoplay; fullscreen";
   frame.title = "RTC stream preview";
   Object.assign(frame.style, {
@@ -229,13 +273,28 @@ function attachPreview(node) {
     getMinHeight: () => 320,
   });
   widget.serialize = false;
+  let selector = null;
+  const show = () => {
+    const src = previewUrl(selector?.value);
+    if (frame.src !== src) frame.src = src;
+  };
   node.addWidget("button", "Reload preview", null, () => {
-    frame.src = new URL("preview.html", API_BASE).href;
+    frame.src = previewUrl(selector?.value);
   });
   // Node renderers that cannot show DOM widgets (ComfyUI 1.27's Vue nodes draw only their own
   // widget types) still offer the preview this way.
   node.addWidget("button", "Open preview in a new tab", null, () => {
-    window.open(new URL("preview.html", API_BASE).href, "_blank", "noopener");
+    window.open(previewUrl(selector?.value), "_blank", "noopener");
+  });
+  selector = addStreamSelector(node, show);
+  // A saved workflow sets the selector after the node is created.
+  after(node, "onConfigure", show);
+  // A linked stream_id input arrives when the node runs.
+  after(node, "onExecuted", (output) => {
+    const id = output?.rtc_stream?.[0];
+    if (typeof id !== "string" || !id) return;
+    selector.value = id;
+    show();
   });
   node.color = "#2a4a63";
   if (!node.size || node.size[0] < 480) node.setSize?.([560, 560]);
