@@ -227,16 +227,24 @@ function after(node, name, hook) {
 }
 
 /**
- * The preview's stream selector: "latest" or one of the relay's streams. It is the last widget,
- * so workflows saved before it existed keep their values where they were.
+ * The preview's stream selector: "latest" or one of the relay's streams. The choice is saved in
+ * the node's properties, not in `widgets_values`: the frontend writes those by widget position
+ * but reads them back skipping unsaved widgets (the preview itself), so a value there would not
+ * come back to its widget.
  */
 function addStreamSelector(node, onSelect) {
   const values = [LATEST];
-  const widget = node.addWidget("combo", "stream", LATEST, (value) => onSelect(value), {
-    values,
-    // Saved with the workflow; not a backend input.
-    serialize: false,
-  });
+  const widget = node.addWidget(
+    "combo",
+    "stream",
+    LATEST,
+    (value) => {
+      node.properties = { ...node.properties, stream: value };
+      onSelect();
+    },
+    { values, serialize: false },
+  );
+  widget.serialize = false;
   let unsubscribe = () => {};
   relayState.start().then(
     () => {
@@ -287,14 +295,18 @@ function attachPreview(node) {
     window.open(previewUrl(selector?.value), "_blank", "noopener");
   });
   selector = addStreamSelector(node, show);
-  // A saved workflow sets the selector after the node is created.
-  after(node, "onConfigure", show);
+  const choose = (stream) => {
+    selector.value = stream;
+    show();
+  };
+  // A saved workflow restores the properties after the node is created.
+  after(node, "onConfigure", () => choose(node.properties?.stream ?? LATEST));
   // A linked stream_id input arrives when the node runs.
   after(node, "onExecuted", (output) => {
     const id = output?.rtc_stream?.[0];
     if (typeof id !== "string" || !id) return;
-    selector.value = id;
-    show();
+    node.properties = { ...node.properties, stream: id };
+    choose(id);
   });
   node.color = "#2a4a63";
   if (!node.size || node.size[0] < 480) node.setSize?.([560, 560]);

@@ -309,13 +309,20 @@ test("the preview node shows the stream its selector or its linked stream_id nam
   await shows(a.id);
   assert.equal(new URL(await frame.getAttribute("src")).searchParams.get("stream"), a.id);
   const saved = await page.evaluate((i) => window.comfyShim.serialize(i), index);
-  assert.deepEqual(saved, [null, null, null, a.id]);
+  assert.deepEqual(saved, { properties: { stream: a.id }, widgets_values: [null, null, null, null] });
 
   // A workflow saved before the selector existed means "latest"; a saved choice comes back.
   const restored = await page.evaluate(() => window.comfyShim.nodes.length);
   await page.evaluate(() => window.comfyShim.addNode("RTCStreamUIPreview"));
   const restoredFrame = page.locator("iframe[data-rtc-preview]").nth(frameIndex + 1);
-  await page.evaluate((i) => window.comfyShim.configure(i, []), restored);
+  await page.evaluate(
+    (i) => window.comfyShim.configure(i, { properties: {}, widgets_values: [null, null] }),
+    restored,
+  );
+  assert.equal(
+    await page.evaluate((i) => window.comfyShim.nodes[i].widgets.at(-1).value, restored),
+    "latest",
+  );
   await restoredFrame.contentFrame().locator(`[data-field="stream"][title="${b.id}"]`).waitFor();
   await page.evaluate(({ i, values }) => window.comfyShim.configure(i, values), {
     i: restored,

@@ -122,7 +122,7 @@ function hostPage(folder) {
       title.textContent = comfyClass;
       el.append(title);
       const node = {
-        comfyClass, widgets: [], size: [200, 100],
+        comfyClass, widgets: [], size: [200, 100], properties: {},
         addDOMWidget(name, type, element, options) {
           const box = document.createElement("div");
           box.className = "shim-widget";
@@ -150,23 +150,31 @@ function hostPage(folder) {
       shim.nodes.push(node);
       return node.widgets.map((w) => ({ name: w.name, type: w.type, serialize: w.options?.serialize }));
     };
-    // What ComfyUI does when the user picks a combo value, when it loads a saved workflow's
-    // widgets_values (by position, then onConfigure) and when the node has run.
+    // What ComfyUI does when the user picks a combo value, when it loads a saved node
+    // (properties, then widgets_values in order over the saved widgets, then onConfigure), when
+    // it saves one (widgets_values by position, unsaved ones left as null), and when it has run.
     shim.pick = (index, name, value) => {
       const widget = shim.nodes[index].widgets.find((w) => w.name === name);
       widget.value = value;
       widget.callback(value);
     };
-    shim.configure = (index, widgetsValues) => {
+    shim.configure = (index, info) => {
       const node = shim.nodes[index];
-      widgetsValues.forEach((value, i) => {
-        if (node.widgets[i] && value !== null) node.widgets[i].value = value;
+      node.properties = { ...node.properties, ...info.properties };
+      const saved = node.widgets.filter((w) => w.serialize !== false);
+      (info.widgets_values ?? []).forEach((value, i) => {
+        if (saved[i]) saved[i].value = value;
       });
-      node.onConfigure?.({ widgets_values: widgetsValues });
+      node.onConfigure?.(info);
     };
     shim.executed = (index, output) => shim.nodes[index].onExecuted?.(output);
-    shim.serialize = (index) =>
-      shim.nodes[index].widgets.map((w) => (w.serialize === false ? null : (w.value ?? null)));
+    shim.serialize = (index) => {
+      const node = shim.nodes[index];
+      return {
+        properties: { ...node.properties },
+        widgets_values: node.widgets.map((w) => (w.serialize === false ? null : (w.value ?? null))),
+      };
+    };
   </script>
 </body></html>`;
 }
