@@ -142,6 +142,28 @@ def widgets_from(info: dict[str, Any]):
     return widgets
 
 
+def run_prompt(comfyui: str, prompt: dict[str, Any]) -> dict[str, Any]:
+    """Queues `prompt`; returns its history entry once it finished."""
+    queued = post_json(f"{comfyui}/prompt", {"prompt": prompt})
+    deadline = time.monotonic() + 120
+    history: dict[str, Any] = {}
+    while queued["prompt_id"] not in history:
+        assert time.monotonic() < deadline, "prompt did not finish"
+        time.sleep(0.2)
+        history = get_json(f"{comfyui}/history/{queued['prompt_id']}")
+    return history[queued["prompt_id"]]
+
+
+def test_the_preview_hands_a_linked_stream_id_to_the_frontend(comfyui: str) -> None:
+    prompt = {
+        "1": {"class_type": "PrimitiveString", "inputs": {"value": "str_linked"}},
+        "2": {"class_type": "RTCStreamUIPreview", "inputs": {"stream_id": ["1", 0]}},
+    }
+    entry = run_prompt(comfyui, prompt)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    assert entry["outputs"]["2"] == {"rtc_stream": ["str_linked"]}
+
+
 def test_the_streaming_example_runs_on_the_local_backend(comfyui: str) -> None:
     info = get_json(f"{comfyui}/object_info")
     prompt = to_api_prompt(
@@ -151,14 +173,8 @@ def test_the_streaming_example_runs_on_the_local_backend(comfyui: str) -> None:
     agent = Agent(f"{comfyui}/rtc/api", token="unused-behind-the-proxy")
     try:
         for _ in range(3):
-            queued = post_json(f"{comfyui}/prompt", {"prompt": prompt})
-            deadline = time.monotonic() + 120
-            history: dict[str, Any] = {}
-            while queued["prompt_id"] not in history:
-                assert time.monotonic() < deadline, "prompt did not finish"
-                time.sleep(0.2)
-                history = get_json(f"{comfyui}/history/{queued['prompt_id']}")
-            status = history[queued["prompt_id"]]["status"]
+            entry = run_prompt(comfyui, prompt)
+            status = entry["status"]
             if status["status_str"] == "success":
                 break
             agent.wait_for(lambda: bool(agent.leases))
@@ -166,7 +182,7 @@ def test_the_streaming_example_runs_on_the_local_backend(comfyui: str) -> None:
         assert status["status_str"] == "success", [
             (e.get("node_type"), e.get("exception_message")) for e in errors
         ] or status
-        outputs = history[queued["prompt_id"]]["outputs"]
+        outputs = entry["outputs"]
         assert any("images" in output for output in outputs.values())
     finally:
         agent.close()
