@@ -146,3 +146,34 @@ test("three tabs with three previews each share one event stream; ComfyUI still 
     await context.close();
   }
 });
+
+test("without SharedWorker every page falls back to its own event stream", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await grantMedia(context);
+  // Like Chrome on Android, in every frame.
+  await context.addInitScript(() => {
+    delete window.SharedWorker;
+  });
+  try {
+    const tab = await context.newPage();
+    const errors = [];
+    tab.on("pageerror", (err) => errors.push(err));
+    await tab.goto(`${shim.url}/`);
+    await tab.waitForFunction(() => window.comfyShim?.ready === true, null, { timeout: WAIT_MS });
+    await tab.evaluate((id) => window.comfyShim.openSidebar(id), SIDEBAR_ID);
+    await tab.evaluate(() => window.comfyShim.addNode("RTCStreamUIPreview"));
+    const stream = await relay.api("/v1/streams", { method: "POST", body: JSON.stringify({ name: "own" }) });
+    await tab.locator(`#sidebar li[data-stream-id="${stream.id}"]`).waitFor({ timeout: WAIT_MS });
+    await tab
+      .locator("iframe[data-rtc-preview]")
+      .contentFrame()
+      .locator(`[data-field="stream"][title="${stream.id}"]`)
+      .waitFor({ timeout: WAIT_MS });
+    assert.equal(shim.openRequests(EVENTS), 2, "the tab's and the preview's own streams");
+    await relay.api(`/v1/streams/${stream.id}`, { method: "DELETE" });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+  await until(() => shim.openRequests(EVENTS) === 0, "the event streams to close");
+});
