@@ -281,20 +281,19 @@ function attachPreview(node) {
     getMinHeight: () => 320,
   });
   widget.serialize = false;
-  let selector = null;
-  const show = () => {
-    const src = previewUrl(selector?.value);
-    if (frame.src !== src) frame.src = src;
-  };
   node.addWidget("button", "Reload preview", null, () => {
-    frame.src = previewUrl(selector?.value);
+    frame.src = previewUrl(selector.value);
   });
   // Node renderers that cannot show DOM widgets (ComfyUI 1.27's Vue nodes draw only their own
   // widget types) still offer the preview this way.
   node.addWidget("button", "Open preview in a new tab", null, () => {
-    window.open(previewUrl(selector?.value), "_blank", "noopener");
+    window.open(previewUrl(selector.value), "_blank", "noopener");
   });
-  selector = addStreamSelector(node, show);
+  const show = () => {
+    const src = previewUrl(selector.value);
+    if (frame.src !== src) frame.src = src;
+  };
+  const selector = addStreamSelector(node, show);
   const choose = (stream) => {
     selector.value = stream;
     show();
