@@ -135,6 +135,10 @@ const relayState = {
       for (const message of ui.streamToasts(state, previous)) toast(message);
     });
     this.live.start();
+    // Leave the browser's shared event stream at once rather than when the tab is gone, and
+    // rejoin if the tab comes back from the back/forward cache.
+    window.addEventListener("pagehide", () => this.live.stop());
+    window.addEventListener("pageshow", (event) => event.persisted && this.live.start());
     return ui;
   },
 };
