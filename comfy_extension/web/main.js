@@ -146,6 +146,10 @@ const relayState = {
       for (const message of ui.streamToasts(state, previous)) toast(message);
     });
     this.live.start();
+    // Leave the browser's shared event stream at once rather than when the tab is gone, and
+    // rejoin if the tab comes back from the back/forward cache.
+    window.addEventListener("pagehide", () => this.live.stop());
+    window.addEventListener("pageshow", (event) => event.persisted && this.live.start());
     return ui;
   },
 };
@@ -218,10 +222,62 @@ function registerSidebar() {
   });
 }
 
+const LATEST = "latest";
+
+/** The preview page for `stream`: a stream id, or "latest" for the relay's current stream. */
+function previewUrl(stream) {
+  const url = new URL("preview.html", API_BASE);
+  if (stream && stream !== LATEST) url.searchParams.set("stream", stream);
+  return url.href;
+}
+
+/** Calls `hook` after the node's own `name` method, if any. */
+function after(node, name, hook) {
+  const previous = node[name];
+  node[name] = function (...args) {
+    const result = previous?.apply(this, args);
+    hook(...args);
+    return result;
+  };
+}
+
+/**
+ * The preview's stream selector: "latest" or one of the relay's streams. The choice is saved in
+ * the node's properties, not in `widgets_values`: the frontend writes those by widget position
+ * but reads them back skipping unsaved widgets (the preview itself), so a value there would not
+ * come back to its widget.
+ */
+function addStreamSelector(node, onSelect) {
+  const values = [LATEST];
+  const widget = node.addWidget(
+    "combo",
+    "stream",
+    LATEST,
+    (value) => {
+      node.properties = { ...node.properties, stream: value };
+      onSelect();
+    },
+    { values, serialize: false },
+  );
+  widget.serialize = false;
+  let unsubscribe = () => {};
+  relayState.start().then(
+    () => {
+      const refill = (state) => values.splice(1, values.length - 1, ...state.streams.keys());
+      refill(relayState.live.state);
+      unsubscribe = relayState.live.subscribe(refill);
+    },
+    // The relay is not up: "latest" and a stream chosen by a link still work.
+    () => {},
+  );
+  after(node, "onRemoved", () => unsubscribe());
+  return widget;
+}
+
 /** The preview page in a DOM widget, from ComfyUI's own origin (`frame-src 'self'`). */
 function attachPreview(node) {
   const frame = document.createElement("iframe");
-  frame.src = new URL("preview.html", API_BASE).href;
+  frame.src = previewUrl(LATEST);
   frame.allow = "autoplay; fullscreen";
   frame.title = "RTC stream preview";
   Object.assign(frame.style, {
@@ -241,12 +297,30 @@ function attachPreview(node) {
   });
   widget.serialize = false;
   node.addWidget("button", "Reload preview", null, () => {
-    frame.src = new URL("preview.html", API_BASE).href;
+    frame.src = previewUrl(selector.value);
   });
   // Node renderers that cannot show DOM widgets (ComfyUI 1.27's Vue nodes draw only their own
   // widget types) still offer the preview this way.
   node.addWidget("button", "Open preview in a new tab", null, () => {
-    window.open(new URL("preview.html", API_BASE).href, "_blank", "noopener");
+    window.open(previewUrl(selector.value), "_blank", "noopener");
+  });
+  const show = () => {
+    const src = previewUrl(selector.value);
+    if (frame.src !== src) frame.src = src;
+  };
+  const selector = addStreamSelector(node, show);
+  const choose = (stream) => {
+    selector.value = stream;
+    show();
+  };
+  // A saved workflow restores the properties after the node is created.
+  after(node, "onConfigure", () => choose(node.properties?.stream ?? LATEST));
+  // A linked stream_id input arrives when the node runs.
+  after(node, "onExecuted", (output) => {
+    const id = output?.rtc_stream?.[0];
+    if (typeof id !== "string" || !id) return;
+    node.properties = { ...node.properties, stream: id };
+    choose(id);
   });
   node.color = "#2a4a63";
   if (!node.size || node.size[0] < 480) node.setSize?.([560, 560]);

@@ -250,7 +250,7 @@ test("the preview node embeds the same-origin preview page, not saved with the w
   const widgets = await page.evaluate(() => window.comfyShim.addNode("RTCStreamUIPreview"));
   assert.deepEqual(
     widgets.map((w) => w.name),
-    ["rtc_preview", "Reload preview", "Open preview in a new tab"],
+    ["rtc_preview", "Reload preview", "Open preview in a new tab", "stream"],
   );
   assert.equal(widgets[0].serialize, false);
   const [opened] = await Promise.all([
@@ -271,6 +271,79 @@ test("the preview node embeds the same-origin preview page, not saved with the w
   await screenshot(page.locator(".shim-node").first(), "preview-node.png");
   const other = await page.evaluate(() => window.comfyShim.addNode("KSampler"));
   assert.deepEqual(other, [], "other nodes are left alone");
+  assert.deepEqual(pageErrors, []);
+});
+
+test("the preview node shows the stream its selector or its linked stream_id names", async () => {
+  const create = (name) => relay.api("/v1/streams", { method: "POST", body: JSON.stringify({ name }) });
+  const a = await create("older");
+  const b = await create("newer");
+  const index = await page.evaluate(() => window.comfyShim.nodes.length);
+  const frameIndex = await page.locator("iframe[data-rtc-preview]").count();
+  await page.evaluate(() => window.comfyShim.addNode("RTCStreamUIPreview"));
+  const frame = page.locator("iframe[data-rtc-preview]").nth(frameIndex);
+  const shows = (id) =>
+    frame.contentFrame().locator(`[data-field="stream"][title="${id}"]`).waitFor({ timeout: WAIT_MS });
+  const selector = () =>
+    page.evaluate((i) => {
+      const widget = window.comfyShim.nodes[i].widgets.find((w) => w.name === "stream");
+      return { value: widget.value, values: [...widget.options.values] };
+    }, index);
+
+  // "latest" by default: today's behaviour, the relay's current stream.
+  assert.equal((await selector()).value, "latest");
+  await shows(b.id);
+  // The choices follow the relay's streams.
+  await page.waitForFunction(
+    ({ i, ids }) => {
+      const values = window.comfyShim.nodes[i].widgets.find((w) => w.name === "stream").options.values;
+      return ids.every((id) => values.includes(id));
+    },
+    { i: index, ids: [a.id, b.id] },
+    { timeout: WAIT_MS },
+  );
+  assert.equal((await selector()).values[0], "latest");
+
+  // Choosing the older stream pins the preview to it, and the choice is saved last.
+  await page.evaluate(({ i, id }) => window.comfyShim.pick(i, "stream", id), { i: index, id: a.id });
+  await shows(a.id);
+  assert.equal(new URL(await frame.getAttribute("src")).searchParams.get("stream"), a.id);
+  const saved = await page.evaluate((i) => window.comfyShim.serialize(i), index);
+  assert.deepEqual(saved, { properties: { stream: a.id }, widgets_values: [null, null, null, null] });
+
+  // A workflow saved before the selector existed means "latest"; a saved choice comes back.
+  const restored = await page.evaluate(() => window.comfyShim.nodes.length);
+  await page.evaluate(() => window.comfyShim.addNode("RTCStreamUIPreview"));
+  const restoredFrame = page.locator("iframe[data-rtc-preview]").nth(frameIndex + 1);
+  await page.evaluate(
+    (i) => window.comfyShim.configure(i, { properties: {}, widgets_values: [null, null] }),
+    restored,
+  );
+  assert.equal(
+    await page.evaluate((i) => window.comfyShim.nodes[i].widgets.at(-1).value, restored),
+    "latest",
+  );
+  await restoredFrame.contentFrame().locator(`[data-field="stream"][title="${b.id}"]`).waitFor();
+  await page.evaluate(({ i, values }) => window.comfyShim.configure(i, values), {
+    i: restored,
+    values: saved,
+  });
+  await restoredFrame
+    .contentFrame()
+    .locator(`[data-field="stream"][title="${a.id}"]`)
+    .waitFor({ timeout: WAIT_MS });
+
+  // A linked stream_id arrives when the node runs, and wins.
+  await page.evaluate(({ i, id }) => window.comfyShim.executed(i, { rtc_stream: [id] }), {
+    i: index,
+    id: b.id,
+  });
+  await shows(b.id);
+  assert.equal((await selector()).value, b.id);
+  // Back to "latest".
+  await page.evaluate((i) => window.comfyShim.pick(i, "stream", "latest"), index);
+  assert.equal(new URL(await frame.getAttribute("src")).searchParams.has("stream"), false);
+  for (const stream of [a, b]) await relay.api(`/v1/streams/${stream.id}`, { method: "DELETE" });
   assert.deepEqual(pageErrors, []);
 });
 

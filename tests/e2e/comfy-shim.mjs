@@ -1,7 +1,9 @@
 // A stand-in for ComfyUI's web server, for tests of the pack's frontend: it serves the
 // extension folder under /extensions/<folder>/ like ComfyUI does, a minimal `app`/`api` pair
-// at /scripts/, a host page, and the pack's same-origin proxy /rtc/api/* → relay (adding the
-// bearer token, streaming responses, passing WebSocket upgrades through). The frontend code
+// at /scripts/, a host page, ComfyUI's own `/prompt`, `/queue` and `/view` (canned answers,
+// to see whether the browser can still reach them), and the pack's same-origin proxy
+// /rtc/api/* → relay (adding the bearer token, streaming responses, passing WebSocket
+// upgrades through). The frontend code
 // under test is the real one; only ComfyUI is imitated, faithful to the documented API
 // (docs/ARCHITECTURE.md, comfyui-platform notes §2).
 import { createReadStream, statSync } from "node:fs";
@@ -120,7 +122,7 @@ function hostPage(folder) {
       title.textContent = comfyClass;
       el.append(title);
       const node = {
-        comfyClass, widgets: [], size: [200, 100],
+        comfyClass, widgets: [], size: [200, 100], properties: {},
         addDOMWidget(name, type, element, options) {
           const box = document.createElement("div");
           box.className = "shim-widget";
@@ -130,12 +132,14 @@ function hostPage(folder) {
           this.widgets.push(widget);
           return widget;
         },
-        addWidget(type, name, value, callback) {
-          const button = document.createElement("button");
-          button.textContent = name;
-          button.addEventListener("click", () => callback());
-          el.append(button);
-          const widget = { type, name, value, callback };
+        addWidget(type, name, value, callback, options = {}) {
+          const widget = { type, name, value, callback, options };
+          if (type === "button") {
+            const button = document.createElement("button");
+            button.textContent = name;
+            button.addEventListener("click", () => callback());
+            el.append(button);
+          }
           this.widgets.push(widget);
           return widget;
         },
@@ -146,8 +150,61 @@ function hostPage(folder) {
       shim.nodes.push(node);
       return node.widgets.map((w) => ({ name: w.name, type: w.type, serialize: w.options?.serialize }));
     };
+    // What ComfyUI does when the user picks a combo value, when it loads a saved node
+    // (properties, then widgets_values in order over the saved widgets, then onConfigure), when
+    // it saves one (widgets_values by position, unsaved ones left as null), and when it has run.
+    shim.pick = (index, name, value) => {
+      const widget = shim.nodes[index].widgets.find((w) => w.name === name);
+      widget.value = value;
+      widget.callback(value);
+    };
+    shim.configure = (index, info) => {
+      const node = shim.nodes[index];
+      node.properties = { ...node.properties, ...info.properties };
+      const saved = node.widgets.filter((w) => w.serialize !== false);
+      (info.widgets_values ?? []).forEach((value, i) => {
+        if (saved[i]) saved[i].value = value;
+      });
+      node.onConfigure?.(info);
+    };
+    shim.executed = (index, output) => shim.nodes[index].onExecuted?.(output);
+    shim.serialize = (index) => {
+      const node = shim.nodes[index];
+      return {
+        properties: { ...node.properties },
+        widgets_values: node.widgets.map((w) => (w.serialize === false ? null : (w.value ?? null))),
+      };
+    };
   </script>
 </body></html>`;
+}
+
+// A 1×1 PNG, what `/view` serves for any file.
+const PIXEL_PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYPj/HwADAgH/eL9GtQAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+/** ComfyUI's own routes the frontend uses all the time; served with and without `/api`. */
+function comfyRoute(req, res, pathname) {
+  const route = pathname.replace(/^\/api(?=\/)/, "");
+  if (route === "/queue") {
+    send(res, 200, "application/json", JSON.stringify({ queue_running: [], queue_pending: [] }));
+    return true;
+  }
+  if (route === "/prompt") {
+    const body =
+      req.method === "POST"
+        ? { prompt_id: crypto.randomUUID(), number: 0, node_errors: {} }
+        : { exec_info: { queue_remaining: 0 } };
+    send(res, 200, "application/json", JSON.stringify(body));
+    return true;
+  }
+  if (route === "/view") {
+    send(res, 200, "image/png", PIXEL_PNG);
+    return true;
+  }
+  return false;
 }
 
 function send(res, status, type, body) {
@@ -180,8 +237,11 @@ function serveFile(res, dir, relative) {
  */
 export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test" }) {
   let relay = new URL(relayUrl);
+  /** Proxied requests still open, by path: event streams stay open for as long as they are read. */
+  const open = new Map();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://shim");
+    if (comfyRoute(req, res, url.pathname)) return undefined;
     if (url.pathname === "/") return send(res, 200, "text/html; charset=utf-8", hostPage(folder));
     if (url.pathname === "/scripts/app.js") return send(res, 200, "application/javascript", APP_JS);
     if (url.pathname === "/scripts/api.js") return send(res, 200, "application/javascript", API_JS);
@@ -189,6 +249,8 @@ export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test"
     if (url.pathname.startsWith(ext))
       return serveFile(res, webDir, decodeURIComponent(url.pathname.slice(ext.length)));
     if (url.pathname.startsWith("/rtc/api/")) {
+      open.set(url.pathname, (open.get(url.pathname) ?? 0) + 1);
+      res.once("close", () => open.set(url.pathname, open.get(url.pathname) - 1));
       const headers = { ...req.headers, host: relay.host, authorization: `Bearer ${token}` };
       delete headers.cookie;
       delete headers.origin;
@@ -247,6 +309,8 @@ export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test"
       resolve({
         url: `http://127.0.0.1:${port}`,
         folder,
+        /** How many proxied requests to `pathname` are open now. */
+        openRequests: (pathname) => open.get(pathname) ?? 0,
         /** Points the proxy at another relay, like the pack after restarting it. */
         setRelay(url, newToken) {
           relay = new URL(url);

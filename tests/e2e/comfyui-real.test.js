@@ -172,6 +172,29 @@ for (const vueNodes of [false, true]) {
     }
     const serialized = await page.evaluate(() => JSON.stringify(window.app.graph.serialize()));
     assert.ok(!serialized.includes("preview.html"), "the widget is not saved with the workflow");
+    // The linkable stream_id socket; the stream selector's choice is saved in the properties.
+    const inputs = await page.evaluate(
+      () => window.app.graph.serialize().nodes.find((n) => n.type === "RTCStreamUIPreview").inputs,
+    );
+    assert.deepEqual(
+      inputs.map((i) => i.name),
+      ["stream_id"],
+    );
+    if (!vueNodes) {
+      // A saved choice comes back when the workflow loads, and the preview shows that stream.
+      await page.evaluate(async () => {
+        const data = window.app.graph.serialize();
+        const node = data.nodes.find((n) => n.type === "RTCStreamUIPreview");
+        node.properties.stream = "str_saved";
+        await window.app.loadGraphData(data);
+      });
+      await page.waitForFunction(
+        () =>
+          document.querySelector("iframe[data-rtc-preview]")?.src.endsWith("preview.html?stream=str_saved"),
+        null,
+        { timeout: WAIT_MS },
+      );
+    }
     assert.deepEqual(errors, []);
     await page.close();
   });

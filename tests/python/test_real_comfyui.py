@@ -273,3 +273,13 @@ def test_an_identical_requeue_follows_a_changed_input(comfyui: str, agent: Agent
         # PreviewImage truncates float → 8 bit, so a value may come back one lower.
         pixel = preview_pixel(comfyui, entry, preview_id)
         assert all(abs(channel - (255 - value)) <= 1 for channel in pixel), (value, pixel)
+
+
+def test_the_preview_hands_a_linked_stream_id_to_the_frontend(comfyui: str) -> None:
+    prompt = {
+        "1": {"class_type": "PrimitiveString", "inputs": {"value": "str_linked"}},
+        "2": {"class_type": "RTCStreamUIPreview", "inputs": {"stream_id": ["1", 0]}},
+    }
+    entry = queue(comfyui, prompt)
+    expect_success(entry)
+    assert entry["outputs"]["2"] == {"rtc_stream": ["str_linked"]}

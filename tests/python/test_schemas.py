@@ -97,6 +97,19 @@ def test_status_and_frame_nodes_fingerprints() -> None:
         assert value != value and value is not again, node
 
 
+def test_the_preview_takes_an_optional_linked_stream_and_hands_it_to_the_frontend() -> None:
+    schema = schemas()["RTCStreamUIPreview"]
+    assert schema.is_output_node
+    [stream_id] = schema.inputs
+    assert stream_id.id == "stream_id" and stream_id.optional
+    # No widget: saved workflows keep the frontend's widgets at their positions.
+    assert not stream_id.is_widget
+    preview = next(node for node in NODES if node.define_schema().node_id == "RTCStreamUIPreview")
+    assert preview.execute(stream_id=" str_abc ").ui == {"rtc_stream": ["str_abc"]}
+    for unlinked in (None, "", "  "):
+        assert preview.execute(stream_id=unlinked).ui is None
+
+
 @pytest.mark.parametrize("name", ["rtc_stream_workflow.json", "rtc_stream_in_out_workflow.json"])
 def test_example_workflows_match_the_schemas(name: str) -> None:
     workflow = json.loads((EXAMPLES / name).read_text())

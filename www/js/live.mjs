@@ -1,23 +1,31 @@
 // Live state from the relay: one snapshot, then the `/v1/events` server-sent events. After
 // every (re)connection of the event stream the snapshot is fetched again, so nothing missed
-// while disconnected stays stale.
+// while disconnected stays stale. The event stream is shared by every page of the browser
+// where it can be (shared-feed.mjs).
 
+import { openEventFeed } from "./event-feed.mjs";
+import { openSharedFeed } from "./shared-feed.mjs";
 import { initialState, logEntry, reduce } from "./stream-store.mjs";
 
-const REOPEN_BASE_MS = 1000;
-const REOPEN_MAX_MS = 30_000;
+const WORKER_URL = new URL("./live-worker.mjs", import.meta.url);
 
 /**
  * @param {ReturnType<import("./relay-client.mjs").createRelayClient>} client
- * @param {{EventSourceImpl?: typeof EventSource, now?: () => number}} [deps]
+ * @param {{EventSourceImpl?: typeof EventSource, SharedWorkerImpl?: typeof SharedWorker,
+ *   locks?: import("./shared-feed.mjs").Locks | null, now?: () => number}} [deps]
  */
-export function createLiveState(client, { EventSourceImpl = globalThis.EventSource, now = Date.now } = {}) {
+export function createLiveState(
+  client,
+  {
+    EventSourceImpl = globalThis.EventSource,
+    SharedWorkerImpl = globalThis.SharedWorker,
+    locks = globalThis.navigator?.locks ?? null,
+    now = Date.now,
+  } = {},
+) {
   let state = initialState();
   const listeners = new Set();
-  let source = null;
-  let reopenTimer = null;
-  let reopenAttempt = 0;
-  let running = false;
+  let feed = null;
 
   function dispatch(action) {
     const previous = state;
@@ -42,67 +50,47 @@ export function createLiveState(client, { EventSourceImpl = globalThis.EventSour
     }
   }
 
-  function parse(event) {
+  function parse(type, data) {
     try {
-      return JSON.parse(event.data);
+      return JSON.parse(data);
     } catch {
       dispatch({
         type: "log",
-        entry: { at: now(), level: "warn", message: `unreadable ${event.type} event`, streamId: null },
+        entry: { at: now(), level: "warn", message: `unreadable ${type} event`, streamId: null },
       });
       return undefined;
     }
   }
 
-  function open() {
-    reopenTimer = null;
-    source = new EventSourceImpl(client.eventsUrl(), { withCredentials: true });
-    const own = source;
-    source.addEventListener("open", () => {
-      reopenAttempt = 0;
-      refresh().then((ok) => ok && own === source && dispatch({ type: "connection", state: "open" }));
-    });
-    source.addEventListener("error", () => {
-      if (own !== source) return;
-      if (own.readyState !== EventSourceImpl.CLOSED) {
-        // EventSource retries by itself. One failure is a blip; a failed retry means the
-        // relay is down.
-        dispatch({ type: "connection", state: state.connection === "open" ? "reconnecting" : "offline" });
+  const sink = {
+    status(status) {
+      if (status !== "open") {
+        dispatch({ type: "connection", state: status });
         return;
       }
-      // Refused outright (for instance the proxy's 502 while the relay restarts):
-      // EventSource gives up, so reopen with backoff.
-      own.close();
-      source = null;
-      dispatch({ type: "connection", state: "offline" });
-      if (running) {
-        const delay = Math.min(REOPEN_MAX_MS, REOPEN_BASE_MS * 2 ** reopenAttempt);
-        reopenAttempt += 1;
-        reopenTimer = setTimeout(open, delay);
-      }
-    });
-    source.addEventListener("stream", (event) => {
-      const stream = parse(event);
-      if (stream !== undefined) dispatch({ type: "stream", stream });
-    });
-    source.addEventListener("removed", (event) => {
-      const body = parse(event);
-      if (body?.id) dispatch({ type: "removed", id: body.id });
-    });
-    source.addEventListener("stats", (event) => {
-      const body = parse(event);
-      if (body !== undefined) dispatch({ type: "stats", streams: body.streams, at: now() });
-    });
-    source.addEventListener("log", (event) => {
-      const body = parse(event);
-      if (body !== undefined) dispatch({ type: "log", entry: logEntry(body, now()) });
-    });
+      const own = feed;
+      refresh().then((ok) => ok && own === feed && dispatch({ type: "connection", state: "open" }));
+    },
+    event(type, data) {
+      const body = parse(type, data);
+      if (body === undefined) return;
+      if (type === "stream") dispatch({ type: "stream", stream: body });
+      else if (type === "removed") {
+        if (body?.id) dispatch({ type: "removed", id: body.id });
+      } else if (type === "stats") dispatch({ type: "stats", streams: body?.streams, at: now() });
+      else if (type === "log") dispatch({ type: "log", entry: logEntry(body, now()) });
+    },
+  };
+
+  function openFeed() {
+    const url = client.eventsUrl();
+    const own = () => openEventFeed(url, sink, { EventSourceImpl });
+    if (!SharedWorkerImpl) return own();
+    return openSharedFeed(url, sink, { SharedWorkerImpl, workerUrl: WORKER_URL, locks, fallback: own });
   }
 
   function start() {
-    if (running) return;
-    running = true;
-    open();
+    feed ??= openFeed();
   }
 
   return {
@@ -119,11 +107,8 @@ export function createLiveState(client, { EventSourceImpl = globalThis.EventSour
     start,
     /** Closes the event stream; the state stays readable. */
     stop() {
-      running = false;
-      clearTimeout(reopenTimer);
-      reopenTimer = null;
-      source?.close();
-      source = null;
+      feed?.close();
+      feed = null;
     },
   };
 }

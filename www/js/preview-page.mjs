@@ -28,7 +28,8 @@ function storedAutoConnect() {
 
 /**
  * @param {HTMLElement} root
- * @param {URL} pageUrl `?stream=<id>` pins a stream; otherwise the relay's current one
+ * @param {URL} pageUrl `?stream=<id>` pins a stream (the node's selector or linked stream_id);
+ *   otherwise the relay's current one
  */
 export function startPreview(root, pageUrl) {
   const apiBase = apiBaseForPage(pageUrl);
@@ -135,7 +136,11 @@ export function startPreview(root, pageUrl) {
     disconnectButton.disabled = connection.phase === "idle" && !output.playing;
     setText(
       fields.stream,
-      stream ? `${stream.name ? `${stream.name} · ` : ""}${shortId(stream.id)}` : "none",
+      stream
+        ? `${stream.name ? `${stream.name} · ` : ""}${shortId(stream.id)}`
+        : pinned
+          ? `${shortId(pinned)} (not on the relay)`
+          : "none",
     );
     fields.stream.title = stream?.id ?? "";
     setText(fields.state, stream?.state ?? "—");
