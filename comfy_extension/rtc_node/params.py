@@ -90,7 +90,11 @@ _CN = CATALOG["controlnet"]
 # The Pipeline Config's widget defaults, declared once: the node's schema shows them and
 # build_pipeline_config uses them for inputs an API-format prompt leaves out.
 WIDGET_DEFAULTS: dict[str, Any] = {
-    **{name: spec["default"] for name, spec in SPECS.items() if "default" in spec},
+    **{
+        name: spec["default"]
+        for name, spec in SPECS.items()
+        if name not in ("controlnets", "ip_adapter")  # built from inputs, not widgets
+    },
     "pipeline": PIPELINE,
     "t_index_list": ",".join(str(i) for i in SPECS["t_index_list"]["default"]),
     "lora_dict": "{}",
@@ -247,7 +251,10 @@ def parse_weighted_list(field: str, text: str, item: str) -> list[list[Any]] | N
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ParamError(f"{field}: entry {index + 1} needs a whole-number seed")
             check_range(f"{field}: seed of entry {index + 1}", value, 0, SEED_MAX)
-        check_range(f"{field}: weight of entry {index + 1}", float(weight), 0.0, math.inf)
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ParamError(
+                f"{field}: weight of entry {index + 1} must be 0 or more, got {weight}"
+            )
         pairs.append([value, float(weight)])
     return pairs
 

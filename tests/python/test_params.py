@@ -145,7 +145,7 @@ def test_node_outputs_config_json_width_and_height() -> None:
         ({"prompt_list": '{"a": 1}'}, "prompt_list: must be a JSON list of [prompt, weight] pairs"),
         ({"prompt_list": '[["", 1]]'}, "prompt_list: entry 1 needs a non-empty prompt"),
         ({"seed_list": "[[1.5, 1]]"}, "seed_list: entry 1 needs a whole-number seed"),
-        ({"seed_list": "[[1, -1]]"}, "seed_list: weight of entry 1: -1.0 is outside"),
+        ({"seed_list": "[[1, -1]]"}, "seed_list: weight of entry 1 must be 0 or more, got -1"),
         (
             {"image_postprocessing": '{"processors": [{"type": "latent_feedback"}]}'},
             "image_postprocessing: processor 1 type: 'latent_feedback' is not one of blur,",
