@@ -26,6 +26,14 @@ def _processing_tooltip(name: str) -> str:
     )
 
 
+def _families() -> str:
+    """Which models each family's ControlNets work with."""
+    by_family: dict[str, list[str]] = {}
+    for model_id, family in params.MODELS.items():
+        by_family.setdefault(family.name, []).append(model_id)
+    return "; ".join(f"{name} ones are for {', '.join(ids)}" for name, ids in by_family.items())
+
+
 def _recommended() -> str:
     return "; ".join(
         f"{spec.label}: {spec.preprocessor} @ {spec.scale}" for spec in params.CONTROLNETS.values()
@@ -140,7 +148,9 @@ class PipelineConfig(io.ComfyNode):
                     options=list(params.IP_ADAPTER_TYPES),
                     default=params.WIDGET_DEFAULTS["ip_adapter_type"],
                     optional=True,
-                    tooltip="SD1.5 and SDXL models only (not sd-turbo).",
+                    tooltip="Only for "
+                    + ", ".join(m for m, f in params.MODELS.items() if f.ip_adapter)
+                    + ".",
                 ),
                 io.Float.Input(
                     "ip_adapter_scale", **params.ip_adapter_scale_widget(), optional=True
@@ -243,8 +253,7 @@ class ControlNet(io.ComfyNode):
                     "model_id",
                     options=list(params.CONTROLNETS),
                     default=next(iter(params.CONTROLNETS)),
-                    tooltip="SD2.1 ids work with sd-turbo, SDXL with sdxl-turbo, SD1.5 with "
-                    "dreamshaper-8 and openjourney-v4.",
+                    tooltip=_families(),
                 ),
                 io.Combo.Input(
                     "preprocessor",
