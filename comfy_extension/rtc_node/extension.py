@@ -10,12 +10,13 @@ log = logging.getLogger("rtc_node")
 
 
 async def catalog_route(_request: object) -> object:
-    """`GET /rtc/catalog`: lets the frontend offer only the ControlNets of a model's family."""
+    """`GET /rtc/catalog`: the pack's catalog.json, served by ComfyUI so the node editor has
+    the models, ControlNet choices and limits even while the relay is down."""
     from aiohttp import web
 
-    from .params import catalog
+    from .params import CATALOG
 
-    return web.json_response(catalog())
+    return web.json_response(CATALOG)
 
 
 class RTCNodeExtension(ComfyExtension):

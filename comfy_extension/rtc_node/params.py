@@ -1,7 +1,9 @@
-"""StreamDiffusion parameters: model families, ControlNet registry and validation.
+"""StreamDiffusion parameters: the catalog, and validation of the Pipeline Config's widgets.
 
-Pure data and checks, no IO, so the Pipeline Config and ControlNet nodes and the tests share
-one source of truth. Every error names the field and the allowed values or range.
+The models, ControlNets, defaults and limits are data in the pack's ``catalog.json``, which the
+relay embeds and the frontend fetches too; this module adds only the checks that turn widget
+values into params. No IO beyond reading that file once. Every error names the widget and the
+allowed values or range.
 """
 
 from __future__ import annotations
@@ -10,9 +12,14 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-PIPELINE = "streamdiffusion"
+CATALOG_PATH = Path(__file__).resolve().parent.parent / "catalog.json"
+CATALOG: dict[str, Any] = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+
+PIPELINE: str = CATALOG["pipeline"]
+SPECS: dict[str, dict[str, Any]] = CATALOG["params"]
 
 
 class ParamError(ValueError):
@@ -23,8 +30,8 @@ class ParamError(ValueError):
 class ModelFamily:
     name: str
     controlnets: tuple[str, ...]
-    ip_adapter_types: tuple[str, ...]
-    max_enabled_controlnets: int | None = None
+    ip_adapter: bool
+    max_enabled_controlnets: int | None
 
 
 @dataclass(frozen=True)
@@ -40,121 +47,97 @@ class ControlNetSpec:
         return self.preprocessors[0]
 
 
-def _cn(
-    model_id: str,
-    label: str,
-    preprocessors: tuple[str, ...],
-    scale: float,
-    **params: Any,
-) -> ControlNetSpec:
-    return ControlNetSpec(model_id, label, preprocessors, scale, params)
-
-
-CANNY = {"low_threshold": 100, "high_threshold": 200}
-# Runner presets ship TemporalNet and some SD1.5 slots at scale 0 (off); 0.3 is the middle of
-# the documented useful range, so choosing one of them does something visible.
-CONTROLNETS: dict[str, ControlNetSpec] = {
-    spec.model_id: spec
-    for spec in (
-        _cn(
-            "thibaud/controlnet-sd21-openpose-diffusers",
-            "SD2.1 OpenPose",
-            ("pose_tensorrt", "openpose"),
-            0.711,
-        ),
-        _cn("thibaud/controlnet-sd21-hed-diffusers", "SD2.1 HED", ("soft_edge", "hed"), 0.2),
-        _cn("thibaud/controlnet-sd21-canny-diffusers", "SD2.1 Canny", ("canny",), 0.2, **CANNY),
-        _cn(
-            "thibaud/controlnet-sd21-depth-diffusers",
-            "SD2.1 Depth",
-            ("depth_tensorrt", "depth"),
-            0.5,
-        ),
-        _cn("thibaud/controlnet-sd21-color-diffusers", "SD2.1 Color", ("passthrough",), 0.2),
-        _cn(
-            "daydreamlive/TemporalNet2-stable-diffusion-2-1",
-            "SD2.1 TemporalNet2",
-            ("temporal_net_tensorrt",),
-            0.3,
-            flow_strength=0.4,
-        ),
-        _cn("xinsir/controlnet-depth-sdxl-1.0", "SDXL Depth", ("depth_tensorrt", "depth"), 0.7),
-        _cn("xinsir/controlnet-canny-sdxl-1.0", "SDXL Canny", ("canny",), 0.2, **CANNY),
-        _cn("xinsir/controlnet-tile-sdxl-1.0", "SDXL Tile", ("feedback",), 0.15),
-        _cn(
-            "daydreamlive/TemporalNet2-stable-diffusion-xl-base-1.0",
-            "SDXL TemporalNet2",
-            ("temporal_net_tensorrt",),
-            0.3,
-            flow_strength=0.4,
-        ),
-        _cn(
-            "lllyasviel/control_v11f1p_sd15_depth", "SD1.5 Depth", ("depth_tensorrt", "depth"), 1.0
-        ),
-        _cn("lllyasviel/control_v11f1e_sd15_tile", "SD1.5 Tile", ("feedback",), 0.2),
-        _cn("lllyasviel/control_v11p_sd15_canny", "SD1.5 Canny", ("canny",), 0.3, **CANNY),
-        _cn(
-            "daydreamlive/TemporalNet2-stable-diffusion-v1-5",
-            "SD1.5 TemporalNet2",
-            ("temporal_net_tensorrt",),
-            0.3,
-            flow_strength=0.4,
-        ),
+_FAMILIES = {
+    key: ModelFamily(
+        family["label"],
+        tuple(family["controlnets"]),
+        family["ip_adapter"],
+        family["max_enabled_controlnets"],
     )
+    for key, family in CATALOG["families"].items()
 }
-
-_SD21 = ModelFamily(
-    "SD2.1",
-    tuple(m for m in CONTROLNETS if "sd21" in m or m.endswith("diffusion-2-1")),
-    ip_adapter_types=(),
-)
-_SDXL = ModelFamily(
-    "SDXL",
-    tuple(m for m in CONTROLNETS if "sdxl" in m or m.endswith("xl-base-1.0")),
-    ip_adapter_types=("regular", "faceid"),
-    max_enabled_controlnets=3,
-)
-_SD15 = ModelFamily(
-    "SD1.5",
-    tuple(m for m in CONTROLNETS if "sd15" in m or m.endswith("v1-5")),
-    ip_adapter_types=("regular",),
-)
 MODELS: dict[str, ModelFamily] = {
-    "stabilityai/sd-turbo": _SD21,
-    "stabilityai/sdxl-turbo": _SDXL,
-    "Lykon/dreamshaper-8": _SD15,
-    "prompthero/openjourney-v4": _SD15,
+    model_id: _FAMILIES[model["family"]] for model_id, model in CATALOG["models"].items()
 }
-DEFAULT_MODEL = "stabilityai/sd-turbo"
-
+CONTROLNETS: dict[str, ControlNetSpec] = {
+    model_id: ControlNetSpec(
+        model_id,
+        spec["label"],
+        tuple(spec["preprocessors"]),
+        spec["conditioning_scale"],
+        spec["preprocessor_params"],
+    )
+    for model_id, spec in CATALOG["controlnets"].items()
+}
 PREPROCESSORS = sorted({p for spec in CONTROLNETS.values() for p in spec.preprocessors})
-ACCELERATION = ("none", "xformers", "tensorrt")
-INTERPOLATION = ("linear", "slerp")
-IP_ADAPTER_TYPES = ("none", "regular", "faceid")
-IP_ADAPTER_WEIGHT_TYPES = (
-    "linear",
-    "ease in",
-    "ease out",
-    "ease in-out",
-    "reverse in-out",
-    "weak input",
-    "weak output",
-    "weak middle",
-    "strong middle",
-    "style transfer",
-    "composition",
-    "strong style transfer",
-    "style and composition",
-    "style transfer precise",
-    "composition precise",
-)
-SIZE_MIN, SIZE_MAX, SIZE_STEP = 384, 1024, 64
-STEPS_MIN, STEPS_MAX = 1, 100
-SEED_MAX = 2**32 - 1
-# Changing these restarts nothing upstream: a running stream takes them with a PATCH.
-HOT_SWAPPABLE = frozenset(
-    {"prompt", "guidance_scale", "delta", "num_inference_steps", "t_index_list", "seed"}
-)
+ACCELERATION: tuple[str, ...] = tuple(SPECS["acceleration"]["choices"])
+INTERPOLATION: tuple[str, ...] = tuple(SPECS["prompt_interpolation_method"]["choices"])
+# "none" is the original node's way to say "off"; saved workflows still carry it.
+IP_ADAPTER_TYPES: tuple[str, ...] = ("none", *CATALOG["ip_adapter"]["types"])
+IP_ADAPTER_WEIGHT_TYPES: tuple[str, ...] = tuple(CATALOG["ip_adapter"]["weight_types"])
+IMAGE_PROCESSORS: tuple[str, ...] = tuple(CATALOG["processing"]["image_processors"])
+LATENT_PROCESSORS: tuple[str, ...] = tuple(CATALOG["processing"]["latent_processors"])
+PROCESSING = ("image_preprocessing", "image_postprocessing")
+LATENT_PROCESSING = ("latent_preprocessing", "latent_postprocessing")
+SEED_MAX: int = SPECS["seed"]["max"]
+FRAME: dict[str, dict[str, Any]] = CATALOG["frame"]
+
+_CACHED = CATALOG["cached_attention"]
+_CACHED_DEFAULT = SPECS["cached_attention"]["default"]
+_IP_SCALE = CATALOG["ip_adapter"]["scale"]
+_CN = CATALOG["controlnet"]
+
+# The Pipeline Config's widget defaults, declared once: the node's schema shows them and
+# build_pipeline_config uses them for inputs an API-format prompt leaves out.
+WIDGET_DEFAULTS: dict[str, Any] = {
+    **{
+        name: spec["default"]
+        for name, spec in SPECS.items()
+        if name not in ("controlnets", "ip_adapter")  # built from inputs, not widgets
+    },
+    "pipeline": PIPELINE,
+    "t_index_list": ",".join(str(i) for i in SPECS["t_index_list"]["default"]),
+    "lora_dict": "{}",
+    "enable_ip_adapter": False,
+    "ip_adapter_type": "none",
+    "ip_adapter_scale": _IP_SCALE["default"],
+    "ip_adapter_weight_type": IP_ADAPTER_WEIGHT_TYPES[0],
+    "prompt_list": "",
+    "seed_list": "",
+    **{name: "" for name in (*PROCESSING, *LATENT_PROCESSING)},
+    "cached_attention": _CACHED_DEFAULT["enabled"],
+    "cached_attention_max_frames": _CACHED_DEFAULT["max_frames"],
+    "cached_attention_interval_sec": _CACHED_DEFAULT["interval_sec"],
+}
+
+
+def limits(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A catalog entry's ``min``/``max``/``step``, as widget options."""
+    return {key: spec[key] for key in ("min", "max", "step") if key in spec}
+
+
+def widget(name: str) -> dict[str, Any]:
+    """Default and limits of a Pipeline Config widget that maps to one param."""
+    return {"default": WIDGET_DEFAULTS[name], **limits(SPECS[name])}
+
+
+def cached_attention_widget(field: str) -> dict[str, Any]:
+    return {"default": _CACHED_DEFAULT[field], **limits(_CACHED[field])}
+
+
+def ip_adapter_scale_widget() -> dict[str, Any]:
+    return {"default": _IP_SCALE["default"], **limits(_IP_SCALE)}
+
+
+def controlnet_widget(field: str) -> dict[str, Any]:
+    spec = _CN[field]
+    return {**({"default": spec["default"]} if "default" in spec else {}), **limits(spec)}
+
+
+def frame_widget(field: str) -> dict[str, Any]:
+    """Default and limits of a frame setting (Start's fps, width, height)."""
+    spec = FRAME[field]
+    return {"default": spec["default"], **limits(spec)}
 
 
 def family_of(model_id: str) -> ModelFamily:
@@ -173,15 +156,21 @@ def check_range(field: str, value: float, low: float, high: float) -> None:
         raise ParamError(f"{field}: {value} is outside the allowed range {low} to {high}")
 
 
+def check_spec(field: str, value: float, spec: Mapping[str, Any]) -> None:
+    check_range(field, value, spec["min"], spec["max"])
+
+
 def check_choice(field: str, value: str, choices: tuple[str, ...] | list[str]) -> None:
     if value not in choices:
         raise ParamError(f"{field}: {value!r} is not one of {', '.join(choices)}")
 
 
 def check_size(field: str, value: int) -> None:
-    if not (SIZE_MIN <= value <= SIZE_MAX and value % SIZE_STEP == 0):
+    spec = SPECS[field]
+    low, high, step = spec["min"], spec["max"], spec["step"]
+    if not (low <= value <= high and value % step == 0):
         raise ParamError(
-            f"{field}: {value} must be a multiple of {SIZE_STEP} between {SIZE_MIN} and {SIZE_MAX}"
+            f"{field} must be a multiple of {step} between {low} and {high} (got {value})"
         )
 
 
@@ -194,8 +183,10 @@ def parse_t_index_list(text: str, steps: int) -> list[int]:
         raise ParamError(
             f"t_index_list: {text!r} must be comma-separated whole numbers, e.g. 12,20,32"
         ) from None
-    if not 1 <= len(indices) <= 4:
-        raise ParamError(f"t_index_list: needs 1 to 4 indices, got {len(indices)}")
+    spec = SPECS["t_index_list"]
+    low, high = spec["min_items"], spec["max_items"]
+    if not low <= len(indices) <= high:
+        raise ParamError(f"t_index_list: needs {low} to {high} indices, got {len(indices)}")
     for index in indices:
         if not 0 <= index <= steps:
             raise ParamError(
@@ -206,26 +197,105 @@ def parse_t_index_list(text: str, steps: int) -> list[int]:
     return indices
 
 
-def parse_json_object(field: str, value: str | Mapping[str, Any] | None) -> dict[str, Any]:
+def parse_json(field: str, value: str | Mapping[str, Any] | list[Any] | None) -> Any:
+    """A widget's JSON text (or an already parsed value); ``None`` when blank."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        return {}
-    if isinstance(value, Mapping):
-        return dict(value)
+        return None
+    if not isinstance(value, str):
+        return value
     try:
-        parsed = json.loads(value)
+        return json.loads(value)
     except ValueError as error:
         raise ParamError(f"{field}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(parsed, dict):
+
+
+def parse_json_object(field: str, value: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    parsed = parse_json(field, value)
+    if parsed is None:
+        return {}
+    if not isinstance(parsed, Mapping):
         raise ParamError(f"{field}: must be a JSON object like {{}}, got {type(parsed).__name__}")
-    return parsed
+    return dict(parsed)
 
 
 def parse_lora_dict(value: str) -> dict[str, float]:
     loras = parse_json_object("lora_dict", value)
     for name, weight in loras.items():
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        if not _is_number(weight):
             raise ParamError(f"lora_dict: weight of {name!r} must be a number, got {weight!r}")
     return {name: float(weight) for name, weight in loras.items()}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def parse_weighted_list(field: str, text: str, item: str) -> list[list[Any]] | None:
+    """``[[value, weight], …]`` for a prompt or seed schedule; ``None`` when blank."""
+    parsed = parse_json(field, text)
+    if parsed is None:
+        return None
+    example = '[["a cat", 0.5], ["a dog", 0.5]]' if item == "prompt" else "[[42, 0.5], [7, 0.5]]"
+    if not isinstance(parsed, list) or not parsed:
+        raise ParamError(f"{field}: must be a JSON list of [{item}, weight] pairs, e.g. {example}")
+    pairs = []
+    for index, pair in enumerate(parsed):
+        if not (isinstance(pair, list) and len(pair) == 2 and _is_number(pair[1])):
+            raise ParamError(f"{field}: entry {index + 1} must be a [{item}, weight] pair")
+        value, weight = pair
+        if item == "prompt":
+            if not isinstance(value, str) or not value.strip():
+                raise ParamError(f"{field}: entry {index + 1} needs a non-empty prompt")
+            value = value.strip()
+        else:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ParamError(f"{field}: entry {index + 1} needs a whole-number seed")
+            check_range(f"{field}: seed of entry {index + 1}", value, 0, SEED_MAX)
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ParamError(
+                f"{field}: weight of entry {index + 1} must be 0 or more, got {weight}"
+            )
+        pairs.append([value, float(weight)])
+    return pairs
+
+
+def parse_processing(field: str, text: str) -> dict[str, Any] | None:
+    """An image or latent processing block: ``{"enabled", "processors": [{"type", …}]}``."""
+    block = parse_json(field, text)
+    if block is None:
+        return None
+    processing = CATALOG["processing"]
+    kinds = LATENT_PROCESSORS if field in LATENT_PROCESSING else IMAGE_PROCESSORS
+    example = f'{{"processors": [{{"type": "{kinds[0]}"}}]}}'
+    if not isinstance(block, Mapping) or not isinstance(block.get("processors", []), list):
+        raise ParamError(f"{field}: must be a JSON object like {example}")
+    _check_keys(field, block, processing["fields"])
+    checked = {"enabled": bool(block.get("enabled", True)), "processors": []}
+    for index, processor in enumerate(block.get("processors", [])):
+        where = f"{field}: processor {index + 1}"
+        if not isinstance(processor, Mapping):
+            raise ParamError(f'{where} must be an object like {{"type": "{kinds[0]}"}}')
+        _check_keys(where, processor, processing["processor_fields"])
+        check_choice(f"{where} type", str(processor.get("type", "")), kinds)
+        options = processor.get("params", {})
+        if not isinstance(options, Mapping):
+            raise ParamError(f"{where} params must be a JSON object")
+        checked["processors"].append(
+            {
+                "type": processor["type"],
+                "enabled": bool(processor.get("enabled", True)),
+                "params": dict(options),
+            }
+        )
+    return checked
+
+
+def _check_keys(field: str, value: Mapping[str, Any], allowed: list[str]) -> None:
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise ParamError(
+            f"{field}: unknown key {unknown[0]!r}; allowed keys are {', '.join(allowed)}"
+        )
 
 
 def controlnet_config(
@@ -233,8 +303,8 @@ def controlnet_config(
     *,
     preprocessor: str = "auto",
     conditioning_scale: float = -1.0,
-    control_guidance_start: float = 0.0,
-    control_guidance_end: float = 1.0,
+    control_guidance_start: float = _CN["control_guidance_start"]["default"],
+    control_guidance_end: float = _CN["control_guidance_end"]["default"],
     preprocessor_params: str | Mapping[str, Any] | None = None,
     enabled: bool = True,
 ) -> dict[str, Any]:
@@ -251,9 +321,9 @@ def controlnet_config(
             f"use {' or '.join(spec.preprocessors)}"
         )
     scale = spec.scale if conditioning_scale < 0 else float(conditioning_scale)
-    check_range("conditioning_scale", scale, 0.0, 2.0)
-    check_range("control_guidance_start", control_guidance_start, 0.0, 1.0)
-    check_range("control_guidance_end", control_guidance_end, 0.0, 1.0)
+    check_spec("conditioning_scale", scale, _CN["conditioning_scale"])
+    check_spec("control_guidance_start", control_guidance_start, _CN["control_guidance_start"])
+    check_spec("control_guidance_end", control_guidance_end, _CN["control_guidance_end"])
     if control_guidance_start > control_guidance_end:
         raise ParamError(
             f"control_guidance_end: {control_guidance_end} must not be below "
@@ -302,7 +372,8 @@ def check_controlnets(model_id: str, controlnets: Mapping[int, Mapping[str, Any]
             )
         )
     limit = family.max_enabled_controlnets
-    enabled = sum(1 for entry in checked if entry["enabled"])
+    # Like the runner, a ControlNet at scale 0 does not count: it is not loaded.
+    enabled = sum(1 for entry in checked if entry["enabled"] and entry["conditioning_scale"] > 0)
     if limit is not None and enabled > limit:
         raise ParamError(
             f"controlnets: {family.name} models allow at most {limit} enabled ControlNets, "
@@ -311,60 +382,118 @@ def check_controlnets(model_id: str, controlnets: Mapping[int, Mapping[str, Any]
     return checked
 
 
+def _ip_adapter(model_id: str, family: ModelFamily, value: Any) -> dict[str, Any]:
+    ip_type = str(value("ip_adapter_type"))
+    check_choice("ip_adapter_type", ip_type, IP_ADAPTER_TYPES)
+    if not bool(value("enable_ip_adapter")) or ip_type == "none":
+        return {"enabled": False}
+    if not family.ip_adapter:
+        allowed = [m for m, f in MODELS.items() if f.ip_adapter]
+        raise ParamError(
+            f"enable_ip_adapter: IP-Adapter is not available for {model_id} ({family.name}); "
+            f"use one of {', '.join(allowed)}"
+        )
+    ip_scale = float(value("ip_adapter_scale"))
+    check_spec("ip_adapter_scale", ip_scale, _IP_SCALE)
+    weight_type = str(value("ip_adapter_weight_type"))
+    check_choice("ip_adapter_weight_type", weight_type, IP_ADAPTER_WEIGHT_TYPES)
+    return {"enabled": True, "type": ip_type, "scale": ip_scale, "weight_type": weight_type}
+
+
+def _cached_attention(value: Any, acceleration: str, size: tuple[int, int]) -> dict[str, Any]:
+    max_frames = int(value("cached_attention_max_frames"))
+    check_spec("cached_attention_max_frames", max_frames, _CACHED["max_frames"])
+    interval = float(value("cached_attention_interval_sec"))
+    check_spec("cached_attention_interval_sec", interval, _CACHED["interval_sec"])
+    enabled = bool(value("cached_attention"))
+    needs = _CACHED["requires"]
+    if enabled and (acceleration, size) != (
+        needs["acceleration"],
+        (needs["width"], needs["height"]),
+    ):
+        raise ParamError(
+            f"cached_attention: needs acceleration {needs['acceleration']} and "
+            f"{needs['width']}x{needs['height']}, got {acceleration} and {size[0]}x{size[1]}"
+        )
+    return {"enabled": enabled, "max_frames": max_frames, "interval_sec": interval}
+
+
 def build_pipeline_config(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The Pipeline Config node's inputs → ``{"pipeline", "params"}`` for the relay."""
-    pipeline = str(inputs.get("pipeline", PIPELINE)).strip()
+    """The Pipeline Config node's inputs → ``{"pipeline", "params"}`` for the relay.
+
+    Inputs left out (an API-format prompt may omit optional ones) take the widget defaults.
+    Every param the node controls is sent, off-states included, so that an update of a running
+    stream also turns off what was removed.
+    """
+
+    def value(name: str) -> Any:
+        given = inputs.get(name)
+        return WIDGET_DEFAULTS[name] if given is None else given
+
+    pipeline = str(value("pipeline")).strip()
     check_choice("pipeline", pipeline, (PIPELINE,))
-    model_id = str(inputs["model_id"])
+    model_id = str(value("model_id"))
     family = family_of(model_id)
-    prompt = str(inputs["prompt"]).strip()
-    if not prompt:
-        raise ParamError("prompt: must not be empty")
-    steps = int(inputs["num_inference_steps"])
-    check_range("num_inference_steps", steps, STEPS_MIN, STEPS_MAX)
-    check_range("guidance_scale", float(inputs["guidance_scale"]), 0.0, 20.0)
-    check_range("delta", float(inputs["delta"]), 0.0, 1.0)
-    width, height = int(inputs["width"]), int(inputs["height"])
+    prompt = parse_weighted_list("prompt_list", value("prompt_list"), "prompt")
+    if prompt is None:
+        prompt = str(value("prompt")).strip()
+        if not prompt:
+            raise ParamError("prompt: must not be empty")
+    seed = parse_weighted_list("seed_list", value("seed_list"), "seed")
+    if seed is None:
+        seed = int(value("seed"))
+        check_spec("seed", seed, SPECS["seed"])
+    steps = int(value("num_inference_steps"))
+    check_spec("num_inference_steps", steps, SPECS["num_inference_steps"])
+    numbers = {}
+    for name in ("guidance_scale", "delta", "safety_checker_threshold"):
+        numbers[name] = float(value(name))
+        check_spec(name, numbers[name], SPECS[name])
+    width, height = int(value("width")), int(value("height"))
     check_size("width", width)
     check_size("height", height)
-    seed = int(inputs["seed"])
-    check_range("seed", seed, 0, SEED_MAX)
-    acceleration = str(inputs.get("acceleration", "tensorrt"))
-    check_choice("acceleration", acceleration, ACCELERATION)
-    for field in ("prompt_interpolation_method", "seed_interpolation_method"):
-        check_choice(field, str(inputs.get(field, "linear")), INTERPOLATION)
-    threshold = float(inputs.get("similar_image_filter_threshold", 0.98))
-    check_range("similar_image_filter_threshold", threshold, 0.0, 1.0)
-    max_skip = int(inputs.get("similar_image_filter_max_skip_frame", 10))
-    check_range("similar_image_filter_max_skip_frame", max_skip, 0, 10_000)
-    use_lcm_lora = bool(inputs.get("use_lcm_lora", True))
+    choices = {}
+    for name in ("acceleration", "prompt_interpolation_method", "seed_interpolation_method"):
+        choices[name] = str(value(name))
+        check_choice(name, choices[name], SPECS[name]["choices"])
+    threshold = float(value("similar_image_filter_threshold"))
+    check_spec("similar_image_filter_threshold", threshold, SPECS["similar_image_filter_threshold"])
+    max_skip = int(value("similar_image_filter_max_skip_frame"))
+    check_spec(
+        "similar_image_filter_max_skip_frame",
+        max_skip,
+        SPECS["similar_image_filter_max_skip_frame"],
+    )
+    use_lcm_lora = bool(value("use_lcm_lora"))
     params: dict[str, Any] = {
         "model_id": model_id,
         "prompt": prompt,
-        "negative_prompt": str(inputs.get("negative_prompt", "")).strip(),
-        "prompt_interpolation_method": str(inputs.get("prompt_interpolation_method", "linear")),
-        "normalize_prompt_weights": bool(inputs.get("normalize_prompt_weights", True)),
-        "guidance_scale": float(inputs["guidance_scale"]),
-        "delta": float(inputs["delta"]),
+        "negative_prompt": str(value("negative_prompt")).strip(),
+        "prompt_interpolation_method": choices["prompt_interpolation_method"],
+        "normalize_prompt_weights": bool(value("normalize_prompt_weights")),
+        **numbers,
         "num_inference_steps": steps,
-        "t_index_list": parse_t_index_list(str(inputs.get("t_index_list", "")), steps),
+        "t_index_list": parse_t_index_list(str(value("t_index_list")), steps),
         "width": width,
         "height": height,
         "seed": seed,
-        "seed_interpolation_method": str(inputs.get("seed_interpolation_method", "linear")),
-        "normalize_seed_weights": bool(inputs.get("normalize_seed_weights", True)),
-        "use_safety_checker": bool(inputs.get("use_safety_checker", True)),
+        "seed_interpolation_method": choices["seed_interpolation_method"],
+        "normalize_seed_weights": bool(value("normalize_seed_weights")),
+        "use_safety_checker": bool(value("use_safety_checker")),
         "use_lcm_lora": use_lcm_lora,
-        "lora_dict": parse_lora_dict(str(inputs.get("lora_dict", "{}"))) or None,
-        "acceleration": acceleration,
-        "use_denoising_batch": bool(inputs.get("use_denoising_batch", True)),
-        "do_add_noise": bool(inputs.get("do_add_noise", True)),
-        "skip_diffusion": bool(inputs.get("skip_diffusion", False)),
-        "enable_similar_image_filter": bool(inputs.get("enable_similar_image_filter", False)),
+        "lora_dict": parse_lora_dict(str(value("lora_dict"))) or None,
+        "acceleration": choices["acceleration"],
+        "use_denoising_batch": bool(value("use_denoising_batch")),
+        "do_add_noise": bool(value("do_add_noise")),
+        "skip_diffusion": bool(value("skip_diffusion")),
+        "show_reloading_frame": bool(value("show_reloading_frame")),
+        "enable_similar_image_filter": bool(value("enable_similar_image_filter")),
         "similar_image_filter_threshold": threshold,
         "similar_image_filter_max_skip_frame": max_skip,
+        **{name: parse_processing(name, value(name)) for name in (*PROCESSING, *LATENT_PROCESSING)},
+        "cached_attention": _cached_attention(value, choices["acceleration"], (width, height)),
     }
-    lcm_lora_id = str(inputs.get("lcm_lora_id", "")).strip()
+    lcm_lora_id = str(value("lcm_lora_id")).strip()
     if use_lcm_lora and lcm_lora_id:
         params["lcm_lora_id"] = lcm_lora_id
     controlnets = {
@@ -372,34 +501,14 @@ def build_pipeline_config(inputs: Mapping[str, Any]) -> dict[str, Any]:
         for slot in range(1, 6)
         if isinstance(inputs.get(f"controlnet_{slot}"), Mapping)
     }
-    if controlnets:
-        params["controlnets"] = check_controlnets(model_id, controlnets)
-    ip_type = str(inputs.get("ip_adapter_type", "none"))
-    check_choice("ip_adapter_type", ip_type, IP_ADAPTER_TYPES)
-    if bool(inputs.get("enable_ip_adapter", False)) and ip_type != "none":
-        if ip_type not in family.ip_adapter_types:
-            allowed = ", ".join(family.ip_adapter_types) or "none"
-            raise ParamError(
-                f"ip_adapter_type: {ip_type!r} is not available for {model_id} "
-                f"({family.name}); allowed: {allowed}"
-            )
-        ip_scale = float(inputs.get("ip_adapter_scale", 0.5))
-        check_range("ip_adapter_scale", ip_scale, 0.0, 2.0)
-        weight_type = str(inputs.get("ip_adapter_weight_type", "linear"))
-        check_choice("ip_adapter_weight_type", weight_type, IP_ADAPTER_WEIGHT_TYPES)
-        params["ip_adapter"] = {
-            "enabled": True,
-            "type": ip_type,
-            "scale": ip_scale,
-            "weight_type": weight_type,
-        }
-        url = str(inputs.get("ip_adapter_style_image_url", "")).strip()
-        if url:
-            if not url.startswith(("https://", "data:image/")):
-                raise ParamError(
-                    "ip_adapter_style_image_url: must be an https:// URL or a data:image/ URI"
-                )
-            params["ip_adapter_style_image_url"] = url
+    params["controlnets"] = check_controlnets(model_id, controlnets)
+    params["ip_adapter"] = _ip_adapter(model_id, family, value)
+    url = str(value("ip_adapter_style_image_url")).strip()
+    if params["ip_adapter"]["enabled"] and url:
+        schemes = tuple(CATALOG["ip_adapter"]["style_image_url_schemes"])
+        if not url.startswith(schemes):
+            raise ParamError(f"ip_adapter_style_image_url: must start with {' or '.join(schemes)}")
+        params["ip_adapter_style_image_url"] = url
     return {"pipeline": pipeline, "params": params}
 
 
@@ -409,36 +518,3 @@ def fingerprint(value: Any) -> str:
 
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def needs_new_stream(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """True unless the two configs differ only in fields a running stream can take live."""
-    if old.get("pipeline") != new.get("pipeline"):
-        return True
-    old_params, new_params = old.get("params", {}), new.get("params", {})
-    keys = (set(old_params) | set(new_params)) - HOT_SWAPPABLE
-    return any(old_params.get(key) != new_params.get(key) for key in keys)
-
-
-def catalog() -> dict[str, Any]:
-    """Models, their families' ControlNets and recommended settings, for UIs that filter."""
-    return {
-        "models": {
-            model_id: {
-                "family": family.name,
-                "controlnets": list(family.controlnets),
-                "ip_adapter_types": list(family.ip_adapter_types),
-                "max_enabled_controlnets": family.max_enabled_controlnets,
-            }
-            for model_id, family in MODELS.items()
-        },
-        "controlnets": {
-            spec.model_id: {
-                "label": spec.label,
-                "preprocessors": list(spec.preprocessors),
-                "conditioning_scale": spec.scale,
-                "preprocessor_params": dict(spec.preprocessor_params),
-            }
-            for spec in CONTROLNETS.values()
-        },
-    }

@@ -11,11 +11,19 @@ export const CONTROLNET_NODE = "RTCStreamControlNet";
 export const PIPELINE_NODE = "RTCStreamPipelineConfig";
 
 /**
+ * The pack's catalog.json, as far as this module reads it.
  * @typedef {{
- *   models: Record<string, {family: string, controlnets: string[]}>,
+ *   families: Record<string, {controlnets: string[]}>,
+ *   models: Record<string, {family: string}>,
  *   controlnets: Record<string, {label: string, preprocessors: string[], conditioning_scale: number}>,
  * }} Catalog
  */
+
+/** The ControlNets of a model's family; null for a model the catalog does not know. */
+export function familyControlnets(catalog, modelId) {
+  const model = catalog.models[modelId];
+  return model ? (catalog.families[model.family]?.controlnets ?? []) : null;
+}
 
 /**
  * The ControlNets every one of `modelIds` accepts; every known ControlNet when no model is known
@@ -26,8 +34,8 @@ export const PIPELINE_NODE = "RTCStreamPipelineConfig";
 export function allowedControlnets(catalog, modelIds) {
   let allowed = Object.keys(catalog.controlnets);
   for (const id of modelIds) {
-    const family = catalog.models[id];
-    if (family) allowed = allowed.filter((cn) => family.controlnets.includes(cn));
+    const family = familyControlnets(catalog, id);
+    if (family) allowed = allowed.filter((cn) => family.includes(cn));
   }
   return allowed;
 }

@@ -27,12 +27,6 @@ const PACK_NODES = new Set([
 const SIDEBAR_ID = "rtc-node.stream";
 const TOAST_EVENT = "rtc-stream-notification";
 
-const MODELS = [
-  "stabilityai/sd-turbo",
-  "stabilityai/sdxl-turbo",
-  "Lykon/dreamshaper-8",
-  "prompthero/openjourney-v4",
-];
 const SETTING = {
   credentials: "RTCNode.Credentials.Panel",
   name: "RTCNode.Stream.Name",
@@ -43,7 +37,7 @@ const SETTING = {
 };
 
 let catalogPromise = null;
-/** The pack's model and ControlNet catalog (served by ComfyUI itself); null when unreachable. */
+/** The pack's catalog.json (served by ComfyUI itself, relay or not); null when unreachable. */
 function loadCatalog() {
   catalogPromise ??= fetch(new URL("rtc/catalog", ROOT))
     .then((response) => {
@@ -51,7 +45,7 @@ function loadCatalog() {
       return response.json();
     })
     .catch((err) => {
-      console.warn(`[rtc-node] ControlNet choices not filtered: ${err.message}`);
+      console.warn(`[rtc-node] catalog not loaded (ControlNet choices not filtered): ${err.message}`);
       catalogPromise = null;
       return null;
     });
@@ -81,14 +75,36 @@ function notify(severity, summary, detail = "") {
   toast({ severity, summary, detail, life: severity === "error" ? 10000 : 3500 });
 }
 
-function streamDefaults() {
-  const params = { model_id: setting(SETTING.model) || MODELS[0] };
+/** The sidebar's Start: the settings' model and prompt; an unset model is the catalog's default. */
+async function streamDefaults() {
+  const name = setting(SETTING.name) || "comfyui-live";
+  const catalog = await loadCatalog();
+  const modelId = setting(SETTING.model) || catalog?.params.model_id.default;
+  // Without the catalog and a chosen model the relay's own defaults apply (the pipeline too).
+  if (!modelId) return { name };
+  const params = { model_id: modelId };
   const prompt = setting(SETTING.prompt);
   if (prompt) params.prompt = prompt;
-  return {
-    name: setting(SETTING.name) || "comfyui-live",
-    pipeline_config: { pipeline: "streamdiffusion", params },
+  return { name, pipeline_config: { params } };
+}
+
+/** Settings row for the default model: a choice among the catalog's models. */
+function modelSetting(_name, setter, value) {
+  const select = document.createElement("select");
+  select.dataset.rtcModel = "";
+  const fill = (catalog) => {
+    const fallback = catalog ? `catalog default (${catalog.params.model_id.default})` : "catalog default";
+    const ids = catalog ? Object.keys(catalog.models) : [];
+    if (value && !ids.includes(value)) ids.push(value);
+    select.replaceChildren(
+      new Option(fallback, ""),
+      ...ids.map((id) => new Option(id, id, false, id === value)),
+    );
   };
+  fill(null);
+  loadCatalog().then(fill);
+  select.addEventListener("change", () => setter(select.value));
+  return select;
 }
 
 function addStylesheet() {
@@ -370,9 +386,8 @@ app.registerExtension({
       id: SETTING.model,
       name: "Model",
       category: ["RTC Node", "Stream defaults", "Model"],
-      type: "combo",
-      options: MODELS,
-      defaultValue: MODELS[0],
+      type: modelSetting,
+      defaultValue: "",
     },
     {
       id: SETTING.prompt,

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod credentials;
 pub mod daydream;
@@ -147,6 +148,7 @@ impl AppState {
 /// Builds the relay's HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
     let bounded = Router::new()
+        .merge(catalog::router())
         .merge(runtime_config::router())
         .merge(credentials::router())
         .merge(streams::router())

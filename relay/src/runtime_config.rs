@@ -24,12 +24,19 @@ pub struct FrameSettings {
 }
 
 impl Default for FrameSettings {
+    /// The catalog's defaults (Daydream processes 512×512 and drops input above 24 fps).
     fn default() -> Self {
-        // Daydream processes 512×512 by default and drops input above 24 fps.
+        let default = |name: &str| {
+            crate::catalog::get().frame[name]
+                .default
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or_default()
+        };
         Self {
-            frame_rate: 24,
-            width: 512,
-            height: 512,
+            frame_rate: default("frame_rate"),
+            width: default("width"),
+            height: default("height"),
         }
     }
 }
@@ -47,29 +54,34 @@ pub struct FrameSettingsPatch {
 }
 
 impl FrameSettings {
-    /// Applies `patch` and checks the result: 1–60 fps, even sides from 64 to 4096 (H.264
-    /// and I420 need even sizes).
+    /// Applies `patch` and checks the result against the catalog's frame limits (even sizes:
+    /// H.264 and I420 need them).
     pub fn patched(self, patch: FrameSettingsPatch) -> ApiResult<Self> {
         let next = Self {
             frame_rate: patch.frame_rate.unwrap_or(self.frame_rate),
             width: patch.width.unwrap_or(self.width),
             height: patch.height.unwrap_or(self.height),
         };
-        let invalid = |message: String| ApiError::Unprocessable {
-            code: "invalid_settings",
-            message,
-        };
-        if !(1..=60).contains(&next.frame_rate) {
-            return Err(invalid(format!(
-                "frame_rate {} is out of range (1 to 60)",
-                next.frame_rate
-            )));
-        }
-        for (name, side) in [("width", next.width), ("height", next.height)] {
-            if !(64..=4096).contains(&side) || side % 2 != 0 {
-                return Err(invalid(format!(
-                    "{name} {side} must be an even number from 64 to 4096"
-                )));
+        let limits = &crate::catalog::get().frame;
+        for (name, value) in [
+            ("frame_rate", next.frame_rate),
+            ("width", next.width),
+            ("height", next.height),
+        ] {
+            let spec = &limits[name];
+            let (min, max) = (spec.min.unwrap_or(1.0), spec.max.unwrap_or(f64::MAX));
+            let step = spec.step.unwrap_or(1.0);
+            let n = f64::from(value);
+            if !(min..=max).contains(&n) || n % step != 0.0 {
+                let multiple = if step > 1.0 {
+                    format!(" a multiple of {step}")
+                } else {
+                    String::new()
+                };
+                return Err(ApiError::Unprocessable {
+                    code: "invalid_settings",
+                    message: format!("{name} {value} must be{multiple} from {min} to {max}"),
+                });
             }
         }
         Ok(next)

@@ -81,13 +81,12 @@ pub struct UpdateRequest {
     pub height: Option<u32>,
 }
 
-const DEFAULT_PIPELINE: &str = "streamdiffusion";
-
 fn default_params() -> Map<String, Value> {
-    let mut params = Map::new();
-    params.insert("model_id".into(), json!("stabilityai/sd-turbo"));
-    params.insert("prompt".into(), json!("flowers"));
-    params
+    let catalog = crate::catalog::get();
+    ["model_id", "prompt"]
+        .into_iter()
+        .map(|key| (key.to_owned(), catalog.default_of(key).clone()))
+        .collect()
 }
 
 fn model_id(params: &Map<String, Value>) -> ApiResult<&str> {
@@ -116,7 +115,7 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
     let pipeline = config
         .pipeline
         .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| DEFAULT_PIPELINE.to_owned());
+        .unwrap_or_else(|| crate::catalog::get().pipeline.clone());
     let params = config.params.unwrap_or_else(default_params);
     model_id(&params)?;
     let name = request
@@ -180,12 +179,22 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
     Ok(entry)
 }
 
+/// What an update did: the changed params a running stream takes live, and those that make
+/// the service reload its pipeline (the catalog's `hot_swappable` decides).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Applied {
+    /// Taken by the running pipeline.
+    pub live: Vec<String>,
+    /// Reload the pipeline (a short pause in the output).
+    pub reload: Vec<String>,
+}
+
 /// Sends only the params that changed (plus `model_id`) and applies frame-setting changes.
 pub async fn update(
     state: &Arc<AppState>,
     entry: &Arc<StreamEntry>,
     request: UpdateRequest,
-) -> ApiResult<()> {
+) -> ApiResult<Applied> {
     let mut incoming = request.params.unwrap_or_default();
     let mut new_pipeline = None;
     if let Some(config) = request.pipeline_config {
@@ -197,13 +206,14 @@ pub async fn update(
         width: request.width,
         height: request.height,
     };
-    let (pipeline, current_model, changed_params, settings) = {
+    let (pipeline, current_model, changed_params, settings, applied) = {
         let info = lock(&entry.info);
         let changed_params: Map<String, Value> = incoming
             .into_iter()
             .filter(|(k, v)| info.params.get(k) != Some(v))
             .collect();
         let settings = info.settings.patched(settings_patch)?;
+        let (live, reload) = crate::catalog::get().classify_update(&info.params, &changed_params);
         (
             new_pipeline.unwrap_or_else(|| info.pipeline.clone()),
             info.params
@@ -213,6 +223,7 @@ pub async fn update(
                 .to_owned(),
             changed_params,
             settings,
+            Applied { live, reload },
         )
     };
     if !changed_params.is_empty() {
@@ -240,7 +251,7 @@ pub async fn update(
         crate::agent::settings_changed(state, entry);
     }
     changed(state, entry);
-    Ok(())
+    Ok(applied)
 }
 
 /// Outcome of [`delete`].
@@ -372,8 +383,10 @@ async fn update_stream(
     ApiJson(request): ApiJson<UpdateRequest>,
 ) -> ApiResult<Json<Value>> {
     let entry = state.streams.require(&id)?;
-    update(&state, &entry, request).await?;
-    Ok(Json(view(&state, &entry)))
+    let applied = update(&state, &entry, request).await?;
+    let mut answer = view(&state, &entry);
+    answer["update"] = json!(applied);
+    Ok(Json(answer))
 }
 
 async fn delete_stream(

@@ -72,6 +72,8 @@ test("the sidebar shows live state; Start and Stop manage a stream through the p
   assert.equal(await page.textContent('#sidebar [data-field="id"]'), streamId);
   const created = await relay.api(`/v1/streams/${streamId}`);
   assert.equal(created.name, "comfyui-live", "the stream defaults from the settings were used");
+  const catalog = await (await fetch(new URL("/rtc/catalog", shim.url))).json();
+  assert.equal(created.pipeline_config.params.model_id, catalog.params.model_id.default);
   await page.locator(".shim-toast", { hasText: "Stream created" }).waitFor({ timeout: WAIT_MS });
   // The agent in this tab takes the publish lease, and the sidebar says so.
   await page
@@ -99,6 +101,9 @@ test("frame settings keep what the user types while updates arrive, then save to
       timeout: WAIT_MS,
     },
   );
+  // The limits are the catalog's, the ones the relay enforces.
+  assert.equal(await page.getAttribute('#sidebar input[name="frame_rate"]', "max"), "60");
+  assert.equal(await width.getAttribute("step"), "2");
   const original = await relay.api("/v1/config");
   await width.fill("7");
   // Another client changes the config; a stream event arrives; the field keeps "7".

@@ -1,11 +1,10 @@
 // A stand-in for ComfyUI's web server, for tests of the pack's frontend: it serves the
 // extension folder under /extensions/<folder>/ like ComfyUI does, a minimal `app`/`api` pair
 // at /scripts/, a host page, ComfyUI's own `/prompt`, `/queue` and `/view` (canned answers,
-// to see whether the browser can still reach them), and the pack's same-origin proxy
-// /rtc/api/* → relay (adding the bearer token, streaming responses, passing WebSocket
-// upgrades through). The frontend code
-// under test is the real one; only ComfyUI is imitated, faithful to the documented API
-// (docs/ARCHITECTURE.md, comfyui-platform notes §2).
+// to see whether the browser can still reach them), the pack's /rtc/catalog and its
+// same-origin proxy /rtc/api/* → relay (adding the bearer token, streaming responses, passing
+// WebSocket upgrades through). The frontend code under test is the real one; only ComfyUI is
+// imitated, faithful to the documented API (docs/ARCHITECTURE.md, comfyui-platform notes §2).
 import { createReadStream, statSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -245,6 +244,8 @@ export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test"
     if (url.pathname === "/") return send(res, 200, "text/html; charset=utf-8", hostPage(folder));
     if (url.pathname === "/scripts/app.js") return send(res, 200, "application/javascript", APP_JS);
     if (url.pathname === "/scripts/api.js") return send(res, 200, "application/javascript", API_JS);
+    // The pack's own route: the catalog file, served whether the relay is up or not.
+    if (url.pathname === "/rtc/catalog") return serveFile(res, join(root, "comfy_extension"), "catalog.json");
     const ext = `/extensions/${folder}/`;
     if (url.pathname.startsWith(ext))
       return serveFile(res, webDir, decodeURIComponent(url.pathname.slice(ext.length)));

@@ -235,6 +235,7 @@ test("seed controls of new nodes start fixed; a saved randomize is kept", { skip
 test("ControlNet nodes offer only their model family's ControlNets", { skip }, async () => {
   const { page, errors } = await openComfy(false);
   const catalog = await (await fetch(`${comfy.url}/rtc/catalog`)).json();
+  const familyOf = (model) => catalog.families[catalog.models[model].family].controlnets;
   // The wiring applies the catalog asynchronously: each step waits until the choices match.
   const choicesBecome = (expected) =>
     page.waitForFunction(
@@ -263,13 +264,13 @@ test("ControlNet nodes offer only their model family's ControlNets", { skip }, a
       config.inputs.findIndex((i) => i.name === "controlnet_1"),
     );
   });
-  await choicesBecome(catalog.models["stabilityai/sd-turbo"].controlnets);
+  await choicesBecome(familyOf("stabilityai/sd-turbo"));
   await page.evaluate(() => {
     const model = window.rtcTest.config.widgets.find((w) => w.name === "model_id");
     model.value = "stabilityai/sdxl-turbo";
     model.callback?.(model.value);
   });
-  const sdxl = catalog.models["stabilityai/sdxl-turbo"].controlnets;
+  const sdxl = familyOf("stabilityai/sdxl-turbo");
   await choicesBecome(sdxl);
   const after = await page.evaluate(() =>
     Object.fromEntries(window.rtcTest.cn.widgets.map((w) => [w.name, w.value])),

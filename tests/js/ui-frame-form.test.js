@@ -1,7 +1,13 @@
 // The frame settings form never overwrites what the user is typing.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { FrameForm, parseField } from "../../www/js/frame-form.mjs";
+import { FrameForm, frameLimits, parseField } from "../../www/js/frame-form.mjs";
+
+// The real catalog, as the relay's GET /v1/catalog serves it.
+const CATALOG = JSON.parse(
+  readFileSync(new URL("../../comfy_extension/catalog.json", import.meta.url), "utf8"),
+);
 
 test("relay values fill untouched fields", () => {
   const form = new FrameForm();
@@ -36,15 +42,32 @@ test("typing back the relay's value is not an edit", () => {
   assert.equal(form.dirty, false);
 });
 
+test("the limits are the catalog's frame limits", () => {
+  assert.deepEqual(frameLimits(CATALOG), {
+    frame_rate: { min: 1, max: 60, step: 1 },
+    width: { min: 64, max: 4096, step: 2 },
+    height: { min: 64, max: 4096, step: 2 },
+  });
+  const limits = frameLimits({ frame: { ...CATALOG.frame, width: { min: 384, max: 1024, step: 64 } } });
+  assert.match(parseField("width", "720", limits).error, /multiple of 64/);
+  assert.deepEqual(parseField("width", "704", limits), { value: 704 });
+});
+
+test("before the catalog arrives only the form of the number is checked", () => {
+  assert.deepEqual(parseField("frame_rate", "500"), { value: 500 });
+  assert.match(parseField("frame_rate", "5.5").error, /whole number/);
+});
+
 test("validation reports every bad field and returns only changed values", () => {
   const form = new FrameForm();
+  form.limits = frameLimits(CATALOG);
   form.applyServer({ frame_rate: 24, width: 512, height: 512 });
   form.edit("frame_rate", "0");
   form.edit("width", "513");
   form.edit("height", "abc");
   const result = form.validate();
   assert.equal(result.ok, false);
-  assert.match(result.errors.frame_rate, /between 1 and 120/);
+  assert.match(result.errors.frame_rate, /between 1 and 60/);
   assert.match(result.errors.width, /even/);
   assert.match(result.errors.height, /whole number/);
   form.edit("frame_rate", "30");

@@ -125,14 +125,21 @@ def test_a_prompt_change_updates_the_stream_in_place(client: RelayClient, toasts
     assert "Pipeline Updated" not in summaries(toasts), "the local backend changes no picture"
 
 
-def test_a_model_level_change_replaces_the_stream(client: RelayClient) -> None:
+def test_a_reload_level_change_patches_the_stream_and_says_it_reloads(
+    client: RelayClient, toasts: list
+) -> None:
     executor = Executor(ALL_NODES)
     first = executor.run(graph(width=512))["2"][0]
     second = executor.run(graph(width=768))["2"][0]
-    assert second != first
-    assert client.get_stream(second)["pipeline_config"]["params"]["width"] == 768
-    remaining = {s["id"]: s for s in client.list_streams()["streams"]}
-    assert first not in remaining or remaining[first]["state"] == "stopping"
+    # The relay, not the node, decides what a running stream takes live: a new size reloads
+    # the pipeline of the same stream.
+    assert second == first
+    assert stream_ids(client) == [first]
+    assert client.get_stream(first)["pipeline_config"]["params"]["width"] == 768
+    reloading = [data for _, data in toasts if data["summary"] == "Pipeline Reloading"]
+    assert len(reloading) == 1 and f"Stream {first}: width changed" in reloading[0]["detail"]
+    executor.run(graph(width=768, prompt="cyberpunk"))
+    assert len([t for t in summaries(toasts) if t == "Pipeline Reloading"]) == 1
 
 
 def test_update_runs_only_when_config_or_seed_change(client: RelayClient, toasts: list) -> None:

@@ -207,14 +207,15 @@ def test_listing_the_nodes_installs_the_routes_once(starting_relay, fresh_routes
     assert len(pack_routes()) == 2
 
 
-def test_the_catalog_route_describes_families_for_the_frontend() -> None:
+def test_the_catalog_route_serves_the_catalog_file() -> None:
     from comfy_extension.rtc_node.extension import catalog_route
 
     response = asyncio.run(catalog_route(None))
     body = json.loads(response.body)
-    sdxl = body["models"]["stabilityai/sdxl-turbo"]
-    assert sdxl["family"] == "SDXL" and sdxl["max_enabled_controlnets"] == 3
-    assert "xinsir/controlnet-canny-sdxl-1.0" in sdxl["controlnets"]
+    assert body == json.loads(params.CATALOG_PATH.read_text())
+    sdxl = body["families"][body["models"]["stabilityai/sdxl-turbo"]["family"]]
+    assert sdxl["max_enabled_controlnets"] == 3
+    assert "daydreamlive/TemporalNet2-stable-diffusion-xl-base-1.0" in sdxl["controlnets"]
     canny = body["controlnets"]["thibaud/controlnet-sd21-canny-diffusers"]
     assert canny["preprocessors"] == ["canny"] and canny["conditioning_scale"] == 0.2
-    assert body["models"]["stabilityai/sd-turbo"]["ip_adapter_types"] == []
+    assert body["families"]["sd21"]["ip_adapter"] is False

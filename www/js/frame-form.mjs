@@ -1,23 +1,49 @@
 // Frame settings form state. Values from the relay update the inputs only while the user is
 // not editing them: a field with unsaved input keeps what the user typed until it is saved
-// or discarded (the original sidebar overwrote the inputs every second).
+// or discarded (the original sidebar overwrote the inputs every second). The limits are the
+// catalog's `frame` section (`GET /v1/catalog`), the same ones the relay enforces.
 
+/** The fields of `PUT /v1/config`, with their labels. */
 export const FRAME_FIELDS = Object.freeze({
-  frame_rate: { label: "FPS", min: 1, max: 120, even: false },
-  width: { label: "Width", min: 64, max: 4096, even: true },
-  height: { label: "Height", min: 64, max: 4096, even: true },
+  frame_rate: "FPS",
+  width: "Width",
+  height: "Height",
 });
 
-/** Checks one raw input; returns `{value}` or `{error}`. */
-export function parseField(name, raw) {
-  const spec = FRAME_FIELDS[name];
-  if (!spec) return { error: `unknown field ${name}` };
+/**
+ * The form's limits from a catalog: `{min, max, step}` by field.
+ * @param {{frame: Record<string, {min: number, max: number, step?: number}>}} catalog
+ */
+export function frameLimits(catalog) {
+  const limits = {};
+  for (const name of Object.keys(FRAME_FIELDS)) {
+    const spec = catalog.frame[name];
+    limits[name] = { min: spec.min, max: spec.max, step: spec.step ?? 1 };
+  }
+  return limits;
+}
+
+/**
+ * Checks one raw input; returns `{value}` or `{error}`. Without limits (the catalog has not
+ * arrived) only the form of the number is checked; the relay checks the rest.
+ */
+export function parseField(name, raw, limits = null) {
+  const label = FRAME_FIELDS[name];
+  if (!label) return { error: `unknown field ${name}` };
   const text = String(raw ?? "").trim();
-  if (!/^\d+$/.test(text)) return { error: `${spec.label} must be a whole number` };
+  if (!/^\d+$/.test(text)) return { error: `${label} must be a whole number` };
   const value = Number(text);
+  const spec = limits?.[name];
+  if (!spec) return { value };
   if (value < spec.min || value > spec.max)
-    return { error: `${spec.label} must be between ${spec.min} and ${spec.max}` };
-  if (spec.even && value % 2 !== 0) return { error: `${spec.label} must be even (video encoders need it)` };
+    return { error: `${label} must be between ${spec.min} and ${spec.max}` };
+  if (value % spec.step !== 0)
+    return {
+      error:
+        spec.step === 2
+          ? `${label} must be even (video encoders need it)`
+          : `${label} must be a multiple of ${spec.step}`,
+    };
   return { value };
 }
 
@@ -26,6 +52,8 @@ export class FrameForm {
   #server = {};
   /** What the user typed and has not saved, by field. */
   #drafts = new Map();
+  /** From {@link frameLimits}; null until the catalog is known. */
+  limits = null;
 
   /** Takes values from the relay; returns the fields whose displayed value changed. */
   applyServer(values) {
@@ -63,7 +91,7 @@ export class FrameForm {
     const values = {};
     const errors = {};
     for (const [name, raw] of this.#drafts) {
-      const parsed = parseField(name, raw);
+      const parsed = parseField(name, raw, this.limits);
       if (parsed.error) errors[name] = parsed.error;
       else values[name] = parsed.value;
     }

@@ -92,6 +92,8 @@ export function createRelayClient(
     base: base.href,
     url: (path) => new URL(path, base).href,
     health: () => request("GET", "healthz"),
+    /** The StreamDiffusion catalog: models, ControlNets, param and frame limits. */
+    getCatalog: () => request("GET", "v1/catalog"),
     getConfig: () => request("GET", "v1/config"),
     putConfig: (values) => request("PUT", "v1/config", { body: values }),
     getCredentials: () => request("GET", "v1/credentials"),

@@ -5,7 +5,7 @@ import { createBadge } from "./badge.mjs";
 import { backendLabel, createCredentialsPanel } from "./credentials-panel.mjs";
 import { h, replaceChildren, setText } from "./dom.mjs";
 import { formatAge, formatFrameSettings, playbackLink, shortId } from "./format.mjs";
-import { FRAME_FIELDS, FrameForm } from "./frame-form.mjs";
+import { FRAME_FIELDS, FrameForm, frameLimits } from "./frame-form.mjs";
 import { createStatsPanel } from "./stats-panel.mjs";
 import { describeStream, isStoppable } from "./status.mjs";
 import { publisherOwner, selectStream, streamFigures } from "./stream-store.mjs";
@@ -17,7 +17,7 @@ import { publisherOwner, selectStream, streamFigures } from "./stream-store.mjs"
  *   live: ReturnType<import("./live.mjs").createLiveState>,
  *   agent?: {get(): {state: string, agentId: string|null, error: string|null}, subscribe(fn: () => void): () => void},
  *   notify?: (severity: string, summary: string, detail?: string) => void,
- *   streamDefaults?: () => object,
+ *   streamDefaults?: () => object | Promise<object>,
  *   previewUrl: string,
  *   now?: () => number,
  * }} options
@@ -74,15 +74,12 @@ export function mountSidebar(root, options) {
   const inputs = {};
   const fieldErrors = {};
   const formRow = h("div", { className: "rtc-frame-fields" });
-  for (const [name, spec] of Object.entries(FRAME_FIELDS)) {
+  for (const [name, label] of Object.entries(FRAME_FIELDS)) {
     inputs[name] = h("input", {
       type: "number",
       inputmode: "numeric",
-      min: spec.min,
-      max: spec.max,
-      step: spec.even ? 2 : 1,
       name,
-      "aria-label": spec.label,
+      "aria-label": label,
       oninput: (event) => {
         form.edit(name, event.target.value);
         syncFormButtons();
@@ -93,7 +90,7 @@ export function mountSidebar(root, options) {
     });
     fieldErrors[name] = h("span", { className: "rtc-field-error" });
     formRow.append(
-      h("label", { className: "rtc-field" }, h("span", {}, spec.label), inputs[name], fieldErrors[name]),
+      h("label", { className: "rtc-field" }, h("span", {}, label), inputs[name], fieldErrors[name]),
     );
   }
   const saveSettings = h(
@@ -217,6 +214,11 @@ export function mountSidebar(root, options) {
 
   async function loadConfig() {
     try {
+      if (!form.limits) {
+        form.limits = frameLimits(await client.getCatalog());
+        for (const [name, spec] of Object.entries(form.limits))
+          Object.assign(inputs[name], { min: spec.min, max: spec.max, step: spec.step });
+      }
       applyServerConfig(await client.getConfig());
     } catch (err) {
       setText(formMessage, `Cannot load frame settings: ${err.message}`);
@@ -275,7 +277,7 @@ export function mountSidebar(root, options) {
 
   startButton.addEventListener("click", () =>
     act("start", async () => {
-      const stream = await client.createStream(streamDefaults());
+      const stream = await client.createStream(await streamDefaults());
       selectedId = stream.id;
       live.dispatch({ type: "stream", stream });
       notify("info", "Stream created", stream.id);

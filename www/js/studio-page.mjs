@@ -17,7 +17,6 @@ import { streamFigures } from "./stream-store.mjs";
 import { drawTestPattern, openSource } from "./test-pattern.mjs";
 
 const DEFAULT_PROMPT = "a watercolour painting, soft light";
-const MODEL_ID = "stabilityai/sd-turbo";
 const LOG_LINES = 100;
 // While no tab holds the publish lease, frames are refused: try again at this pace.
 const LEASE_WAIT_MS = 250;
@@ -219,11 +218,15 @@ export function startStudio(root, pageUrl) {
     startButton.disabled = true;
     try {
       source = await openSource(sourceSelect.value);
+      const catalog = await client.getCatalog();
       const stream = await client.createStream({
         name: "studio",
         pipeline_config: {
-          pipeline: "streamdiffusion",
-          params: { model_id: MODEL_ID, prompt: promptInput.value.trim() || DEFAULT_PROMPT },
+          pipeline: catalog.pipeline,
+          params: {
+            model_id: catalog.params.model_id.default,
+            prompt: promptInput.value.trim() || DEFAULT_PROMPT,
+          },
         },
       });
       streamId = stream.id;
@@ -265,7 +268,7 @@ export function startStudio(root, pageUrl) {
     if (!id) return;
     applyButton.disabled = true;
     try {
-      await client.updateStream(id, { model_id: MODEL_ID, prompt: promptInput.value.trim() });
+      await client.updateStream(id, { prompt: promptInput.value.trim() });
       note("prompt applied");
     } catch (err) {
       setText(message, err.message);

@@ -11,6 +11,29 @@ from .. import params
 from .common import CATEGORY, ControlNetConfigType, PipelineConfigType
 
 
+def _processing_tooltip(name: str) -> str:
+    kinds = (
+        params.LATENT_PROCESSORS if name in params.LATENT_PROCESSING else params.IMAGE_PROCESSORS
+    )
+    note = (
+        " An upscale processor makes the output larger than the input."
+        if name == "image_postprocessing"
+        else ""
+    )
+    return (
+        'JSON, e.g. {"processors": [{"type": "' + kinds[0] + '", "params": {}}]}; empty for none. '
+        "Types: " + ", ".join(kinds) + "." + note
+    )
+
+
+def _families() -> str:
+    """Which models each family's ControlNets work with."""
+    by_family: dict[str, list[str]] = {}
+    for model_id, family in params.MODELS.items():
+        by_family.setdefault(family.name, []).append(model_id)
+    return "; ".join(f"{name} ones are for {', '.join(ids)}" for name, ids in by_family.items())
+
+
 def _recommended() -> str:
     return "; ".join(
         f"{spec.label}: {spec.preprocessor} @ {spec.scale}" for spec in params.CONTROLNETS.values()
@@ -22,94 +45,91 @@ class PipelineConfig(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        size = {"min": params.SIZE_MIN, "max": params.SIZE_MAX, "step": params.SIZE_STEP}
+        w = params.widget
         return io.Schema(
             node_id="RTCStreamPipelineConfig",
             display_name="Pipeline Config",
             category=CATEGORY,
-            description="StreamDiffusion parameters for Start / Update RTC Stream.",
+            description="StreamDiffusion parameters for Start / Update RTC Stream. Inputs left "
+            "out of an API-format prompt take the defaults shown here.",
             inputs=[
                 io.Combo.Input("pipeline", options=[params.PIPELINE], default=params.PIPELINE),
                 io.Combo.Input(
                     "model_id",
                     options=list(params.MODELS),
-                    default=params.DEFAULT_MODEL,
-                    tooltip="sd-turbo: fastest (SD2.1); sdxl-turbo: best quality, IP-Adapter; "
-                    "dreamshaper-8 / openjourney-v4: SD1.5 styles.",
+                    default=params.WIDGET_DEFAULTS["model_id"],
+                    tooltip="; ".join(
+                        f"{model_id}: {spec['note']} ({params.MODELS[model_id].name})"
+                        for model_id, spec in params.CATALOG["models"].items()
+                    ),
                 ),
-                io.String.Input("prompt", multiline=True, default="A beautiful landscape"),
-                io.Float.Input("guidance_scale", default=1.0, min=0.0, max=20.0, step=0.1),
-                io.Float.Input("delta", default=0.7, min=0.0, max=1.0, step=0.05),
-                io.Int.Input(
-                    "num_inference_steps", default=50, min=params.STEPS_MIN, max=params.STEPS_MAX
-                ),
-                io.Int.Input("width", default=512, **size),
-                io.Int.Input("height", default=512, **size),
-                io.Int.Input(
-                    "seed", default=789, min=0, max=params.SEED_MAX, control_after_generate=True
-                ),
+                io.String.Input("prompt", multiline=True, default=w("prompt")["default"]),
+                io.Float.Input("guidance_scale", **w("guidance_scale")),
+                io.Float.Input("delta", **w("delta")),
+                io.Int.Input("num_inference_steps", **w("num_inference_steps")),
+                io.Int.Input("width", **w("width")),
+                io.Int.Input("height", **w("height")),
+                io.Int.Input("seed", **w("seed"), control_after_generate=True),
                 io.String.Input(
-                    "negative_prompt",
-                    multiline=True,
-                    default="blurry, low quality, flat, 2d",
-                    optional=True,
+                    "negative_prompt", multiline=True, **w("negative_prompt"), optional=True
                 ),
                 io.Combo.Input(
                     "prompt_interpolation_method",
                     options=list(params.INTERPOLATION),
-                    default="slerp",
+                    **w("prompt_interpolation_method"),
                     optional=True,
                 ),
                 io.Combo.Input(
                     "seed_interpolation_method",
                     options=list(params.INTERPOLATION),
-                    default="linear",
+                    **w("seed_interpolation_method"),
                     optional=True,
                 ),
-                io.Boolean.Input("normalize_prompt_weights", default=True, optional=True),
-                io.Boolean.Input("normalize_seed_weights", default=True, optional=True),
-                io.Boolean.Input("use_safety_checker", default=True, optional=True),
-                io.Boolean.Input("use_lcm_lora", default=True, optional=True),
+                io.Boolean.Input(
+                    "normalize_prompt_weights", **w("normalize_prompt_weights"), optional=True
+                ),
+                io.Boolean.Input(
+                    "normalize_seed_weights", **w("normalize_seed_weights"), optional=True
+                ),
+                io.Boolean.Input("use_safety_checker", **w("use_safety_checker"), optional=True),
+                io.Boolean.Input("use_lcm_lora", **w("use_lcm_lora"), optional=True),
                 io.String.Input(
                     "lcm_lora_id",
-                    default="",
+                    **w("lcm_lora_id"),
                     optional=True,
                     tooltip="Empty uses the service's LCM LoRA for the model family.",
                 ),
                 io.String.Input(
                     "lora_dict",
                     multiline=True,
-                    default="{}",
+                    **w("lora_dict"),
                     optional=True,
                     tooltip='JSON object of LoRA id → weight, e.g. {"user/style-lora": 0.8}',
                 ),
                 io.Combo.Input(
                     "acceleration",
                     options=list(params.ACCELERATION),
-                    default="tensorrt",
+                    **w("acceleration"),
                     optional=True,
                 ),
-                io.Boolean.Input("use_denoising_batch", default=True, optional=True),
-                io.Boolean.Input("do_add_noise", default=True, optional=True),
-                io.Boolean.Input("enable_similar_image_filter", default=False, optional=True),
+                io.Boolean.Input("use_denoising_batch", **w("use_denoising_batch"), optional=True),
+                io.Boolean.Input("do_add_noise", **w("do_add_noise"), optional=True),
+                io.Boolean.Input(
+                    "enable_similar_image_filter", **w("enable_similar_image_filter"), optional=True
+                ),
                 io.Float.Input(
                     "similar_image_filter_threshold",
-                    default=0.98,
-                    min=0.0,
-                    max=1.0,
-                    step=0.01,
+                    **w("similar_image_filter_threshold"),
                     optional=True,
                 ),
                 io.Int.Input(
                     "similar_image_filter_max_skip_frame",
-                    default=10,
-                    min=0,
-                    max=10_000,
+                    **w("similar_image_filter_max_skip_frame"),
                     optional=True,
                 ),
                 io.String.Input(
                     "t_index_list",
-                    default="12,20,32",
+                    default=params.WIDGET_DEFAULTS["t_index_list"],
                     optional=True,
                     tooltip="1 to 4 denoising step indices, non-decreasing, each at most "
                     "num_inference_steps. More indices: better quality, more latency.",
@@ -118,25 +138,90 @@ class PipelineConfig(io.ComfyNode):
                     ControlNetConfigType.Input(f"controlnet_{slot}", optional=True)
                     for slot in range(1, 6)
                 ],
-                io.Boolean.Input("enable_ip_adapter", default=False, optional=True),
+                io.Boolean.Input(
+                    "enable_ip_adapter",
+                    default=params.WIDGET_DEFAULTS["enable_ip_adapter"],
+                    optional=True,
+                ),
                 io.Combo.Input(
                     "ip_adapter_type",
                     options=list(params.IP_ADAPTER_TYPES),
-                    default="none",
+                    default=params.WIDGET_DEFAULTS["ip_adapter_type"],
                     optional=True,
-                    tooltip="Not available for sd-turbo; faceid only for sdxl-turbo.",
+                    tooltip="Only for "
+                    + ", ".join(m for m, f in params.MODELS.items() if f.ip_adapter)
+                    + ".",
                 ),
                 io.Float.Input(
-                    "ip_adapter_scale", default=0.5, min=0.0, max=2.0, step=0.05, optional=True
+                    "ip_adapter_scale", **params.ip_adapter_scale_widget(), optional=True
                 ),
                 io.Combo.Input(
                     "ip_adapter_weight_type",
                     options=list(params.IP_ADAPTER_WEIGHT_TYPES),
-                    default="linear",
+                    default=params.WIDGET_DEFAULTS["ip_adapter_weight_type"],
                     optional=True,
                 ),
-                io.String.Input("ip_adapter_style_image_url", default="", optional=True),
-                io.Boolean.Input("skip_diffusion", default=False, optional=True),
+                io.String.Input(
+                    "ip_adapter_style_image_url", **w("ip_adapter_style_image_url"), optional=True
+                ),
+                # Appended after the original node's widgets, so saved workflows keep theirs.
+                io.Boolean.Input(
+                    "skip_diffusion",
+                    **w("skip_diffusion"),
+                    optional=True,
+                    tooltip="Apply only the image pre- and post-processing, no diffusion.",
+                ),
+                io.Float.Input(
+                    "safety_checker_threshold", **w("safety_checker_threshold"), optional=True
+                ),
+                io.Boolean.Input(
+                    "show_reloading_frame",
+                    **w("show_reloading_frame"),
+                    optional=True,
+                    tooltip="Show a loading frame while the service reloads the pipeline.",
+                ),
+                io.String.Input(
+                    "prompt_list",
+                    multiline=True,
+                    default=params.WIDGET_DEFAULTS["prompt_list"],
+                    optional=True,
+                    tooltip="Weighted prompts blended with prompt_interpolation_method, as JSON "
+                    '[["a cat", 0.7], ["a dog", 0.3]]; replaces prompt when not empty.',
+                ),
+                io.String.Input(
+                    "seed_list",
+                    default=params.WIDGET_DEFAULTS["seed_list"],
+                    optional=True,
+                    tooltip="Weighted seeds blended with seed_interpolation_method, as JSON "
+                    "[[42, 0.5], [7, 0.5]]; replaces seed when not empty.",
+                ),
+                io.Boolean.Input(
+                    "cached_attention",
+                    default=params.WIDGET_DEFAULTS["cached_attention"],
+                    optional=True,
+                    tooltip="Reuse attention across frames (StreamV2V) for steadier video; "
+                    "needs acceleration tensorrt and 512x512.",
+                ),
+                io.Int.Input(
+                    "cached_attention_max_frames",
+                    **params.cached_attention_widget("max_frames"),
+                    optional=True,
+                ),
+                io.Float.Input(
+                    "cached_attention_interval_sec",
+                    **params.cached_attention_widget("interval_sec"),
+                    optional=True,
+                ),
+                *[
+                    io.String.Input(
+                        name,
+                        multiline=True,
+                        default=params.WIDGET_DEFAULTS[name],
+                        optional=True,
+                        tooltip=_processing_tooltip(name),
+                    )
+                    for name in (*params.PROCESSING, *params.LATENT_PROCESSING)
+                ],
             ],
             outputs=[
                 PipelineConfigType.Output("pipeline_config", display_name="pipeline_config"),
@@ -168,8 +253,7 @@ class ControlNet(io.ComfyNode):
                     "model_id",
                     options=list(params.CONTROLNETS),
                     default=next(iter(params.CONTROLNETS)),
-                    tooltip="SD2.1 ids work with sd-turbo, SDXL with sdxl-turbo, SD1.5 with "
-                    "dreamshaper-8 and openjourney-v4.",
+                    tooltip=_families(),
                 ),
                 io.Combo.Input(
                     "preprocessor",
@@ -179,22 +263,19 @@ class ControlNet(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "conditioning_scale",
+                    **{**params.controlnet_widget("conditioning_scale"), "min": -1.0},
                     default=-1.0,
-                    min=-1.0,
-                    max=2.0,
-                    step=0.05,
                     tooltip="-1 uses the recommended scale for the model. " + _recommended(),
                 ),
                 io.Float.Input(
                     "control_guidance_start",
-                    default=0.0,
-                    min=0.0,
-                    max=1.0,
-                    step=0.05,
+                    **params.controlnet_widget("control_guidance_start"),
                     optional=True,
                 ),
                 io.Float.Input(
-                    "control_guidance_end", default=1.0, min=0.0, max=1.0, step=0.05, optional=True
+                    "control_guidance_end",
+                    **params.controlnet_widget("control_guidance_end"),
+                    optional=True,
                 ),
                 io.String.Input(
                     "preprocessor_params",
@@ -210,23 +291,14 @@ class ControlNet(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls,
-        model_id: str,
-        preprocessor: str,
-        conditioning_scale: float,
-        control_guidance_start: float = 0.0,
-        control_guidance_end: float = 1.0,
-        preprocessor_params: str = "{}",
-        enabled: bool = True,
+        cls, model_id: str, preprocessor: str, conditioning_scale: float, **optional: Any
     ) -> io.NodeOutput:
+        # Optional inputs an API-format prompt leaves out take controlnet_config's defaults.
         return io.NodeOutput(
             params.controlnet_config(
                 model_id,
                 preprocessor=preprocessor,
                 conditioning_scale=conditioning_scale,
-                control_guidance_start=control_guidance_start,
-                control_guidance_end=control_guidance_end,
-                preprocessor_params=preprocessor_params,
-                enabled=enabled,
+                **optional,
             )
         )

@@ -69,30 +69,26 @@ class StartStream(io.ComfyNode):
             display_name="Start RTC Stream",
             category=CATEGORY,
             description="Creates the stream once and keeps it across runs. A new stream is "
-            "made only when the name, frame settings or a model-level parameter change, or "
-            "when the stream is gone; prompt, seed, guidance, delta, steps and t_index_list "
-            "changes are applied to the running stream.",
+            "made only when the name or frame settings change, or when the stream is gone; "
+            "other config changes go to the running stream, which takes prompt, seed, "
+            "guidance, delta, steps, t_index_list and ControlNet scales live and reloads its "
+            "pipeline for the rest.",
             inputs=[
                 PipelineConfigType.Input("pipeline_config"),
                 io.String.Input("stream_name", default="comfyui-livestream", optional=True),
                 io.Int.Input(
                     "fps",
-                    default=24,
-                    min=1,
-                    max=60,
+                    **params.frame_widget("frame_rate"),
                     optional=True,
                     tooltip="Frames per second sent to the service (Daydream caps input at 24).",
                 ),
                 io.Int.Input(
                     "width",
-                    default=512,
-                    min=64,
-                    max=4096,
-                    step=8,
+                    **params.frame_widget("width"),
                     optional=True,
                     tooltip="Frame size sent over WebRTC; wire it from Pipeline Config.",
                 ),
-                io.Int.Input("height", default=512, min=64, max=4096, step=8, optional=True),
+                io.Int.Input("height", **params.frame_widget("height"), optional=True),
                 io.Boolean.Input(
                     "enabled", default=True, label_on="Enabled", label_off="Disabled", optional=True
                 ),
@@ -137,9 +133,9 @@ class StartStream(io.ComfyNode):
         cls,
         pipeline_config: dict[str, Any],
         stream_name: str = "comfyui-livestream",
-        fps: int = 24,
-        width: int = 512,
-        height: int = 512,
+        fps: int = params.FRAME["frame_rate"]["default"],
+        width: int = params.FRAME["width"]["default"],
+        height: int = params.FRAME["height"]["default"],
         enabled: bool = True,
         stop_stream: bool = False,
     ) -> io.NodeOutput:
@@ -165,8 +161,8 @@ class StartStream(io.ComfyNode):
         if record is not None and _alive(existing) and record.settings_key == settings_key:
             if record.config == pipeline_config:
                 return io.NodeOutput(*record.outputs)
-            if not params.needs_new_stream(record.config, pipeline_config):
-                return io.NodeOutput(*cls._patch(record, pipeline_config))
+            # The relay decides what the running stream takes live and what reloads it.
+            return io.NodeOutput(*cls._patch(record, pipeline_config))
         if record is not None and _alive(existing):
             # Replaced, not leaked: a stream left running keeps costing on the cloud backend.
             try:
@@ -224,6 +220,13 @@ class StartStream(io.ComfyNode):
 
 def update_message(stream: dict[str, Any], stream_id: str) -> tuple[str, str]:
     """Toast summary and detail for an accepted PATCH, honest about the local backend."""
+    reload = (stream.get("update") or {}).get("reload") or []
+    if reload:
+        return (
+            "Pipeline Reloading",
+            f"Stream {stream_id}: {', '.join(reload)} changed, so the service reloads the "
+            "pipeline; the output pauses for a few seconds.",
+        )
     if stream.get("backend") == "local":
         return (
             "Update Accepted (local)",

@@ -293,20 +293,16 @@ fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> LocalResult<Value> {
 
 /// `{pipeline, params}` or the legacy `{pipeline_id, pipeline_params}`.
 fn pipeline_and_params(body: &Value) -> LocalResult<(String, Option<Value>)> {
+    let known = &crate::catalog::get().pipeline;
     let pipeline = body
         .get("pipeline")
         .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| {
-            body.get("pipeline_id")
-                .map(|_| "streamdiffusion".to_owned())
-        })
-        .unwrap_or_else(|| "streamdiffusion".to_owned());
-    if pipeline != "streamdiffusion" {
+        .map_or_else(|| known.clone(), str::to_owned);
+    if &pipeline != known {
         let mut e = EnvelopeError::new(
             StatusCode::BAD_REQUEST,
             "STREAMS/INVALID_PARAMS",
-            format!("unknown pipeline {pipeline:?}; only streamdiffusion is available"),
+            format!("unknown pipeline {pipeline:?}; only {known} is available"),
         );
         e.details = Some(json!([{"path": "pipeline"}]));
         return Err(e);

@@ -6,6 +6,7 @@ mod media_support;
 mod agent;
 mod auth;
 mod backend_switch;
+mod catalog;
 mod credentials;
 mod daydream_client;
 mod events;
