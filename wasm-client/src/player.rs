@@ -75,6 +75,14 @@ impl std::fmt::Debug for Player {
     }
 }
 
+impl Drop for Player {
+    /// A reader waiting on the `<video>` holds no strong reference, so the element would
+    /// otherwise stay in the page.
+    fn drop(&mut self) {
+        self.close_tap();
+    }
+}
+
 impl Media for Player {
     fn link(&self) -> &Link {
         &self.link
