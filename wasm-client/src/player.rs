@@ -157,7 +157,6 @@ impl Player {
         if *self.frame_error.borrow() == error {
             return;
         }
-        self.frame_error.replace(error.clone());
         if let Some(err) = &error {
             self.link.events.emit("error", &JsValue::from(err.clone()));
         }
@@ -165,6 +164,7 @@ impl Player {
         if let Some(sink) = sink {
             sink.frames_failing(error.as_ref());
         }
+        self.frame_error.replace(error);
     }
 
     /// Sends decoded frames to `sink` (the agent) as well as to `frame` listeners.
