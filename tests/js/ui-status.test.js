@@ -60,6 +60,17 @@ test("a live stream is qualified by the remote pipeline state", () => {
   assert.equal(describeStream(stream("live", "ERROR")).key, "error");
 });
 
+test("a live stream whose player cannot hand frames back says why", () => {
+  const player = { state: "live", error: "UNSUPPORTED: frames cannot be read back" };
+  const badge = describeStream(stream("live", "ONLINE", { player }));
+  assert.equal(badge.key, "degraded");
+  assert.match(badge.detail, /do not come back: UNSUPPORTED: frames cannot be read back$/);
+  assert.equal(
+    describeStream(stream("live", "ONLINE", { player: { state: "live", error: null } })).key,
+    "live",
+  );
+});
+
 test("the error badge carries the stream's error message in either shape", () => {
   assert.equal(describeStream(stream("error", null, { error: "WHIP refused" })).detail, "WHIP refused");
   assert.equal(
