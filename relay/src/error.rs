@@ -56,6 +56,14 @@ pub enum ApiError {
         /// Which field and why.
         message: String,
     },
+    /// A service the relay called on the user's behalf failed in a way the user can act on.
+    #[error("{message}")]
+    BadGateway {
+        /// Stable machine code.
+        code: &'static str,
+        /// What failed and what to do.
+        message: String,
+    },
     /// Daydream (or the local backend) failed.
     #[error(transparent)]
     Upstream(#[from] DaydreamError),
@@ -117,6 +125,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::Upstream(e) => e.relay_status(),
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -129,7 +138,8 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
-            | Self::Unprocessable { code, .. } => code,
+            | Self::Unprocessable { code, .. }
+            | Self::BadGateway { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::PayloadTooLarge(_) => "payload_too_large",

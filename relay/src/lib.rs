@@ -11,12 +11,14 @@ pub mod daydream;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod html;
 pub mod hub;
 pub mod legacy;
 pub mod local;
 pub mod pixels;
 pub mod runtime_config;
 pub mod signalling;
+pub mod signin;
 pub mod state_files;
 pub mod static_files;
 pub mod streams;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub local: local::rest::LocalBackend,
     /// API key and URL, and the client built from them.
     pub credentials: credentials::Credentials,
+    /// "Sign in with Daydream".
+    pub sign_in: signin::SignIn,
     /// Frame settings for new streams.
     pub runtime: runtime_config::RuntimeConfig,
     /// The streams.
@@ -92,6 +96,7 @@ impl AppState {
             local: local::rest::LocalBackend::new(media.clone(), local_base, faults),
             media,
             credentials,
+            sign_in: signin::SignIn::new(Duration::from_millis(config.sign_in_timeout_ms)),
             runtime: runtime_config::RuntimeConfig::load(&state_dir),
             streams: streams::Registry::default(),
             agents: agent::Agents::default(),
@@ -138,6 +143,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let bounded = Router::new()
         .merge(runtime_config::router())
         .merge(credentials::router())
+        .merge(signin::router())
         .merge(streams::router())
         .merge(signalling::router())
         .merge(legacy::router())

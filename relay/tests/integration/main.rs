@@ -14,5 +14,6 @@ mod legacy;
 mod local_backend;
 mod media_forwarding;
 mod media_http;
+mod sign_in;
 mod signalling;
 mod streams;
