@@ -139,11 +139,8 @@ async fn create_api_key(
         ));
     }
     for field in ["name", "user_type"] {
-        if !body
-            .get(field)
-            .and_then(Value::as_str)
-            .is_some_and(|v| !v.trim().is_empty())
-        {
+        let given = body.get(field).and_then(Value::as_str).map(str::trim);
+        if given.is_none_or(str::is_empty) {
             return Err(EnvelopeError::new(
                 StatusCode::BAD_REQUEST,
                 "REQUEST/INVALID_BODY",
