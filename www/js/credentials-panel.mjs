@@ -146,7 +146,7 @@ export function createCredentialsPanel(
   const signInLink = h(
     "a",
     { target: "_blank", rel: "noopener noreferrer", hidden: true, dataset: { field: "sign-in-link" } },
-    "Open the sign-in page again",
+    "Open the sign-in page",
   );
   const addressInput = h("input", {
     type: "text",
@@ -244,11 +244,10 @@ export function createCredentialsPanel(
       signInButton.disabled = false;
       await followSignIn(view);
     } catch (err) {
+      signInButton.disabled = false;
       tab?.close();
       showSignIn({ status: "failed", message: err.message });
       notify("error", "Sign-in failed", err.message);
-    } finally {
-      signInButton.disabled = false;
     }
   });
   cancelSignIn.addEventListener("click", async () => {
