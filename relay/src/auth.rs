@@ -45,13 +45,7 @@ impl Guard {
 
     /// Whether `candidate` equals the token, in time independent of where they differ.
     pub fn token_matches(&self, candidate: &str) -> bool {
-        let expected = self.token.expose().as_bytes();
-        let candidate = candidate.as_bytes();
-        let mut diff = expected.len() ^ candidate.len();
-        for (i, byte) in expected.iter().enumerate() {
-            diff |= usize::from(byte ^ candidate.get(i).copied().unwrap_or(0));
-        }
-        diff == 0
+        secrets_match(self.token.expose(), candidate)
     }
 
     /// Whether a `Host` (or `Origin` authority) names this relay.
@@ -59,6 +53,17 @@ impl Guard {
         let host = host_name(authority);
         self.allowed_hosts.contains(&host)
     }
+}
+
+/// Whether `candidate` equals `expected`, in time independent of where they differ.
+pub(crate) fn secrets_match(expected: &str, candidate: &str) -> bool {
+    let expected = expected.as_bytes();
+    let candidate = candidate.as_bytes();
+    let mut diff = expected.len() ^ candidate.len();
+    for (i, byte) in expected.iter().enumerate() {
+        diff |= usize::from(byte ^ candidate.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
 }
 
 /// The host part of `host[:port]` / `[v6]:port`, lower-cased, brackets removed.
@@ -74,9 +79,13 @@ fn host_name(authority: &str) -> String {
 }
 
 /// Paths that need no token: liveness, and the local backend's REST (which checks a
-/// Daydream-style key itself) and WHIP/WHEP resources (unguessable stream keys).
+/// Daydream-style key itself), WHIP/WHEP resources (unguessable stream keys) and sign-in page
+/// (a stand-in of Daydream's public page; what it issues only opens the local backend).
 fn is_public(path: &str) -> bool {
-    path == "/healthz" || path.starts_with("/local/live/") || path.starts_with("/local/v1/")
+    path == "/healthz"
+        || path.starts_with("/local/live/")
+        || path.starts_with("/local/v1/")
+        || path.starts_with("/local/sign-in/")
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -187,7 +196,8 @@ pub fn load_or_create_token(
     Ok(Secret::new(token))
 }
 
-fn random_token() -> String {
+/// 64 hex characters from 32 bytes of the thread's CSPRNG (seeded by the OS).
+pub(crate) fn random_token() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);

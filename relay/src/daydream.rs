@@ -156,6 +156,7 @@ enum Call {
     Update,
     Delete,
     Status,
+    CreateApiKey,
 }
 
 impl Call {
@@ -165,6 +166,8 @@ impl Call {
         match self {
             // A 404/409 on create is not warm-up; repeating it would not help.
             Self::Create => busy,
+            // A sign-in token is good for one key; a failure is reported, not repeated.
+            Self::CreateApiKey => false,
             Self::Delete => busy || status == StatusCode::CONFLICT,
             Self::Get | Self::Update | Self::Status => busy || warmup,
         }
@@ -172,7 +175,7 @@ impl Call {
 
     /// Whether a request that may have reached the server can be sent again.
     fn idempotent(self) -> bool {
-        self != Self::Create
+        !matches!(self, Self::Create | Self::CreateApiKey)
     }
 }
 
@@ -281,6 +284,32 @@ impl DaydreamClient {
             Ok(_) | Err(DaydreamError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// `POST /v1/api-key`: exchanges the sign-in token this client was built with for an API
+    /// key named `name`, as Daydream's desktop sign-in does. Tried once.
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        user_type: &str,
+    ) -> Result<Secret, DaydreamError> {
+        let body = serde_json::json!({"name": name, "user_type": user_type});
+        let url = self.url("/v1/api-key");
+        let value = self
+            .call(Call::CreateApiKey, || {
+                self.http
+                    .post(url.clone())
+                    .header("x-client-source", user_type)
+                    .json(&body)
+            })
+            .await?;
+        value
+            .get("apiKey")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|key| !key.is_empty() && !key.contains(char::is_whitespace))
+            .map(Secret::new)
+            .ok_or_else(|| DaydreamError::BadResponse("no apiKey in the answer".into()))
     }
 
     /// `GET /v1/streams/{id}/status`, tried once (the poller repeats it).

@@ -12,6 +12,7 @@ pub mod daydream;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod html;
 pub mod hub;
 pub mod leases;
 pub mod legacy;
@@ -20,6 +21,7 @@ pub mod pixels;
 pub mod registry;
 pub mod runtime_config;
 pub mod signalling;
+pub mod signin;
 pub mod state_files;
 pub mod static_files;
 pub mod streams;
@@ -62,6 +64,8 @@ pub struct AppState {
     pub local: local::rest::LocalBackend,
     /// API key and URL, and the client built from them.
     pub credentials: credentials::Credentials,
+    /// "Sign in with Daydream".
+    pub sign_in: signin::SignIn,
     /// Frame settings for new streams.
     pub runtime: runtime_config::RuntimeConfig,
     /// The streams.
@@ -98,6 +102,7 @@ impl AppState {
             local: local::rest::LocalBackend::new(media.clone(), local_base, faults),
             media,
             credentials,
+            sign_in: signin::SignIn::new(Duration::from_millis(config.sign_in_timeout_ms)),
             runtime: runtime_config::RuntimeConfig::load(&state_dir),
             streams: registry::Registry::default(),
             leases: std::sync::Mutex::default(),
@@ -151,6 +156,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(catalog::router())
         .merge(runtime_config::router())
         .merge(credentials::router())
+        .merge(signin::router())
         .merge(streams::router())
         .merge(signalling::router())
         .merge(legacy::router())

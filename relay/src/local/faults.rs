@@ -30,6 +30,8 @@ pub enum FaultRoute {
     Delete,
     /// `GET /v1/streams/{id}/status`.
     Status,
+    /// `POST /v1/api-key` (the sign-in's token exchange).
+    ApiKey,
     /// Any of the above.
     Any,
 }
@@ -39,7 +41,7 @@ impl std::str::FromStr for FaultRoute {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         serde_json::from_value(Value::String(s.to_owned())).map_err(|_| {
-            format!("unknown route {s:?} (create, list, get, update, delete, status, any)")
+            format!("unknown route {s:?} (create, list, get, update, delete, status, api_key, any)")
         })
     }
 }

@@ -44,7 +44,8 @@ pub struct LocalBackend {
     streams: Mutex<HashMap<String, LocalStream>>,
     media: MediaServer,
     base_url: String,
-    faults: Faults,
+    pub(super) faults: Faults,
+    pub(super) sign_ins: super::sign_in::Issued,
 }
 
 impl LocalBackend {
@@ -55,6 +56,7 @@ impl LocalBackend {
             media,
             base_url,
             faults: Faults::default(),
+            sign_ins: super::sign_in::Issued::default(),
         };
         // Rules were checked when parsed.
         let _ = backend.faults.set(faults);
@@ -136,7 +138,7 @@ impl LocalBackend {
 
 /// Daydream's error envelope.
 #[derive(Debug)]
-struct EnvelopeError {
+pub(super) struct EnvelopeError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -145,7 +147,7 @@ struct EnvelopeError {
 }
 
 impl EnvelopeError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -193,7 +195,7 @@ impl IntoResponse for EnvelopeError {
     }
 }
 
-type LocalResult<T> = Result<T, EnvelopeError>;
+pub(super) type LocalResult<T> = Result<T, EnvelopeError>;
 
 /// Routes of the local REST API, to be nested under `/local`.
 pub fn router() -> Router<Arc<AppState>> {
@@ -239,7 +241,7 @@ async fn require_key(request: Request, next: Next) -> Response {
 }
 
 /// Applies a pending fault and records the call.
-async fn enter(
+pub(super) async fn enter(
     faults: &Faults,
     route: FaultRoute,
     stream_id: Option<&str>,
@@ -270,7 +272,7 @@ async fn enter(
     }
 }
 
-fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> LocalResult<Value> {
+pub(super) fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> LocalResult<Value> {
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -484,7 +486,7 @@ async fn clear_faults(State(state): State<Arc<AppState>>) -> StatusCode {
 }
 
 /// 16 characters from an alphabet without look-alikes, like Daydream's ids.
-fn nanoid() -> String {
+pub(super) fn nanoid() -> String {
     const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
     (0..16)
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))

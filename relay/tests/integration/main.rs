@@ -16,5 +16,6 @@ mod local_backend;
 mod media_forwarding;
 mod media_http;
 mod sessions;
+mod sign_in;
 mod signalling;
 mod streams;
