@@ -249,6 +249,30 @@ def test_frame_output_with_no_frame_at_all_says_so_and_returns_black(
     assert warning and f"no processed frame from stream {stream_id}" in warning[0]["detail"]
 
 
+def test_frame_output_says_why_when_the_browser_cannot_play_frames_back(
+    client: RelayClient, agent: Agent, toasts: list
+) -> None:
+    stream_id = Executor(ALL_NODES).run(graph())["2"][0]
+    agent.wait_lease(stream_id)
+    agent.send_json(
+        {
+            "type": "state",
+            "stream_id": stream_id,
+            "role": "player",
+            "state": "live",
+            "error": "UNSUPPORTED: this browser cannot read video frames",
+        }
+    )
+    deadline = time.monotonic() + 10
+    while not (client.get_stream(stream_id).get("player") or {}).get("error"):
+        assert time.monotonic() < deadline, "the relay never recorded the player's error"
+        time.sleep(0.05)  # the report travels over the agent socket; poll the stream
+    FrameOutput.hidden = None
+    FrameOutput.execute("", stream_id, True, 50)
+    warning = [d for _, d, _ in toasts if d["summary"] == "No Processed Frame"]
+    assert warning and "UNSUPPORTED: this browser cannot read video frames" in warning[0]["detail"]
+
+
 def test_frame_output_with_no_stream_warns_and_returns_black(
     client: RelayClient, toasts: list
 ) -> None:
