@@ -46,7 +46,14 @@ impl Relay {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
-        let state_dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), configure).await
+    }
+
+    /// Starts a relay on the state folder of an earlier one (see [`Relay::crash`]).
+    pub async fn start_in(
+        state_dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = test_config(state_dir.path());
         configure(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -169,6 +176,22 @@ impl Relay {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    }
+
+    /// Ends the relay without its shutdown, as a crash would; returns its state folder.
+    pub async fn crash(self) -> tempfile::TempDir {
+        self.handle.abort();
+        let _ = self.handle.await;
+        self.state_dir
+    }
+
+    /// Calls of one route the local backend served.
+    pub async fn calls(&self, route: &str) -> Vec<Value> {
+        self.journal()
+            .await
+            .into_iter()
+            .filter(|e| e["route"] == route)
+            .collect()
     }
 
     /// Stops the relay the way SIGTERM does and waits for it to finish.
