@@ -190,7 +190,7 @@ async fn create_remote(
         state.ledger.add(&new.client, &remote.id).await;
     }
     let unusable = if remote.whip_url.is_empty() {
-        Some(crate::daydream::DaydreamError::BadResponse("stream without whip_url".into()).into())
+        Some(DaydreamError::BadResponse("stream without whip_url".into()).into())
     } else if state.is_shutting_down() {
         Some(ApiError::Unavailable("the relay is shutting down".into()))
     } else if answer.is_closed() {
@@ -739,4 +739,24 @@ async fn get_output(
     headers.insert("x-frame-sequence", HeaderValue::from(frame.sequence));
     headers.insert("x-frame-capture-us", HeaderValue::from(frame.capture_us));
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_backoff_doubles_is_capped_and_honours_retry_after() {
+        let base = Duration::from_millis(100);
+        assert_eq!(poll_backoff(base, 1, None), Duration::from_millis(200));
+        assert_eq!(poll_backoff(base, 3, None), Duration::from_millis(800));
+        assert_eq!(poll_backoff(base, 30, None), MAX_POLL_BACKOFF);
+        let asked = Some(Duration::from_secs(5));
+        assert_eq!(poll_backoff(base, 1, asked), Duration::from_secs(5));
+        // `Retry-After` never shortens the wait and is capped like the rest.
+        let short = Some(Duration::from_millis(10));
+        assert_eq!(poll_backoff(base, 4, short), Duration::from_millis(1600));
+        let long = Some(Duration::from_secs(3600));
+        assert_eq!(poll_backoff(base, 1, long), MAX_POLL_BACKOFF);
+    }
 }

@@ -78,38 +78,11 @@ async fn unfinished_heads_and_idle_keep_alives_are_closed_after_the_header_deadl
 #[cfg(unix)]
 #[tokio::test]
 async fn sigterm_ends_a_real_relay_within_its_grace_whatever_clients_hold() {
-    use tokio::io::AsyncBufReadExt;
-
     let grace = Duration::from_millis(1500);
-    let state_dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rtc-relay"))
-        .args(["--addr", "127.0.0.1:0"])
-        .env_remove("DAYDREAM_API_KEY")
-        .env("RTC_RELAY_TOKEN", common::TOKEN)
-        .env("RTC_RELAY_STATE_DIR", state_dir.path())
-        .env("RTC_SHUTDOWN_GRACE_MS", grace.as_millis().to_string())
-        .env("RTC_BACKEND", "local")
-        .env("RTC_LOG", "info")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr: std::net::SocketAddr = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                return rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        }
-        panic!("the relay exited before listening");
-    })
-    .await
-    .expect("the relay listens in time");
-    // Keep draining the log so the relay never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
+    let mut relay =
+        common::RelayProcess::spawn(&[("RTC_SHUTDOWN_GRACE_MS", &grace.as_millis().to_string())])
+            .await;
+    let addr = relay.addr;
     let http = reqwest::Client::new();
     let stream: serde_json::Value = http
         .post(format!("http://{addr}/v1/streams"))
@@ -154,14 +127,14 @@ async fn sigterm_ends_a_real_relay_within_its_grace_whatever_clients_hold() {
         .await
         .unwrap();
 
-    let pid = child.id().unwrap().to_string();
+    let pid = relay.child.id().unwrap().to_string();
     let signalled = Instant::now();
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap();
     assert!(kill.success());
-    let status = tokio::time::timeout(grace + Duration::from_secs(5), child.wait())
+    let status = tokio::time::timeout(grace + Duration::from_secs(5), relay.child.wait())
         .await
         .expect("the relay exits")
         .unwrap();

@@ -136,3 +136,42 @@ async fn a_rejected_key_is_terminal_and_reported_as_an_event() {
     }
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn a_failing_poll_is_logged_at_warn_once_per_change() {
+    let mut relay = common::RelayProcess::spawn(&[
+        ("RTC_STATUS_INTERVAL_MS", "100"),
+        ("RTC_LOCAL_FAULTS", "status:429x3"),
+    ])
+    .await;
+    let http = reqwest::Client::new();
+    let created = http
+        .post(relay.url("/v1/streams"))
+        .bearer_auth(common::TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // Three failed polls in a row, then one that succeeds.
+    let mut warnings = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let line = tokio::time::timeout_at(deadline, relay.log.recv())
+            .await
+            .expect("the recovery is logged in time")
+            .expect("the relay is running");
+        if line.contains(" WARN ") {
+            warnings.push(line);
+        } else if line.contains("status polls answer again") {
+            break;
+        }
+    }
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("status poll failed"),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].contains("rate limiting"), "{}", warnings[0]);
+}
