@@ -148,6 +148,15 @@ pub struct RemoteStatus {
     pub data: Value,
 }
 
+/// A failed call, with the wait Daydream asked for (`Retry-After`).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What went wrong.
+    pub error: DaydreamError,
+    /// `Retry-After`, when the answer had one.
+    pub retry_after: Option<Duration>,
+}
+
 /// Which call is being made; decides what is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
@@ -160,12 +169,16 @@ enum Call {
 }
 
 impl Call {
-    fn retries(self, status: StatusCode) -> bool {
+    fn retries(self, status: StatusCode, retry_after: bool) -> bool {
         let warmup = matches!(status.as_u16(), 404 | 409);
         let busy = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
         match self {
-            // A 404/409 on create is not warm-up; repeating it would not help.
-            Self::Create => busy,
+            // Only answers that say the request was not acted on: after a 500, 502 or 504 the
+            // stream may exist, and a second create would bill a second one.
+            Self::Create => {
+                status == StatusCode::TOO_MANY_REQUESTS
+                    || (status == StatusCode::SERVICE_UNAVAILABLE && retry_after)
+            }
             // A sign-in token is good for one key; a failure is reported, not repeated.
             Self::CreateApiKey => false,
             Self::Delete => busy || status == StatusCode::CONFLICT,
@@ -212,6 +225,11 @@ impl DaydreamClient {
             timeout,
             retry,
         })
+    }
+
+    /// The API base the client talks to.
+    pub fn base(&self) -> &url::Url {
+        &self.base
     }
 
     /// The shared HTTP client (for the signalling proxy).
@@ -312,8 +330,8 @@ impl DaydreamClient {
             .ok_or_else(|| DaydreamError::BadResponse("no apiKey in the answer".into()))
     }
 
-    /// `GET /v1/streams/{id}/status`, tried once (the poller repeats it).
-    pub async fn stream_status(&self, id: &str) -> Result<RemoteStatus, DaydreamError> {
+    /// `GET /v1/streams/{id}/status`, tried once (the poller repeats it at its own pace).
+    pub async fn stream_status(&self, id: &str) -> Result<RemoteStatus, Failure> {
         let url = self.url(&format!("/v1/streams/{}/status", encode(id)));
         let value = self
             .call_with(Call::Status, 1, || self.http.get(url.clone()))
@@ -326,7 +344,9 @@ impl DaydreamClient {
         call: Call,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Value, DaydreamError> {
-        self.call_with(call, self.retry.attempts, request).await
+        self.call_with(call, self.retry.attempts, request)
+            .await
+            .map_err(|e| e.error)
     }
 
     async fn call_with(
@@ -334,7 +354,7 @@ impl DaydreamClient {
         call: Call,
         attempts: u32,
         request: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<Value, DaydreamError> {
+    ) -> Result<Value, Failure> {
         let attempts = attempts.max(1);
         let mut attempt = 0;
         loop {
@@ -352,11 +372,14 @@ impl DaydreamClient {
                     let retry_after = retry_after(response.headers());
                     let bytes = response.bytes().await.unwrap_or_default();
                     if status.is_success() {
-                        return decode_success(&bytes);
+                        return decode_success(&bytes).map_err(|error| Failure {
+                            error,
+                            retry_after: None,
+                        });
                     }
                     let error = error_from(status, &bytes);
-                    if last || !call.retries(status) {
-                        return Err(error);
+                    if last || !call.retries(status, retry_after.is_some()) {
+                        return Err(Failure { error, retry_after });
                     }
                     (error, retry_after)
                 }
@@ -364,7 +387,10 @@ impl DaydreamClient {
                     let error = transport_error(&e, self.timeout, &self.base);
                     let resend_ok = call.idempotent() || e.is_connect();
                     if last || !resend_ok {
-                        return Err(error);
+                        return Err(Failure {
+                            error,
+                            retry_after: None,
+                        });
                     }
                     (error, None)
                 }

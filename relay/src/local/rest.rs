@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::faults::{Fault, FaultRoute, FaultRule, Faults, JournalEntry};
+use super::faults::{Fault, FaultRoute, FaultRule, Faults, JournalEntry, When};
 use super::media::{MediaServer, MediaStatus, whep_path, whip_path};
 use super::params;
 use crate::AppState;
@@ -240,35 +240,44 @@ async fn require_key(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Applies a pending fault and records the call.
+/// Records the call and applies a pending fault that strikes before it is served; returns
+/// one that strikes on its answer instead (see [`strike`]).
 pub(super) async fn enter(
     faults: &Faults,
     route: FaultRoute,
     stream_id: Option<&str>,
     body: Option<&Value>,
-) -> LocalResult<()> {
+) -> LocalResult<Option<Fault>> {
     let fault = faults.take(route);
     faults.record(JournalEntry {
         route,
         stream_id: stream_id.map(str::to_owned),
         body: body.cloned(),
-        faulted: matches!(fault, Some(Fault::Status { .. })),
+        faulted: matches!(fault, Some((Fault::Status { .. }, _))),
     });
     match fault {
-        Some(Fault::Status {
+        Some((fault, When::Before)) => strike(fault).await.map(|()| None),
+        Some((fault, When::After)) => Ok(Some(fault)),
+        None => Ok(None),
+    }
+}
+
+/// An error answer, or a stall before the normal one.
+async fn strike(fault: Fault) -> LocalResult<()> {
+    match fault {
+        Fault::Status {
             status,
             retry_after,
-        }) => {
+        } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut error = EnvelopeError::new(status, "FAULT/INJECTED", "injected fault");
             error.retry_after = retry_after;
             Err(error)
         }
-        Some(Fault::Stall(duration)) => {
+        Fault::Stall(duration) => {
             tokio::time::sleep(duration).await;
             Ok(())
         }
-        None => Ok(()),
     }
 }
 
@@ -323,7 +332,7 @@ async fn create_stream(
 ) -> LocalResult<(StatusCode, Json<Value>)> {
     let backend = &state.local;
     let body = parse_body(&headers, &bytes)?;
-    enter(&backend.faults, FaultRoute::Create, None, Some(&body)).await?;
+    let answer_fault = enter(&backend.faults, FaultRoute::Create, None, Some(&body)).await?;
     let (pipeline, params) = pipeline_and_params(&body)?;
     let params = params.ok_or_else(|| {
         EnvelopeError::invalid(&params::ParamsError {
@@ -354,6 +363,9 @@ async fn create_stream(
     backend.media.open_stream(&stream_key);
     let json = backend.stream_json(&stream);
     lock(&backend.streams).insert(id, stream);
+    if let Some(fault) = answer_fault {
+        strike(fault).await?;
+    }
     Ok((StatusCode::CREATED, Json(json)))
 }
 
