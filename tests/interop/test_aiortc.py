@@ -10,6 +10,7 @@ from typing import Any
 from conftest import MediaServer, Namespace
 from peers import AiortcPeer
 
+
 def wait_status(
     server: MediaServer, key: str, check: Any, timeout: float = 20.0
 ) -> dict[str, object]:
