@@ -32,7 +32,8 @@ async def serve() -> None:
     # ComfyUI's own limit for request bodies (raw frames are posted through the proxy).
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.add_routes(routes)
-    runner = web.AppRunner(app)
+    # Tests stop the proxy with sockets still open; their handlers need not be waited for.
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
