@@ -53,10 +53,10 @@ test("a preview's session DELETE through ComfyUI's proxy reaches the relay and e
     );
 
     // The other preview keeps playing.
-    const before = await videoProgress(second.page, PREVIEW_VIDEO);
+    const played = await videoProgress(second.page, PREVIEW_VIDEO);
     await second.page.waitForFunction(
       ([s, frames]) => document.querySelector(s).getVideoPlaybackQuality().totalVideoFrames > frames + 30,
-      [PREVIEW_VIDEO, before.frames],
+      [PREVIEW_VIDEO, played.frames],
       { timeout: WAIT_MS },
     );
     assert.equal(await second.page.getAttribute("#preview", "data-phase"), "connected");
