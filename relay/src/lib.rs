@@ -24,6 +24,7 @@ pub mod state_files;
 pub mod static_files;
 pub mod streams;
 pub mod telemetry;
+pub mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub agents: agent::Connections,
     /// The SSE bus.
     pub events: events::Events,
+    /// The stream the legacy `/start` made.
+    pub legacy: legacy::Started,
     /// Turns `true` once shutdown starts; sockets and event streams end then.
     pub shutdown: watch::Sender<bool>,
 }
@@ -92,10 +95,15 @@ impl AppState {
             .await
             .context("cannot start the local media server")?;
         let local_base = format!("http://{addr}/local");
-        let credentials = credentials::Credentials::load(&config, local_base.clone())?;
+        let local_key = config
+            .local_key
+            .clone()
+            .unwrap_or_else(|| config::Secret::new(auth::random_token()));
+        let credentials =
+            credentials::Credentials::load(&config, local_base.clone(), local_key.clone())?;
         Ok(Arc::new(Self {
             guard: auth::Guard::new(token, addr, &config.allowed_hosts),
-            local: local::rest::LocalBackend::new(media.clone(), local_base, faults),
+            local: local::rest::LocalBackend::new(media.clone(), local_base, local_key, faults),
             media,
             credentials,
             runtime: runtime_config::RuntimeConfig::load(&state_dir),
@@ -103,6 +111,7 @@ impl AppState {
             leases: std::sync::Mutex::default(),
             agents: agent::Connections::default(),
             events: events::Events::default(),
+            legacy: legacy::Started::default(),
             shutdown: watch::Sender::new(false),
             config,
             addr,

@@ -13,6 +13,6 @@ use axum::Router;
 use crate::AppState;
 
 /// Everything under `/local`: the REST API, the fault admin route and the media routes.
-pub fn router(state: &AppState) -> Router<Arc<AppState>> {
-    rest::router().merge(state.media.router())
+pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    rest::router(state).merge(state.media.router())
 }
