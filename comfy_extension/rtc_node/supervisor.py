@@ -8,6 +8,7 @@ with its last log lines instead of after a long timeout.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -31,6 +32,13 @@ log = logging.getLogger("rtc_node.supervisor")
 
 DEFAULT_PORT = 8895
 LISTENING = re.compile(r"listening on (http://[\w.\-\[\]:]+)")
+# tracing's plain format: "<timestamp>  WARN target: message".
+LEVEL = re.compile(r"^\S+\s+(WARN|ERROR)\s")
+LEVELS = {"WARN": logging.WARNING, "ERROR": logging.ERROR}
+# How long the relay gets to delete its streams and exit once asked to stop.
+STOP_TIMEOUT = 5.0
+# On Windows terminate() is TerminateProcess: no shutdown, streams left running.
+HARD_TERMINATE = os.name == "nt"
 STATE_FILE = "pack-relay.json"
 
 
@@ -163,15 +171,22 @@ class RelaySupervisor:
             process, self._process = self._process, None
             self._endpoint = None
             self._changed.notify_all()
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        if process is not None and process.stdin is not None:
-            process.stdin.close()
+        if process is None:
+            return
+        # A closed stdin asks the relay to shut down gracefully, deleting its streams; it is
+        # the only polite way on Windows, where terminate() kills outright.
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        if process.poll() is not None:
+            return
+        try:
+            if not HARD_TERMINATE:
+                process.terminate()
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
     # Starting ------------------------------------------------------------------------------
 
@@ -266,7 +281,7 @@ class RelaySupervisor:
         found: list[str] = []
         threading.Thread(
             target=self._pump_log,
-            args=(process, listening, found, credentials.api_key),
+            args=(process, listening, found, (credentials.api_key, token)),
             name="rtc-relay-log",
             daemon=True,
         ).start()
@@ -311,20 +326,23 @@ class RelaySupervisor:
         process: subprocess.Popen[str],
         listening: threading.Event,
         found: list[str],
-        secret: str | None,
+        secrets_in_env: tuple[str | None, ...],
     ) -> None:
         assert process.stderr is not None
         for raw in process.stderr:
             line = raw.rstrip()
-            if secret and secret in line:
-                line = line.replace(secret, "[redacted]")
+            for secret in secrets_in_env:
+                if secret and secret in line:
+                    line = line.replace(secret, "[redacted]")
             self.log_tail.append(line)
             match = LISTENING.search(line)
             if match and not found:
                 found.append(match.group(1))
                 listening.set()
-            elif listening.is_set():
-                log.debug("relay: %s", line)
+                continue
+            # Warnings and errors belong in the ComfyUI console; the rest stays at debug.
+            level = LEVEL.match(line)
+            log.log(LEVELS[level.group(1)] if level else logging.DEBUG, "relay: %s", line)
         listening.set()
 
     def _tail(self) -> str:

@@ -32,10 +32,11 @@ use crate::registry::{MediaReport, StreamEntry, changed};
 use crate::{AppState, lock};
 
 /// Interval of the relay's pings.
-const PING_EVERY: Duration = Duration::from_millis(250);
-/// A ping unanswered for this long means the agent is gone. With pings every 250 ms and a
-/// 50 ms watchdog, a vanished tab loses its leases within 1.75 s.
-const DEAD_AFTER: Duration = Duration::from_millis(1_400);
+const PING_EVERY: Duration = Duration::from_millis(200);
+/// A ping unanswered for this long means the agent is gone. With pings every 200 ms and a
+/// 50 ms watchdog, a vanished tab loses its leases within 1.85 s; as much of that as possible
+/// is left as budget, since the pack's proxy forwards pings on ComfyUI's busy Python loop.
+const DEAD_AFTER: Duration = Duration::from_millis(1_600);
 /// Nothing at all heard for this long means the agent is gone, even when pings could not go
 /// out (a socket blocked by a large frame the far end no longer reads).
 const SILENT_AFTER: Duration = Duration::from_secs(3);

@@ -50,7 +50,7 @@ impl Guard {
 
     /// Whether `candidate` equals the token.
     pub fn token_matches(&self, candidate: &str) -> bool {
-        same_secret(self.token.expose(), candidate)
+        secrets_match(self.token.expose(), candidate)
     }
 
     /// Whether a `Host` (or `Origin` authority) names this relay.
@@ -68,17 +68,6 @@ impl Guard {
                 && url.port_or_known_default() == Some(self.port)
         })
     }
-}
-
-/// Whether `candidate` equals `expected`, in time independent of where they differ.
-pub(crate) fn same_secret(expected: &str, candidate: &str) -> bool {
-    let expected = expected.as_bytes();
-    let candidate = candidate.as_bytes();
-    let mut diff = expected.len() ^ candidate.len();
-    for (i, byte) in expected.iter().enumerate() {
-        diff |= usize::from(byte ^ candidate.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
 }
 
 /// Body types a state-changing request may carry. Each one makes a cross-origin `fetch`
@@ -103,6 +92,17 @@ fn content_type_allowed(headers: &HeaderMap) -> bool {
         })
 }
 
+/// Whether `candidate` equals `expected`, in time independent of where they differ.
+pub(crate) fn secrets_match(expected: &str, candidate: &str) -> bool {
+    let expected = expected.as_bytes();
+    let candidate = candidate.as_bytes();
+    let mut diff = expected.len() ^ candidate.len();
+    for (i, byte) in expected.iter().enumerate() {
+        diff |= usize::from(byte ^ candidate.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
 /// The host part of `host[:port]` / `[v6]:port`, lower-cased, brackets removed.
 fn host_name(authority: &str) -> String {
     let authority = authority.trim().to_ascii_lowercase();
@@ -116,9 +116,14 @@ fn host_name(authority: &str) -> String {
 }
 
 /// Paths that need no token: liveness, the local backend's WHIP/WHEP resources (unguessable
-/// stream keys), and its REST, which checks the key only the relay's own client holds.
+/// stream keys), its REST, which checks the key only the relay's own client holds, and its
+/// sign-in page (a stand-in of Daydream's public page; what it issues only opens the local
+/// backend).
 fn is_public(path: &str) -> bool {
-    path == "/healthz" || path.starts_with("/local/live/") || path.starts_with("/local/v1/")
+    path == "/healthz"
+        || path.starts_with("/local/live/")
+        || path.starts_with("/local/v1/")
+        || path.starts_with("/local/sign-in/")
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -236,7 +241,7 @@ pub fn load_or_create_token(
     Ok(Secret::new(token))
 }
 
-/// 256 random bits in hex.
+/// 64 hex characters from 32 bytes of the thread's CSPRNG (seeded by the OS).
 pub(crate) fn random_token() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 32];

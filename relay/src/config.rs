@@ -146,6 +146,19 @@ pub struct Config {
     )]
     pub allow_api_hosts: Vec<String>,
 
+    /// Daydream's desktop sign-in page; `?port=&state=` is appended. A relay whose API URL is
+    /// its own local backend uses the local backend's page instead.
+    #[arg(
+        long,
+        env = "DAYDREAM_SIGN_IN_URL",
+        default_value = "https://app.daydream.live/sign-in/local"
+    )]
+    pub sign_in_url: String,
+
+    /// How long a "Sign in with Daydream" waits for the browser, in milliseconds.
+    #[arg(long, env = "RTC_SIGN_IN_TIMEOUT_MS", default_value_t = 300_000)]
+    pub sign_in_timeout_ms: u64,
+
     /// Folder for the token, credentials and runtime config files.
     #[arg(long, env = "RTC_RELAY_STATE_DIR")]
     pub state_dir: Option<PathBuf>,

@@ -217,6 +217,21 @@ impl Credentials {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The base URL of this relay's local backend.
+    pub fn local_base(&self) -> &str {
+        &self.local_base
+    }
+
+    /// The Daydream API URL in effect.
+    pub fn api_url(&self) -> String {
+        self.read().api_url.clone()
+    }
+
+    /// Timeout and retries of calls to Daydream.
+    pub fn call_settings(&self) -> (Duration, RetryPolicy) {
+        (self.timeout, self.retry)
+    }
+
     /// Backend new streams use.
     pub fn backend(&self) -> Backend {
         self.read().backend(self.fixed_backend).0

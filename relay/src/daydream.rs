@@ -148,6 +148,15 @@ pub struct RemoteStatus {
     pub data: Value,
 }
 
+/// A failed call, with the wait Daydream asked for (`Retry-After`).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What went wrong.
+    pub error: DaydreamError,
+    /// `Retry-After`, when the answer had one.
+    pub retry_after: Option<Duration>,
+}
+
 /// Which call is being made; decides what is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
@@ -156,15 +165,22 @@ enum Call {
     Update,
     Delete,
     Status,
+    CreateApiKey,
 }
 
 impl Call {
-    fn retries(self, status: StatusCode) -> bool {
+    fn retries(self, status: StatusCode, retry_after: bool) -> bool {
         let warmup = matches!(status.as_u16(), 404 | 409);
         let busy = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
         match self {
-            // A 404/409 on create is not warm-up; repeating it would not help.
-            Self::Create => busy,
+            // Only answers that say the request was not acted on: after a 500, 502 or 504 the
+            // stream may exist, and a second create would bill a second one.
+            Self::Create => {
+                status == StatusCode::TOO_MANY_REQUESTS
+                    || (status == StatusCode::SERVICE_UNAVAILABLE && retry_after)
+            }
+            // A sign-in token is good for one key; a failure is reported, not repeated.
+            Self::CreateApiKey => false,
             Self::Delete => busy || status == StatusCode::CONFLICT,
             Self::Get | Self::Update | Self::Status => busy || warmup,
         }
@@ -172,7 +188,7 @@ impl Call {
 
     /// Whether a request that may have reached the server can be sent again.
     fn idempotent(self) -> bool {
-        self != Self::Create
+        !matches!(self, Self::Create | Self::CreateApiKey)
     }
 }
 
@@ -209,6 +225,11 @@ impl DaydreamClient {
             timeout,
             retry,
         })
+    }
+
+    /// The API base the client talks to.
+    pub fn base(&self) -> &url::Url {
+        &self.base
     }
 
     /// The shared HTTP client (for the signalling proxy).
@@ -283,8 +304,34 @@ impl DaydreamClient {
         }
     }
 
-    /// `GET /v1/streams/{id}/status`, tried once (the poller repeats it).
-    pub async fn stream_status(&self, id: &str) -> Result<RemoteStatus, DaydreamError> {
+    /// `POST /v1/api-key`: exchanges the sign-in token this client was built with for an API
+    /// key named `name`, as Daydream's desktop sign-in does. Tried once.
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        user_type: &str,
+    ) -> Result<Secret, DaydreamError> {
+        let body = serde_json::json!({"name": name, "user_type": user_type});
+        let url = self.url("/v1/api-key");
+        let value = self
+            .call(Call::CreateApiKey, || {
+                self.http
+                    .post(url.clone())
+                    .header("x-client-source", user_type)
+                    .json(&body)
+            })
+            .await?;
+        value
+            .get("apiKey")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|key| !key.is_empty() && !key.contains(char::is_whitespace))
+            .map(Secret::new)
+            .ok_or_else(|| DaydreamError::BadResponse("no apiKey in the answer".into()))
+    }
+
+    /// `GET /v1/streams/{id}/status`, tried once (the poller repeats it at its own pace).
+    pub async fn stream_status(&self, id: &str) -> Result<RemoteStatus, Failure> {
         let url = self.url(&format!("/v1/streams/{}/status", encode(id)));
         let value = self
             .call_with(Call::Status, 1, || self.http.get(url.clone()))
@@ -297,7 +344,9 @@ impl DaydreamClient {
         call: Call,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Value, DaydreamError> {
-        self.call_with(call, self.retry.attempts, request).await
+        self.call_with(call, self.retry.attempts, request)
+            .await
+            .map_err(|e| e.error)
     }
 
     async fn call_with(
@@ -305,7 +354,7 @@ impl DaydreamClient {
         call: Call,
         attempts: u32,
         request: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<Value, DaydreamError> {
+    ) -> Result<Value, Failure> {
         let attempts = attempts.max(1);
         let mut attempt = 0;
         loop {
@@ -323,11 +372,14 @@ impl DaydreamClient {
                     let retry_after = retry_after(response.headers());
                     let bytes = response.bytes().await.unwrap_or_default();
                     if status.is_success() {
-                        return decode_success(&bytes);
+                        return decode_success(&bytes).map_err(|error| Failure {
+                            error,
+                            retry_after: None,
+                        });
                     }
                     let error = error_from(status, &bytes);
-                    if last || !call.retries(status) {
-                        return Err(error);
+                    if last || !call.retries(status, retry_after.is_some()) {
+                        return Err(Failure { error, retry_after });
                     }
                     (error, retry_after)
                 }
@@ -335,7 +387,10 @@ impl DaydreamClient {
                     let error = transport_error(&e, self.timeout, &self.base);
                     let resend_ok = call.idempotent() || e.is_connect();
                     if last || !resend_ok {
-                        return Err(error);
+                        return Err(Failure {
+                            error,
+                            retry_after: None,
+                        });
                     }
                     (error, None)
                 }

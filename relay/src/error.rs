@@ -66,6 +66,14 @@ pub enum ApiError {
         /// Which field and why.
         message: String,
     },
+    /// A service the relay called on the user's behalf failed in a way the user can act on.
+    #[error("{message}")]
+    BadGateway {
+        /// Stable machine code.
+        code: &'static str,
+        /// What failed and what to do.
+        message: String,
+    },
     /// Daydream (or the local backend) failed.
     #[error(transparent)]
     Upstream(#[from] DaydreamError),
@@ -128,6 +136,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::Upstream(e) => e.relay_status(),
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,7 +150,8 @@ impl ApiError {
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
-            | Self::TooManyRequests { code, .. } => code,
+            | Self::TooManyRequests { code, .. }
+            | Self::BadGateway { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::PayloadTooLarge(_) => "payload_too_large",

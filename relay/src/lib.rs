@@ -12,14 +12,18 @@ pub mod daydream;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod html;
 pub mod hub;
 pub mod leases;
 pub mod legacy;
 pub mod local;
 pub mod pixels;
 pub mod registry;
+pub mod remote_ledger;
 pub mod runtime_config;
+pub mod server;
 pub mod signalling;
+pub mod signin;
 pub mod state_files;
 pub mod static_files;
 pub mod streams;
@@ -29,6 +33,7 @@ pub mod upstream;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -38,15 +43,20 @@ use axum::http::{StatusCode, header};
 use axum::routing::any;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::Config;
+use crate::config::{Backend, Config};
 
 /// Largest JSON body accepted by ordinary routes.
 const MAX_JSON_BYTES: usize = 1 << 20;
 /// Deadline of ordinary requests (long polls stay below it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Least time open connections get to finish their answers once shutdown is done, even when
+/// deleting the streams used up the grace period.
+const MIN_DRAIN: Duration = Duration::from_millis(250);
 
 /// Shared state handed to every route.
 #[derive(Debug)]
@@ -63,6 +73,8 @@ pub struct AppState {
     pub local: local::rest::LocalBackend,
     /// API key and URL, and the client built from them.
     pub credentials: credentials::Credentials,
+    /// "Sign in with Daydream".
+    pub sign_in: signin::SignIn,
     /// Frame settings for new streams.
     pub runtime: runtime_config::RuntimeConfig,
     /// The streams.
@@ -76,8 +88,25 @@ pub struct AppState {
     pub events: events::Events,
     /// The stream the legacy `/start` made.
     pub legacy: legacy::Started,
-    /// Turns `true` once shutdown starts; sockets and event streams end then.
+    /// Remote streams not yet deleted, persisted for clean-up after a crash.
+    pub ledger: remote_ledger::Ledger,
+    /// Set first thing on shutdown: no stream is created from then on.
+    stopping: AtomicBool,
+    /// Stream creates in flight; shutdown waits for them before deleting.
+    creates: watch::Sender<usize>,
+    /// Turns `true` once the streams are deleted at shutdown; sockets, event streams and long
+    /// polls end then.
     pub shutdown: watch::Sender<bool>,
+}
+
+/// A stream create in flight, counted until dropped.
+#[derive(Debug)]
+pub struct CreateInFlight(Arc<AppState>);
+
+impl Drop for CreateInFlight {
+    fn drop(&mut self) {
+        self.0.creates.send_modify(|n| *n -= 1);
+    }
 }
 
 impl AppState {
@@ -106,12 +135,16 @@ impl AppState {
             local: local::rest::LocalBackend::new(media.clone(), local_base, local_key, faults),
             media,
             credentials,
+            sign_in: signin::SignIn::new(Duration::from_millis(config.sign_in_timeout_ms)),
             runtime: runtime_config::RuntimeConfig::load(&state_dir),
             streams: registry::Registry::default(),
             leases: std::sync::Mutex::default(),
             agents: agent::Connections::default(),
             events: events::Events::default(),
             legacy: legacy::Started::default(),
+            ledger: remote_ledger::Ledger::load(&state_dir),
+            stopping: AtomicBool::new(false),
+            creates: watch::Sender::new(0),
             shutdown: watch::Sender::new(false),
             config,
             addr,
@@ -125,32 +158,55 @@ impl AppState {
 
     /// Whether shutdown has started.
     pub fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
+        self.stopping.load(Ordering::SeqCst)
     }
 
-    /// Deletes every stream (best effort, within the configured grace period), then ends
-    /// agent sockets and event streams.
-    pub async fn shutdown(self: &Arc<Self>) {
+    /// Counts a stream create, unless shutdown has started. Counted before the check, so
+    /// shutdown either refuses a create or waits for it.
+    pub fn begin_create(self: &Arc<Self>) -> Option<CreateInFlight> {
+        self.creates.send_modify(|n| *n += 1);
+        let create = CreateInFlight(self.clone());
+        (!self.is_shutting_down()).then_some(create)
+    }
+
+    /// Refuses new streams, lets creates in flight finish (each deletes its stream if it
+    /// lands now), deletes every stream, then ends agent sockets, event streams and long
+    /// polls; all within the configured grace period. Returns the deadline open connections
+    /// have for finishing.
+    pub async fn shutdown(self: &Arc<Self>) -> Instant {
+        self.stopping.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_grace_ms);
         tracing::info!("shutting down: deleting streams");
-        let grace = Duration::from_millis(self.config.shutdown_grace_ms);
-        let deletes = self
-            .streams
-            .list()
-            .into_iter()
-            .map(|entry| {
-                let state = self.clone();
-                tokio::spawn(async move { streams::delete(&state, &entry).await })
-            })
-            .collect::<Vec<_>>();
-        let all = async {
+        let deleted = tokio::time::timeout_at(deadline, async {
+            let first = self.streams.list();
+            let mut deletes: Vec<_> = first.iter().map(|e| self.spawn_delete(e)).collect();
+            // A create that passed its check just before the flag was set may still register.
+            let mut creates = self.creates.subscribe();
+            let _ = creates.wait_for(|n| *n == 0).await;
+            deletes.extend(
+                self.streams
+                    .list()
+                    .iter()
+                    .filter(|e| !first.iter().any(|f| f.id == e.id))
+                    .map(|e| self.spawn_delete(e)),
+            );
             for delete in deletes {
                 let _ = delete.await;
             }
-        };
-        if tokio::time::timeout(grace, all).await.is_err() {
+        })
+        .await;
+        if deleted.is_err() {
             tracing::warn!("some remote streams were not deleted before the deadline");
         }
         self.shutdown.send_replace(true);
+        deadline.max(Instant::now() + MIN_DRAIN)
+    }
+
+    fn spawn_delete(self: &Arc<Self>, entry: &Arc<registry::StreamEntry>) -> JoinHandle<()> {
+        let (state, entry) = (self.clone(), entry.clone());
+        tokio::spawn(async move {
+            streams::delete(&state, &entry).await;
+        })
     }
 }
 
@@ -160,6 +216,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(catalog::router())
         .merge(runtime_config::router())
         .merge(credentials::router())
+        .merge(signin::router())
         .merge(streams::router())
         .merge(signalling::router())
         .merge(legacy::router())
@@ -169,7 +226,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
-    // Sockets and event streams live as long as the client wants.
+    // Sockets and event streams live as long as the client wants, until shutdown; none of
+    // them reads a request body, so every body is read within the request timeout.
     let long_lived = Router::new().merge(agent::router()).merge(events::router());
     Router::new()
         .merge(health::router())
@@ -225,13 +283,18 @@ pub async fn serve_until(
             state.guard.token().expose()
         );
     }
+    if let Ok((Backend::Daydream, client)) = state.credentials.client() {
+        tokio::spawn({
+            let state = state.clone();
+            async move { state.ledger.clean_up(client).await }
+        });
+    }
     let on_stop = state.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            stop.await;
-            on_stop.shutdown().await;
-        })
-        .await?;
+    server::serve(listener, app(state), async move {
+        stop.await;
+        on_stop.shutdown().await
+    })
+    .await?;
     ticker.abort();
     tracing::info!("rtc-relay stopped");
     Ok(())

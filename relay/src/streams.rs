@@ -17,7 +17,11 @@ use rtc_protocol::{FRAME_HEADER_LEN, FrameHeader, PixelFormat, check_payload};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use tokio::sync::oneshot;
+
 use crate::agent::lease_input;
+use crate::config::Backend;
+use crate::daydream::{DaydreamClient, DaydreamError, RemoteStatus};
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::hub::StreamFrames;
 use crate::leases::Input;
@@ -27,6 +31,10 @@ use crate::{AppState, lock};
 
 /// Longest `wait_ms` honoured by `GET /output` (below the request timeout).
 pub const MAX_OUTPUT_WAIT: Duration = Duration::from_secs(25);
+/// Status polls answered 404 in a row after which the remote stream counts as gone.
+const GONE_AFTER_404S: u32 = 3;
+/// Longest pause between status polls while Daydream keeps failing.
+const MAX_POLL_BACKOFF: Duration = Duration::from_secs(60);
 
 /// `pipeline_config` as the pack sends it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -101,11 +109,25 @@ fn model_id(params: &Map<String, Value>) -> ApiResult<&str> {
         })
 }
 
+/// What a create has settled before Daydream is called.
+struct NewStream {
+    name: String,
+    pipeline: String,
+    params: Map<String, Value>,
+    settings: crate::runtime_config::FrameSettings,
+    backend: Backend,
+    client: Arc<DaydreamClient>,
+}
+
 /// Creates a stream upstream and registers it as the current stream.
+///
+/// The remote create runs on a task of its own: when this call is dropped (the client went
+/// away, the request timed out) or fails after Daydream created the stream, that task
+/// deletes the stream, so nothing billable is left behind.
 pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<Arc<StreamEntry>> {
-    if state.is_shutting_down() {
-        return Err(ApiError::Unavailable("the relay is shutting down".into()));
-    }
+    let in_flight = state
+        .begin_create()
+        .ok_or_else(|| ApiError::Unavailable("the relay is shutting down".into()))?;
     let settings = state.runtime.get().patched(FrameSettingsPatch {
         frame_rate: request.frame_rate,
         width: request.width,
@@ -130,27 +152,72 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
         });
     }
     let (backend, client) = state.credentials.client()?;
-    let remote = client
-        .create_stream(&name, &pipeline, &Value::Object(params.clone()))
+    let new = NewStream {
+        name,
+        pipeline,
+        params,
+        settings,
+        backend,
+        client,
+    };
+    let (answer, created) = oneshot::channel();
+    let state = state.clone();
+    tokio::spawn(async move {
+        let result = create_remote(&state, new, &answer).await;
+        if let Err(Ok(entry)) = answer.send(result) {
+            tracing::warn!(stream = %entry.id, "the stream's creator went away; deleting it");
+            delete(&state, &entry).await;
+        }
+        drop(in_flight);
+    });
+    created
+        .await
+        .map_err(|_| ApiError::Internal("the stream create was interrupted".into()))?
+}
+
+/// Creates the remote stream and registers it, unless nobody waits for it any more or the
+/// relay is stopping; then the remote stream is deleted at once.
+async fn create_remote(
+    state: &Arc<AppState>,
+    new: NewStream,
+    answer: &oneshot::Sender<ApiResult<Arc<StreamEntry>>>,
+) -> ApiResult<Arc<StreamEntry>> {
+    let remote = new
+        .client
+        .create_stream(&new.name, &new.pipeline, &Value::Object(new.params.clone()))
         .await?;
-    if remote.whip_url.is_empty() {
-        return Err(
-            crate::daydream::DaydreamError::BadResponse("stream without whip_url".into()).into(),
-        );
+    if new.backend == Backend::Daydream {
+        state.ledger.add(&new.client, &remote.id).await;
+    }
+    let unusable = if remote.whip_url.is_empty() {
+        Some(DaydreamError::BadResponse("stream without whip_url".into()).into())
+    } else if state.is_shutting_down() {
+        Some(ApiError::Unavailable("the relay is shutting down".into()))
+    } else if answer.is_closed() {
+        Some(ApiError::Internal("nobody waits for the stream".into()))
+    } else {
+        None
+    };
+    if let Some(error) = unusable {
+        tracing::warn!(stream = %remote.id, %error, "deleting a stream that cannot be used");
+        if let Err(e) = state.ledger.delete(&new.client, &remote.id).await {
+            report_undeleted(state, &remote.id, &e.to_string());
+        }
+        return Err(error);
     }
     let entry = Arc::new(StreamEntry {
         id: remote.id.clone(),
         index: state.streams.next_index.fetch_add(1, Ordering::Relaxed) + 1,
-        name,
+        name: new.name,
         created_at: remote.created_at.clone().unwrap_or_else(crate::rfc3339_now),
         remote,
-        backend,
-        client,
+        backend: new.backend,
+        client: new.client,
         frames: StreamFrames::default(),
         info: Mutex::new(StreamInfo {
-            settings,
-            pipeline,
-            params,
+            settings: new.settings,
+            pipeline: new.pipeline,
+            params: new.params,
             whep_url: None,
             remote_state: "LOADING".into(),
             remote_status: Value::Null,
@@ -177,6 +244,14 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
     );
     changed(state, &entry);
     Ok(entry)
+}
+
+fn report_undeleted(state: &AppState, id: &str, error: &str) {
+    tracing::warn!(stream = %id, %error, "remote stream not deleted");
+    state.events.log(
+        "warn",
+        format!("stream {id} was not deleted upstream: {error}"),
+    );
 }
 
 /// What an update did: the changed params a running stream takes live, and those that make
@@ -275,19 +350,14 @@ pub async fn delete(state: &Arc<AppState>, entry: &Arc<StreamEntry>) -> Deleted 
     if let Some(poller) = lock(&entry.poller).take() {
         poller.abort();
     }
-    crate::signalling::teardown(state, entry).await;
-    let remote_error = entry
-        .client
-        .delete_stream(&entry.id)
-        .await
-        .err()
-        .map(|e| e.to_string());
+    // The billable part first: the REST delete does not wait for the media teardown.
+    let ((), remote) = tokio::join!(
+        crate::signalling::teardown(state, entry),
+        state.ledger.delete(&entry.client, &entry.id),
+    );
+    let remote_error = remote.err().map(|e| e.to_string());
     if let Some(e) = &remote_error {
-        tracing::warn!(stream = %entry.id, error = %e, "remote stream not deleted");
-        state.events.log(
-            "warn",
-            format!("stream {} was not deleted upstream: {e}", entry.id),
-        );
+        report_undeleted(state, &entry.id, e);
     }
     state.streams.remove(&entry.id);
     state.events.emit("removed", json!({ "id": entry.id }));
@@ -298,44 +368,119 @@ pub async fn delete(state: &Arc<AppState>, entry: &Arc<StreamEntry>) -> Deleted 
     Deleted { remote_error }
 }
 
-/// One poller per stream, so callers never wait on Daydream and polls never pile up.
+/// One poller per stream, so callers never wait on Daydream and polls never pile up. While
+/// Daydream fails it backs off (at least as long as `Retry-After` asks), reports each new kind
+/// of failure once, and stops for good when the key is rejected or the stream is gone.
 async fn poll_status(state: Arc<AppState>, entry: Arc<StreamEntry>) {
     let interval = Duration::from_millis(state.config.status_interval_ms.max(100));
+    let mut failures = 0_u32;
+    let mut not_found = 0_u32;
+    let mut reported: Option<&'static str> = None;
     loop {
-        match entry.client.stream_status(&entry.id).await {
+        let delay = match entry.client.stream_status(&entry.id).await {
             Ok(status) => {
-                let (changed_now, new_whep) = {
-                    let mut info = lock(&entry.info);
-                    let mut changed_now = info.remote_state != status.state;
-                    info.remote_state = status.state;
-                    info.remote_status = status.data;
-                    let mut new_whep = false;
-                    if let Some(url) = status.whep_url
-                        && info.whep_url.is_none()
-                        && url != entry.remote.whip_url
-                    {
-                        info.whep_url = Some(url);
-                        changed_now = true;
-                        new_whep = true;
-                    }
-                    (changed_now, new_whep)
-                };
-                if new_whep {
-                    lease_input(
-                        &state,
-                        Input::PlaybackKnown {
-                            stream: entry.id.clone(),
-                        },
+                failures = 0;
+                not_found = 0;
+                if reported.take().is_some() {
+                    tracing::info!(stream = %entry.id, "status polls answer again");
+                    state.events.log(
+                        "info",
+                        format!("stream {}: Daydream answers again", entry.id),
                     );
                 }
-                if changed_now {
-                    changed(&state, &entry);
-                }
+                apply_status(&state, &entry, status);
+                interval
             }
-            Err(e) => tracing::debug!(stream = %entry.id, error = %e, "status poll failed"),
-        }
-        tokio::time::sleep(interval).await;
+            Err(failure) => {
+                let error = failure.error;
+                failures = failures.saturating_add(1);
+                not_found = match error {
+                    DaydreamError::NotFound(_) => not_found + 1,
+                    _ => 0,
+                };
+                let terminal = match error {
+                    DaydreamError::Unauthorized => Some(("api_key_rejected", error.to_string())),
+                    DaydreamError::NotFound(_) if not_found >= GONE_AFTER_404S => Some((
+                        "remote_stream_gone",
+                        format!(
+                            "the stream no longer exists on Daydream ({not_found} status checks \
+                             answered 404); delete it and create a new one"
+                        ),
+                    )),
+                    _ => None,
+                };
+                if let Some((code, message)) = terminal {
+                    fail(&state, &entry, code, &message);
+                    return;
+                }
+                if reported != Some(error.code()) {
+                    reported = Some(error.code());
+                    tracing::warn!(stream = %entry.id, %error, "status poll failed; backing off");
+                    state.events.log(
+                        "warn",
+                        format!("stream {}: status check failed: {error}", entry.id),
+                    );
+                }
+                poll_backoff(interval, failures, failure.retry_after)
+            }
+        };
+        tokio::time::sleep(delay).await;
     }
+}
+
+/// Doubles the interval per failure in a row, up to [`MAX_POLL_BACKOFF`]; `Retry-After`
+/// lengthens the wait (within the same cap) but never shortens it.
+fn poll_backoff(interval: Duration, failures: u32, retry_after: Option<Duration>) -> Duration {
+    let exponential = interval
+        .saturating_mul(1_u32 << failures.min(10))
+        .min(MAX_POLL_BACKOFF);
+    retry_after
+        .map_or(exponential, |after| exponential.max(after))
+        .min(MAX_POLL_BACKOFF)
+}
+
+fn apply_status(state: &Arc<AppState>, entry: &Arc<StreamEntry>, status: RemoteStatus) {
+    let (changed_now, new_whep) = {
+        let mut info = lock(&entry.info);
+        let mut changed_now = info.remote_state != status.state;
+        info.remote_state = status.state;
+        info.remote_status = status.data;
+        let mut new_whep = false;
+        if let Some(url) = status.whep_url
+            && info.whep_url.is_none()
+            && url != entry.remote.whip_url
+        {
+            info.whep_url = Some(url);
+            changed_now = true;
+            new_whep = true;
+        }
+        (changed_now, new_whep)
+    };
+    if new_whep {
+        lease_input(
+            state,
+            Input::PlaybackKnown {
+                stream: entry.id.clone(),
+            },
+        );
+    }
+    if changed_now {
+        changed(state, entry);
+    }
+}
+
+/// Puts a stream in the error state for a reason polling cannot get past.
+fn fail(state: &AppState, entry: &StreamEntry, code: &'static str, message: &str) {
+    {
+        let mut info = lock(&entry.info);
+        info.remote_state = "UNKNOWN".into();
+        info.error = Some(format!("{code}: {message}"));
+    }
+    tracing::error!(stream = %entry.id, code, "{message}");
+    state
+        .events
+        .log("error", format!("stream {}: {message}", entry.id));
+    changed(state, entry);
 }
 
 /// Routes of this module.
@@ -554,7 +699,12 @@ async fn get_output(
         ),
     };
     let wait = Duration::from_millis(query.wait_ms).min(MAX_OUTPUT_WAIT);
-    let Some(frame) = entry.frames.output.newer_than(query.after, wait).await else {
+    let mut shutdown = state.shutdown.subscribe();
+    let newer = tokio::select! {
+        frame = entry.frames.output.newer_than(query.after, wait) => frame,
+        _ = shutdown.wait_for(|stopped| *stopped) => None,
+    };
+    let Some(frame) = newer else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let format = want.unwrap_or(frame.format);
@@ -589,4 +739,24 @@ async fn get_output(
     headers.insert("x-frame-sequence", HeaderValue::from(frame.sequence));
     headers.insert("x-frame-capture-us", HeaderValue::from(frame.capture_us));
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_backoff_doubles_is_capped_and_honours_retry_after() {
+        let base = Duration::from_millis(100);
+        assert_eq!(poll_backoff(base, 1, None), Duration::from_millis(200));
+        assert_eq!(poll_backoff(base, 3, None), Duration::from_millis(800));
+        assert_eq!(poll_backoff(base, 30, None), MAX_POLL_BACKOFF);
+        let asked = Some(Duration::from_secs(5));
+        assert_eq!(poll_backoff(base, 1, asked), Duration::from_secs(5));
+        // `Retry-After` never shortens the wait and is capped like the rest.
+        let short = Some(Duration::from_millis(10));
+        assert_eq!(poll_backoff(base, 4, short), Duration::from_millis(1600));
+        let long = Some(Duration::from_secs(3600));
+        assert_eq!(poll_backoff(base, 1, long), MAX_POLL_BACKOFF);
+    }
 }

@@ -3,8 +3,11 @@
 // at /scripts/, a host page, ComfyUI's own `/prompt`, `/queue` and `/view` (canned answers,
 // to see whether the browser can still reach them), the pack's /rtc/catalog and its
 // same-origin proxy /rtc/api/* → relay (adding the bearer token, streaming responses, passing
-// WebSocket upgrades through). The frontend code under test is the real one; only ComfyUI is
-// imitated, faithful to the documented API (docs/ARCHITECTURE.md, comfyui-platform notes §2).
+// WebSocket upgrades through). That proxy is a JS copy of the pack's, or, with
+// `startPackProxy`, the pack's own Python proxy (comfy_extension/rtc_node/proxy.py) behind a
+// plain pass-through. The frontend code under test is the real one; only ComfyUI is imitated,
+// faithful to the documented API (docs/ARCHITECTURE.md, comfyui-platform notes §2).
+import { spawn } from "node:child_process";
 import { createReadStream, statSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -230,14 +233,50 @@ function serveFile(res, dir, relative) {
 }
 
 /**
- * Starts the stand-in on a free loopback port.
- * @param {{relayUrl: string, token: string, folder?: string}} options `folder` is the install
- *   folder name the extension is served under (the code must not depend on it)
+ * Starts the pack's proxy (a Python process) in front of the relay; resolves once it listens.
+ * The token goes through the environment, as the pack keeps it out of argv.
  */
-export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test" }) {
+export function startPackProxy({ relayUrl, token }) {
+  const python = process.env.PYTHON ?? join(root, ".venv", "bin", "python");
+  const child = spawn(python, [join(root, "tests", "e2e", "pack_proxy.py")], {
+    env: { ...process.env, RTC_PROXY_RELAY_URL: relayUrl, RTC_PROXY_RELAY_TOKEN: token },
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  let out = "";
+  return new Promise((resolve, reject) => {
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const match = out.match(/listening on (http:\/\/[\d.:]+)/);
+      if (match) {
+        resolve({
+          url: match[1],
+          stop: () =>
+            new Promise((done) => {
+              child.once("exit", done);
+              child.stdin.end();
+            }),
+        });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`the pack's proxy exited with ${code}: ${out}`)));
+  });
+}
+
+/**
+ * Starts the stand-in on a free loopback port.
+ * @param {{relayUrl: string, token: string, folder?: string, packProxy?: string}} options
+ *   `folder` is the install folder name the extension is served under (the code must not
+ *   depend on it); `packProxy` is the URL of `startPackProxy`'s process, which then handles
+ *   /rtc/api/* unchanged instead of the JS copy.
+ */
+export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test", packProxy }) {
   let relay = new URL(relayUrl);
   /** Proxied requests still open, by path: event streams stay open for as long as they are read. */
   const open = new Map();
+  const viaPack = packProxy ? new URL(packProxy) : null;
+  /** Every /rtc/api/ request with the status it got, for tests of what reached the relay. */
+  const apiRequests = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://shim");
     if (comfyRoute(req, res, url.pathname)) return undefined;
@@ -252,23 +291,28 @@ export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test"
     if (url.pathname.startsWith("/rtc/api/")) {
       open.set(url.pathname, (open.get(url.pathname) ?? 0) + 1);
       res.once("close", () => open.set(url.pathname, open.get(url.pathname) - 1));
-      const headers = { ...req.headers, host: relay.host, authorization: `Bearer ${token}` };
-      delete headers.cookie;
-      delete headers.origin;
-      delete headers.referer;
-      const upstream = http.request(
-        {
+      const record = { method: req.method, path: url.pathname, status: 0 };
+      apiRequests.push(record);
+      let target;
+      if (viaPack) {
+        target = { host: viaPack.hostname, port: viaPack.port, path: url.pathname + url.search };
+        target.headers = { ...req.headers, host: viaPack.host };
+      } else {
+        target = {
           host: relay.hostname,
           port: relay.port,
-          method: req.method,
           path: url.pathname.slice("/rtc/api".length) + url.search,
-          headers,
-        },
-        (answer) => {
-          res.writeHead(answer.statusCode, answer.headers);
-          answer.pipe(res);
-        },
-      );
+        };
+        target.headers = { ...req.headers, host: relay.host, authorization: `Bearer ${token}` };
+        delete target.headers.cookie;
+        delete target.headers.origin;
+        delete target.headers.referer;
+      }
+      const upstream = http.request({ ...target, method: req.method }, (answer) => {
+        record.status = answer.statusCode;
+        res.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(res);
+      });
       upstream.on("error", (err) => {
         if (!res.headersSent) {
           send(
@@ -288,13 +332,18 @@ export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test"
   server.on("upgrade", (req, socket, head) => {
     const url = new URL(req.url, "http://shim");
     if (!url.pathname.startsWith("/rtc/api/")) return socket.destroy();
-    const upstream = net.connect(Number(relay.port), relay.hostname, () => {
-      const lines = [`${req.method} ${url.pathname.slice("/rtc/api".length)}${url.search} HTTP/1.1`];
+    const to = viaPack ?? relay;
+    const upstream = net.connect(Number(to.port), to.hostname, () => {
+      const path = viaPack ? url.pathname : url.pathname.slice("/rtc/api".length);
+      const lines = [`${req.method} ${path}${url.search} HTTP/1.1`];
+      const dropped = viaPack ? ["host"] : ["host", "cookie", "origin", "authorization"];
       for (const [name, value] of Object.entries(req.headers)) {
-        if (["host", "cookie", "origin", "authorization"].includes(name)) continue;
+        if (dropped.includes(name)) continue;
         lines.push(`${name}: ${value}`);
       }
-      lines.push(`host: ${relay.host}`, `authorization: Bearer ${token}`, "", "");
+      lines.push(`host: ${to.host}`);
+      if (!viaPack) lines.push(`authorization: Bearer ${token}`);
+      lines.push("", "");
       upstream.write(lines.join("\r\n"));
       if (head.length) upstream.write(head);
       upstream.pipe(socket);
@@ -312,6 +361,7 @@ export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test"
         folder,
         /** How many proxied requests to `pathname` are open now. */
         openRequests: (pathname) => open.get(pathname) ?? 0,
+        apiRequests,
         /** Points the proxy at another relay, like the pack after restarting it. */
         setRelay(url, newToken) {
           relay = new URL(url);

@@ -19,9 +19,11 @@ export function startRelay({ args = [], env = {}, addr = "127.0.0.1:0" } = {}) {
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith("DAYDREAM_") && !k.startsWith("RTC_")),
   );
-  const child = spawn(relayBinary, ["--addr", addr, ...args], {
+  // The relay exits when this process does (its stdin closes), so a test file that times out
+  // and skips its `after` hooks leaves no relay behind.
+  const child = spawn(relayBinary, ["--addr", addr, "--exit-with-parent", ...args], {
     env: { ...clean, RTC_RELAY_STATE_DIR: stateDir, ...env },
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["pipe", "ignore", "pipe"],
   });
   let log = "";
   return new Promise((resolve, reject) => {

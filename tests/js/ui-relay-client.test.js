@@ -42,6 +42,27 @@ test("requests go to the base with JSON bodies and same-origin credentials", asy
   assert.equal(client.whepUrl("a/b"), "http://h/rtc/api/v1/streams/a%2Fb/whep");
 });
 
+test("the sign-in calls: start, a bounded wait, cancel, and a pasted answer", async () => {
+  const { impl, calls } = fakeFetch(() => Response.json({ status: "waiting", timeout_ms: 300_000 }));
+  const client = createRelayClient("http://h/rtc/api/", { fetchImpl: impl });
+  await client.startSignIn();
+  await client.getSignIn(20_000);
+  await client.cancelSignIn();
+  await client.finishSignIn({ token: "a.b.c", state: "S1" });
+  assert.deepEqual(
+    calls.map((c) => `${c.method} ${c.url}`),
+    [
+      "POST http://h/rtc/api/v1/credentials/sign-in",
+      "GET http://h/rtc/api/v1/credentials/sign-in?wait_ms=20000",
+      "DELETE http://h/rtc/api/v1/credentials/sign-in",
+      "POST http://h/rtc/api/v1/credentials/sign-in/callback",
+    ],
+  );
+  assert.equal(calls[0].body, "{}");
+  assert.equal(calls[0].headers["content-type"], "application/json");
+  assert.equal(calls[3].body, '{"token":"a.b.c","state":"S1"}');
+});
+
 test("relay errors keep their code and message", async () => {
   const { impl } = fakeFetch(() =>
     Response.json(

@@ -7,6 +7,8 @@ import {
   backendRequest,
   describeBackendSwitch,
   describeCredentials,
+  describeSignIn,
+  parseSignInAddress,
 } from "../../www/js/credentials-panel.mjs";
 import {
   formatAge,
@@ -58,6 +60,17 @@ test("a live stream is qualified by the remote pipeline state", () => {
   assert.equal(describeStream(stream("live", "DEGRADED_INFERENCE")).key, "degraded");
   assert.equal(describeStream(stream("live", "OFFLINE")).key, "degraded");
   assert.equal(describeStream(stream("live", "ERROR")).key, "error");
+});
+
+test("a live stream whose player cannot hand frames back says why", () => {
+  const player = { state: "live", error: "UNSUPPORTED: frames cannot be read back" };
+  const badge = describeStream(stream("live", "ONLINE", { player }));
+  assert.equal(badge.key, "degraded");
+  assert.match(badge.detail, /do not come back: UNSUPPORTED: frames cannot be read back$/);
+  assert.equal(
+    describeStream(stream("live", "ONLINE", { player: { state: "live", error: null } })).key,
+    "live",
+  );
 });
 
 test("the error badge carries the stream's error message in either shape", () => {
@@ -153,4 +166,28 @@ test("the backend choice maps to the relay's view and request, and a switch says
     describeBackendSwitch("daydream", [...running, { backend: "local", state: "live" }]),
     /2 running streams keep/,
   );
+});
+
+test("the sign-in progress says what the relay is waiting for, and why it failed", () => {
+  assert.deepEqual(describeSignIn({ status: "waiting", timeout_ms: 300_000 }), {
+    state: "waiting",
+    text: "Waiting for you to sign in on the Daydream page (up to 5 min)…",
+  });
+  assert.equal(describeSignIn({ status: "waiting", timeout_ms: 300 }).text.includes("up to 1 min"), true);
+  assert.equal(describeSignIn({ status: "signed_in" }).state, "signed_in");
+  assert.deepEqual(describeSignIn({ status: "failed", message: "no sign-in arrived within 300s" }), {
+    state: "failed",
+    text: "Sign-in failed: no sign-in arrived within 300s",
+  });
+  assert.equal(describeSignIn({ status: "failed" }).text, "Sign-in failed: no reason given");
+  assert.deepEqual(describeSignIn(null), { state: "idle", text: "" });
+});
+
+test("a pasted callback address yields its token and state; anything else is refused", () => {
+  assert.deepEqual(parseSignInAddress(" http://localhost:53117/callback?token=a.b.c&state=S1 "), {
+    token: "a.b.c",
+    state: "S1",
+  });
+  assert.throws(() => parseSignInAddress("token=a.b.c&state=S1"), /whole address/);
+  assert.throws(() => parseSignInAddress("http://localhost:1/callback?state=S1"), /no token and state/);
 });

@@ -120,6 +120,12 @@ class Agent:
         assert self._ws is not None, "agent: not connected"
         asyncio.run_coroutine_threadsafe(self._ws.send_bytes(data), self._loop).result(timeout=10)
 
+    def send_json(self, message: dict[str, Any]) -> None:
+        """Sends one text message from the caller's thread, waiting until it is out."""
+        assert self._ws is not None, "agent: not connected"
+        send = self._ws.send_str(json.dumps(message))
+        asyncio.run_coroutine_threadsafe(send, self._loop).result(timeout=10)
+
     def wait_lease(self, stream_id: str) -> dict[str, Any]:
         self.wait_for(lambda: stream_id in self.leases)
         return self.leases[stream_id]

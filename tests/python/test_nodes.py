@@ -136,7 +136,7 @@ def test_a_reload_level_change_patches_the_stream_and_says_it_reloads(
     assert second == first
     assert stream_ids(client) == [first]
     assert client.get_stream(first)["pipeline_config"]["params"]["width"] == 768
-    reloading = [data for _, data in toasts if data["summary"] == "Pipeline Reloading"]
+    reloading = [data for _, data, _ in toasts if data["summary"] == "Pipeline Reloading"]
     assert len(reloading) == 1 and f"Stream {first}: width changed" in reloading[0]["detail"]
     executor.run(graph(width=768, prompt="cyberpunk"))
     assert len([t for t in summaries(toasts) if t == "Pipeline Reloading"]) == 1
@@ -247,6 +247,30 @@ def test_frame_output_with_no_frame_at_all_says_so_and_returns_black(
     assert np.asarray(image).shape == (1, 512, 512, 3) and not np.asarray(image).any()
     warning = [d for _, d, _ in toasts if d["summary"] == "No Processed Frame"]
     assert warning and f"no processed frame from stream {stream_id}" in warning[0]["detail"]
+
+
+def test_frame_output_says_why_when_the_browser_cannot_play_frames_back(
+    client: RelayClient, agent: Agent, toasts: list
+) -> None:
+    stream_id = Executor(ALL_NODES).run(graph())["2"][0]
+    agent.wait_lease(stream_id)
+    agent.send_json(
+        {
+            "type": "state",
+            "stream_id": stream_id,
+            "role": "player",
+            "state": "live",
+            "error": "UNSUPPORTED: this browser cannot read video frames",
+        }
+    )
+    deadline = time.monotonic() + 10
+    while not (client.get_stream(stream_id).get("player") or {}).get("error"):
+        assert time.monotonic() < deadline, "the relay never recorded the player's error"
+        time.sleep(0.05)  # the report travels over the agent socket; poll the stream
+    FrameOutput.hidden = None
+    FrameOutput.execute("", stream_id, True, 50)
+    warning = [d for _, d, _ in toasts if d["summary"] == "No Processed Frame"]
+    assert warning and "UNSUPPORTED: this browser cannot read video frames" in warning[0]["detail"]
 
 
 def test_frame_output_with_no_stream_warns_and_returns_black(
@@ -423,9 +447,10 @@ def test_start_nodes_with_the_same_id_in_two_workflows_keep_their_own_streams(
     theirs = executor.run(graph(prompt="theirs"), extra_data=saved("wf-theirs"))["2"][0]
     assert theirs != mine
     assert client.get_stream(mine)["pipeline_config"]["params"]["prompt"] == "mine"
-    # A model-level change in the other workflow replaces its stream, never mine.
-    replaced = executor.run(graph(prompt="theirs", width=768), extra_data=saved("wf-theirs"))
-    assert replaced["2"][0] not in (mine, theirs)
+    # A reload-level change in the other workflow patches its stream, never mine.
+    patched = executor.run(graph(prompt="theirs", width=768), extra_data=saved("wf-theirs"))
+    assert patched["2"][0] == theirs
+    assert client.get_stream(theirs)["pipeline_config"]["params"]["width"] == 768
     assert client.get_stream(mine)["state"] not in stream.GONE_STATES
     assert client.get_stream(mine)["pipeline_config"]["params"]["width"] == 512
     # Back in my workflow, Start finds its own stream again.

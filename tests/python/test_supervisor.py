@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import stat
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import relay_binary
 
+from comfy_extension.rtc_node import supervisor as supervisor_module
 from comfy_extension.rtc_node.credentials import Credentials
 from comfy_extension.rtc_node.supervisor import (
     RelayStartError,
@@ -219,3 +222,82 @@ sys.stdin.read()
         finally:
             parent.kill()
             parent.wait()
+
+
+def test_relay_warnings_and_errors_reach_the_log_at_their_level_redacted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="rtc_node.supervisor")
+    fake = script(
+        tmp_path,
+        'echo "2026-01-01T00:00:00Z  WARN rtc_relay::streams: poll failed $DAYDREAM_API_KEY" >&2\n'
+        'echo "2026-01-01T00:00:00Z ERROR rtc_relay::streams: stream gone" >&2\n'
+        'echo "2026-01-01T00:00:00Z  INFO rtc_relay: all fine" >&2\n'
+        "exit 1\n",
+    )
+    supervisor = make(tmp_path, fake)
+    with pytest.raises(RelayStartError):
+        supervisor.endpoint()
+
+    def relayed(level: int) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == level and r.getMessage().startswith("relay: ")
+        ]
+
+    wait_until(lambda: len(relayed(logging.DEBUG)) == 1)
+    assert relayed(logging.WARNING) == [
+        "relay: 2026-01-01T00:00:00Z  WARN rtc_relay::streams: poll failed [redacted]"
+    ]
+    assert relayed(logging.ERROR) == [
+        "relay: 2026-01-01T00:00:00Z ERROR rtc_relay::streams: stream gone"
+    ]
+    assert "all fine" in relayed(logging.DEBUG)[0]
+    assert SECRET not in caplog.text
+
+
+FAKE_RELAY = """
+import http.server, os, select, signal, sys, threading, time
+events = open(os.environ["FAKE_EVENTS"], "a", buffering=1)
+def on_term(*_):
+    readable = select.select([0], [], [], 0)[0]
+    closed = bool(readable) and os.read(0, 1) == b""
+    events.write(f"term, stdin {'closed' if closed else 'open'}\\n")
+    os._exit(0)
+signal.signal(signal.SIGTERM, on_term)
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'{"ok": true}')
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(f"listening on http://127.0.0.1:{server.server_address[1]}", file=sys.stderr, flush=True)
+sys.stdin.read()
+events.write("stdin closed\\n")
+time.sleep(1)  # the relay's shutdown work
+events.write("exited\\n")
+"""
+
+
+@pytest.mark.parametrize("hard_terminate", [False, True])
+def test_stop_closes_stdin_before_terminating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hard_terminate: bool
+) -> None:
+    monkeypatch.setattr(supervisor_module, "HARD_TERMINATE", hard_terminate)
+    fake = tmp_path / "fake-relay"
+    fake.write_text(f"#!{sys.executable}\n" + FAKE_RELAY)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    events = tmp_path / "events"
+    supervisor = make(tmp_path, fake, extra_env={"FAKE_EVENTS": str(events)})
+    supervisor.endpoint()
+    supervisor.stop()
+    lines = events.read_text().splitlines()
+    if hard_terminate:
+        # terminate() would be a hard kill: not sent, the closed stdin alone stops the relay.
+        assert lines == ["stdin closed", "exited"]
+    else:
+        assert lines[-1] == "term, stdin closed", lines

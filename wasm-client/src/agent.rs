@@ -416,11 +416,17 @@ impl Agent {
         let stream_id = stream_id.to_owned();
         Box::new(move |state: MediaState, error: Option<&ClientError>| {
             let Some(agent) = me.upgrade() else { return };
+            // A player that connects fine but whose frames cannot be read keeps saying why.
+            let error = match (error, role) {
+                (Some(err), _) => Some(err.summary()),
+                (None, AgentRole::Player) => agent.player_frame_error(&stream_id),
+                (None, AgentRole::Publisher) => None,
+            };
             agent.send(&AgentMessage::State {
                 stream_id: stream_id.clone(),
                 role,
                 state,
-                error: error.map(|e| format!("{}: {}", e.code.as_str(), e.message)),
+                error,
             });
             let event = js::object();
             js::set(&event, "streamId", &stream_id.as_str().into());
@@ -467,7 +473,7 @@ impl Agent {
                     stream_id: grant.stream_id.clone(),
                     role: AgentRole::Publisher,
                     state: MediaState::Failed,
-                    error: Some(format!("{}: {}", err.code.as_str(), err.message)),
+                    error: Some(err.summary()),
                 });
                 return self.report_error(err);
             }
@@ -517,6 +523,7 @@ impl Agent {
             .set_hook(self.state_hook(&request.stream_id, AgentRole::Player));
         player.set_sink(Rc::new(SocketSink {
             agent: self.me.clone(),
+            stream_id: request.stream_id.clone(),
             stream_index: request.stream_index,
             format: request.format,
             sequence: Cell::new(0),
@@ -529,6 +536,39 @@ impl Agent {
         js::spawn(async move {
             let _ = crate::link::connect(player).await;
         });
+    }
+
+    fn player_of(&self, stream_id: &str) -> Option<Rc<Player>> {
+        let slots = self.slots.try_borrow().ok()?;
+        slot(&slots, stream_id)?
+            .player
+            .as_ref()
+            .map(|(_, p)| p.clone())
+    }
+
+    /// Why the player of `stream_id` gets no frames through, as the relay is told.
+    fn player_frame_error(&self, stream_id: &str) -> Option<String> {
+        self.player_of(stream_id)?
+            .frame_error()
+            .map(|e| e.summary())
+    }
+
+    /// Tells the relay (in the player's `state` message, whose `error` the Stream object
+    /// shows) whether the played-back frames come through, so the UI and Frame Output can
+    /// say why they do not.
+    fn report_player_frames(&self, stream_id: &str, error: Option<&ClientError>) {
+        let Some(player) = self.player_of(stream_id) else {
+            return;
+        };
+        self.send(&AgentMessage::State {
+            stream_id: stream_id.to_owned(),
+            role: AgentRole::Player,
+            state: player.link().state(),
+            error: error.map(ClientError::summary),
+        });
+        if let Some(err) = error {
+            self.report_error(err.clone());
+        }
     }
 
     fn stop_stream(&self, stream_id: &str, reason: &str) {
@@ -676,6 +716,7 @@ fn slot_mut<'a>(slots: &'a mut [Slot], stream_id: &str) -> Option<&'a mut Slot> 
 /// Sends the player's decoded frames to the relay as binary frame messages.
 struct SocketSink {
     agent: Weak<Agent>,
+    stream_id: String,
     stream_index: u32,
     format: rtc_protocol::PixelFormat,
     sequence: Cell<u64>,
@@ -683,7 +724,13 @@ struct SocketSink {
 }
 
 impl FrameSink for SocketSink {
-    fn deliver(&self, frame: &VideoFrame) -> Pin<Box<dyn Future<Output = ()>>> {
+    fn frames_failing(&self, error: Option<&ClientError>) {
+        if let Some(agent) = self.agent.upgrade() {
+            agent.report_player_frames(&self.stream_id, error);
+        }
+    }
+
+    fn deliver(&self, frame: &VideoFrame) -> Pin<Box<dyn Future<Output = Result<()>>>> {
         let Some(ws) = self
             .agent
             .upgrade()
@@ -692,28 +739,19 @@ impl FrameSink for SocketSink {
                 ws.ready_state() == WebSocket::OPEN && ws.buffered_amount() < MAX_BUFFERED_BYTES
             })
         else {
-            return Box::pin(async {});
+            return Box::pin(async { Ok(()) });
         };
         let frame = frame.clone();
         let format = self.format;
         let stream_index = self.stream_index;
         let sequence = self.sequence.get() + 1;
         self.sequence.set(sequence);
-        let agent = self.agent.clone();
         let latency = self.latency.clone();
         Box::pin(async move {
-            let Ok(frame) = frame else { return };
+            let frame = frame.map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "clone", &e))?;
             let copied = frames::to_pixels(&frame, format, FRAME_HEADER_LEN).await;
             frame.close();
-            let (buffer, width, height) = match copied {
-                Ok(c) => c,
-                Err(err) => {
-                    if let Some(agent) = agent.upgrade() {
-                        agent.report_error(err);
-                    }
-                    return;
-                }
-            };
+            let (buffer, width, height) = copied?;
             let marker = markers::read_frame(
                 format,
                 width,
@@ -734,6 +772,7 @@ impl FrameSink for SocketSink {
                 .subarray(0, FRAME_HEADER_LEN as u32)
                 .copy_from(&header.encode());
             let _ = ws.send_with_js_u8_array(&buffer);
+            Ok(())
         })
     }
 }

@@ -118,6 +118,11 @@ impl ClientError {
         }
     }
 
+    /// `CODE: message`, the form the agent reports to the relay.
+    pub fn summary(&self) -> String {
+        format!("{}: {}", self.code.as_str(), self.message)
+    }
+
     /// Wraps an exception thrown by a browser API.
     pub fn js(code: ErrorCode, context: &str, err: &JsValue) -> Self {
         Self::new(code, format!("{context}: {}", describe(err)))

@@ -44,6 +44,8 @@ pub mod stats;
 mod ticker;
 pub mod urls;
 #[cfg(target_arch = "wasm32")]
+mod video_tap;
+#[cfg(target_arch = "wasm32")]
 pub mod wire;
 
 use wasm_bindgen::prelude::*;

@@ -2,11 +2,15 @@
 //!
 //! Frame ownership: `frame` listeners get a `VideoFrame` that is valid only during the call;
 //! the player closes it afterwards (call `frame.clone()` to keep one).
+//!
+//! Frames come from a `MediaStreamTrackProcessor` (Chromium) or, elsewhere, from a
+//! [`VideoTap`]. When neither works, or the sink cannot use them, the player says so once per
+//! change of cause: an `error` event and [`FrameSink::frames_failing`].
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use rtc_protocol::AgentRole;
 use wasm_bindgen::{JsCast, JsValue};
@@ -18,11 +22,12 @@ use web_sys::{
 };
 
 use crate::error::{ClientError, ErrorCode, Result};
+use crate::js;
 use crate::link::{Link, Media};
 use crate::peer::Peer;
 use crate::signaling::Endpoint;
 use crate::state::ReconnectOptions;
-use crate::{frames, js};
+use crate::video_tap::VideoTap;
 
 /// `createPlayer` options (`PlayerOptions` in TypeScript).
 #[derive(Debug, Clone, Default)]
@@ -39,7 +44,9 @@ pub(crate) struct PlayerOptions {
 /// read, which gives natural backpressure (the processor drops stale frames).
 pub(crate) trait FrameSink {
     /// Handles one frame; the player closes it when the future completes.
-    fn deliver(&self, frame: &VideoFrame) -> Pin<Box<dyn Future<Output = ()>>>;
+    fn deliver(&self, frame: &VideoFrame) -> Pin<Box<dyn Future<Output = Result<()>>>>;
+    /// Frames stopped coming through (`Some`, with the cause) or flow again (`None`).
+    fn frames_failing(&self, error: Option<&ClientError>);
 }
 
 /// The player behind the JS `Player`.
@@ -52,6 +59,10 @@ pub(crate) struct Player {
     /// Generation whose frames are being read, if any.
     reading: Cell<Option<u32>>,
     track: RefCell<Option<MediaStreamTrack>>,
+    /// The `<video>` frames are read from where the processor is missing.
+    tap: RefCell<Option<Rc<VideoTap>>>,
+    /// Why frames do not come through, while they do not.
+    frame_error: RefCell<Option<ClientError>>,
     frames: Cell<u64>,
 }
 
@@ -61,6 +72,14 @@ impl std::fmt::Debug for Player {
             .field("link", &self.link)
             .field("frames", &self.frames.get())
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Player {
+    /// A reader waiting on the `<video>` holds no strong reference, so the element would
+    /// otherwise stay in the page.
+    fn drop(&mut self) {
+        self.close_tap();
     }
 }
 
@@ -105,6 +124,8 @@ impl Player {
             track_generation: Cell::new(0),
             reading: Cell::new(None),
             track: RefCell::new(None),
+            tap: RefCell::new(None),
+            frame_error: RefCell::new(None),
             frames: Cell::new(0),
         }))
     }
@@ -126,6 +147,26 @@ impl Player {
         self.frames.get()
     }
 
+    /// Why frames do not come through, while they do not.
+    pub(crate) fn frame_error(&self) -> Option<ClientError> {
+        self.frame_error.borrow().clone()
+    }
+
+    /// Records a change in whether frames come through and tells the listeners and the sink.
+    fn frames_failing(&self, error: Option<ClientError>) {
+        if *self.frame_error.borrow() == error {
+            return;
+        }
+        if let Some(err) = &error {
+            self.link.events.emit("error", &JsValue::from(err.clone()));
+        }
+        let sink = self.sink.borrow().clone();
+        if let Some(sink) = sink {
+            sink.frames_failing(error.as_ref());
+        }
+        self.frame_error.replace(error);
+    }
+
     /// Sends decoded frames to `sink` (the agent) as well as to `frame` listeners.
     pub(crate) fn set_sink(self: &Rc<Self>, sink: Rc<dyn FrameSink>) {
         *self.sink.borrow_mut() = Some(sink);
@@ -139,6 +180,7 @@ impl Player {
             }
         }
         self.stream.add_track(&track);
+        self.close_tap();
         self.track_generation.set(self.track_generation.get() + 1);
         *self.track.borrow_mut() = Some(track);
         self.ensure_reader();
@@ -157,10 +199,17 @@ impl Player {
         }
     }
 
+    fn close_tap(&self) {
+        if let Some(tap) = self.tap.borrow_mut().take() {
+            tap.close();
+        }
+    }
+
     /// Ends playback and DELETEs the session.
     pub(crate) async fn stop(&self) {
         self.track_generation.set(self.track_generation.get() + 1);
         self.track.borrow_mut().take();
+        self.close_tap();
         crate::link::stop(&self.link).await;
         for track in self.stream.get_tracks().iter() {
             if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
@@ -170,45 +219,89 @@ impl Player {
     }
 }
 
-async fn read_frames(player: std::rc::Weak<Player>, track: MediaStreamTrack, generation: u32) {
-    let Ok(processor) = MediaStreamTrackProcessor::new(&MediaStreamTrackProcessorInit::new(&track))
-    else {
-        if let Some(p) = player.upgrade() {
-            let err = ClientError::new(
-                ErrorCode::Unsupported,
-                "MediaStreamTrackProcessor is not available",
-            );
-            p.link.events.emit("error", &JsValue::from(err));
-        }
-        return;
-    };
+/// The frame reader of one remote track: the track processor where the browser has one, the
+/// video tap otherwise (or when the processor refuses the track).
+async fn read_frames(player: Weak<Player>, track: MediaStreamTrack, generation: u32) {
+    let has_processor = !js::get(&js_sys::global(), "MediaStreamTrackProcessor").is_undefined();
+    let processor = has_processor
+        .then(|| MediaStreamTrackProcessor::new(&MediaStreamTrackProcessorInit::new(&track)).ok())
+        .flatten();
+    match processor {
+        Some(processor) => read_processor(&player, &processor, generation).await,
+        None => read_video(&player, &track, generation).await,
+    }
+}
+
+async fn read_processor(
+    player: &Weak<Player>,
+    processor: &MediaStreamTrackProcessor,
+    generation: u32,
+) {
     let reader: ReadableStreamDefaultReader = processor.readable().get_reader().unchecked_into();
     loop {
         let Ok(result) = JsFuture::from(reader.read()).await else {
             break;
         };
-        let value = js::get(&result, "value");
-        let Some(p) = player
-            .upgrade()
-            .filter(|p| p.track_generation.get() == generation)
-        else {
-            frames::close(&value);
-            break;
-        };
         if js::get(&result, "done").as_bool() == Some(true) {
             break;
         }
-        let Ok(frame) = value.dyn_into::<VideoFrame>() else {
+        let Ok(frame) = js::get(&result, "value").dyn_into::<VideoFrame>() else {
             continue;
         };
-        p.frames.set(p.frames.get() + 1);
-        p.link.events.emit("frame", &frame);
-        let sink = p.sink.borrow().clone();
-        drop(p);
-        if let Some(sink) = sink {
-            sink.deliver(&frame).await;
+        if !pass_on(player, generation, frame).await {
+            break;
         }
-        frame.close();
     }
     let _ = js::call(&reader, "cancel", &[]);
+}
+
+async fn read_video(player: &Weak<Player>, track: &MediaStreamTrack, generation: u32) {
+    let Some(p) = player.upgrade() else { return };
+    let tap = match VideoTap::new(track) {
+        Ok(tap) => Rc::new(tap),
+        Err(err) => return p.frames_failing(Some(err)),
+    };
+    if let Some(old) = p.tap.replace(Some(tap.clone())) {
+        old.close();
+    }
+    drop(p);
+    while let Some(frame) = tap.next().await {
+        let keep_going = match frame {
+            Ok(frame) => pass_on(player, generation, frame).await,
+            // The element may have nothing to show yet; the next presented frame will.
+            Err(err) => player.upgrade().is_some_and(|p| {
+                p.frames_failing(Some(err));
+                p.track_generation.get() == generation
+            }),
+        };
+        if !keep_going {
+            break;
+        }
+    }
+    tap.close();
+}
+
+/// Counts a frame, hands it to `frame` listeners and the sink, and closes it. False when the
+/// reader should stop (player gone or track replaced).
+async fn pass_on(player: &Weak<Player>, generation: u32, frame: VideoFrame) -> bool {
+    let Some(p) = player
+        .upgrade()
+        .filter(|p| p.track_generation.get() == generation)
+    else {
+        frame.close();
+        return false;
+    };
+    p.frames.set(p.frames.get() + 1);
+    p.link.events.emit("frame", &frame);
+    let sink = p.sink.borrow().clone();
+    drop(p);
+    let delivered = match sink {
+        Some(sink) => sink.deliver(&frame).await,
+        None => Ok(()),
+    };
+    frame.close();
+    if let Some(p) = player.upgrade() {
+        p.frames_failing(delivered.err());
+    }
+    true
 }

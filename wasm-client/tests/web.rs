@@ -462,3 +462,212 @@ async fn latency_is_measured_from_markers_that_go_round() {
     }
     assert_eq!(unmarked.percentiles(50.0), None);
 }
+
+/// A WHEP server inside the page: `fetch` to `path` is answered by a second
+/// `RTCPeerConnection` that sends a canvas repainted with `pixels` 30 times a second.
+#[wasm_bindgen(inline_js = r#"
+export function startLoopbackWhep(path, pixels, width, height) {
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  const image = new ImageData(new Uint8ClampedArray(pixels), width, height);
+  const paint = () => context.putImageData(image, 0, 0);
+  paint();
+  const timer = setInterval(paint, 33);
+  const track = canvas.captureStream(30).getVideoTracks()[0];
+  const peers = [];
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    const request = new Request(input, init);
+    if (new URL(request.url).pathname !== path) return realFetch(input, init);
+    const answer = async () => {
+      const pc = new RTCPeerConnection();
+      peers.push(pc);
+      await pc.setRemoteDescription({ type: "offer", sdp: await request.text() });
+      const [transceiver] = pc.getTransceivers();
+      transceiver.direction = "sendonly";
+      await transceiver.sender.replaceTrack(track);
+      await pc.setLocalDescription();
+      if (pc.iceGatheringState !== "complete") {
+        await new Promise((done) =>
+          pc.addEventListener("icegatheringstatechange", () => {
+            if (pc.iceGatheringState === "complete") done();
+          }),
+        );
+      }
+      return new Response(pc.localDescription.sdp, {
+        status: 201,
+        headers: { "Content-Type": "application/sdp", Location: `${path}/session` },
+      });
+    };
+    const response = request.method === "POST" ? await answer() : new Response(null, { status: 200 });
+    // A constructed Response has no URL; the client resolves Location against it.
+    Object.defineProperty(response, "url", { value: request.url });
+    return response;
+  };
+  return () => {
+    globalThis.fetch = realFetch;
+    clearInterval(timer);
+    track.stop();
+    for (const pc of peers) pc.close();
+  };
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = startLoopbackWhep)]
+    fn start_loopback_whep(path: &str, pixels: &[u8], width: u32, height: u32) -> js_sys::Function;
+}
+
+/// Takes `name` off `target` until the guard drops, as in a browser that lacks it.
+struct Hidden {
+    target: JsValue,
+    name: &'static str,
+    value: JsValue,
+}
+
+impl Hidden {
+    fn new(target: JsValue, name: &'static str) -> Self {
+        let value = get(&target, name);
+        assert!(!value.is_undefined(), "{name} to hide is missing");
+        assert!(
+            js_sys::Reflect::delete_property(
+                target.unchecked_ref::<js_sys::Object>(),
+                &name.into()
+            )
+            .unwrap()
+        );
+        assert!(get(&target, name).is_undefined(), "{name} is still there");
+        Self {
+            target,
+            name,
+            value,
+        }
+    }
+}
+
+impl Drop for Hidden {
+    fn drop(&mut self) {
+        js_sys::Reflect::set(&self.target, &self.name.into(), &self.value).unwrap();
+    }
+}
+
+fn hidden_videos() -> f64 {
+    js_sys::eval("document.querySelectorAll('video[aria-hidden]').length")
+        .unwrap()
+        .as_f64()
+        .unwrap()
+}
+
+/// Polls `done` every 20 ms until it holds or `timeout_ms` pass.
+async fn wait_until(timeout_ms: f64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = js_sys::Date::now() + timeout_ms;
+    while !done() {
+        if js_sys::Date::now() > deadline {
+            return false;
+        }
+        gloo_timers::future::TimeoutFuture::new(20).await;
+    }
+    true
+}
+
+/// Without `MediaStreamTrackProcessor` (Firefox, Safari) the player reads the frames a hidden
+/// `<video>` presents: real frames over a real peer connection, carrying the picture sent.
+#[wasm_bindgen_test]
+async fn without_the_track_processor_frames_come_from_a_video() {
+    let (w, h) = (256u32, 64u32);
+    let mut rgba: Vec<u8> = (0..w * h * 4).map(|i| (i % 160) as u8).collect();
+    assert!(rtc_client::draw_marker(&mut rgba, w, h, 4, 0x2468));
+    let stop_server = start_loopback_whep("/loop/whep-video", &rgba, w, h);
+    let _hidden = Hidden::new(js_sys::global().into(), "MediaStreamTrackProcessor");
+
+    let player = rtc_client::create_player(
+        "/loop/whep-video".into(),
+        &options(r#"{"reconnect": {"enabled": false}}"#),
+    )
+    .unwrap();
+    let kept = Rc::new(RefCell::new(Vec::<web_sys::VideoFrame>::new()));
+    let errors = Rc::new(RefCell::new(Vec::<String>::new()));
+    let keep = kept.clone();
+    let on_frame = Closure::<dyn FnMut(web_sys::VideoFrame)>::new(move |f: web_sys::VideoFrame| {
+        let mut kept = keep.borrow_mut();
+        if kept.len() < 3 {
+            kept.push(f.clone().unwrap());
+        }
+    });
+    let log = errors.clone();
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        log.borrow_mut()
+            .push(get(&e, "message").as_string().unwrap());
+    });
+    let _off_frame = player.on("frame", on_frame.as_ref().unchecked_ref());
+    let _off_error = player.on("error", on_error.as_ref().unchecked_ref());
+    JsFuture::from(player.connect()).await.unwrap();
+
+    let flowing = wait_until(10_000.0, || player.frames() >= 20.0).await;
+    assert!(flowing, "{} frames in 10 s", player.frames());
+    assert_eq!(hidden_videos(), 1.0);
+    assert!(errors.borrow().is_empty(), "{:?}", errors.borrow());
+    // The last kept frame went through the same copy-back as the agent's.
+    let frame = kept.borrow_mut().pop().unwrap();
+    assert!(frame.timestamp() > 0.0);
+    let (copied, cw, ch) = rtc_client::frames::to_pixels(&frame, PixelFormat::Rgba8, 0)
+        .await
+        .unwrap();
+    assert_eq!((cw, ch), (w, h));
+    assert_eq!(
+        rtc_client::read_marker(&copied.to_vec(), w, h, 4),
+        Some(0x2468)
+    );
+    for frame in kept.borrow_mut().drain(..).chain([frame]) {
+        frame.close();
+    }
+
+    JsFuture::from(player.stop()).await.unwrap();
+    assert_eq!(hidden_videos(), 0.0, "the hidden video outlives the player");
+    stop_server.call0(&JsValue::NULL).unwrap();
+}
+
+/// With neither the processor nor `requestVideoFrameCallback`, the player says why no frame
+/// comes, once, with a code.
+#[wasm_bindgen_test]
+async fn without_any_frame_api_the_player_says_why() {
+    let stop_server = start_loopback_whep("/loop/whep-none", &[0u8; 128 * 16 * 4], 128, 16);
+    let _processor = Hidden::new(js_sys::global().into(), "MediaStreamTrackProcessor");
+    let video_prototype = get(
+        &get(&js_sys::global().into(), "HTMLVideoElement"),
+        "prototype",
+    );
+    let _callback = Hidden::new(video_prototype, "requestVideoFrameCallback");
+
+    let player = rtc_client::create_player(
+        "/loop/whep-none".into(),
+        &options(r#"{"reconnect": {"enabled": false}}"#),
+    )
+    .unwrap();
+    let errors = Rc::new(RefCell::new(Vec::<(String, String)>::new()));
+    let log = errors.clone();
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        log.borrow_mut().push((
+            get(&e, "code").as_string().unwrap(),
+            get(&e, "message").as_string().unwrap(),
+        ));
+    });
+    let on_frame = Closure::<dyn FnMut(JsValue)>::new(|_| {});
+    let _off_frame = player.on("frame", on_frame.as_ref().unchecked_ref());
+    let _off_error = player.on("error", on_error.as_ref().unchecked_ref());
+    JsFuture::from(player.connect()).await.unwrap();
+
+    assert!(wait_until(10_000.0, || !errors.borrow().is_empty()).await);
+    let live = wait_until(10_000.0, || player.state() == "live").await;
+    assert!(live, "player is {}", player.state());
+    let (code, message) = errors.borrow()[0].clone();
+    assert_eq!(code, "UNSUPPORTED");
+    assert!(message.contains("requestVideoFrameCallback"), "{message}");
+    assert_eq!(errors.borrow().len(), 1, "{:?}", errors.borrow());
+    assert_eq!(player.frames(), 0.0);
+    assert_eq!(hidden_videos(), 0.0);
+
+    JsFuture::from(player.stop()).await.unwrap();
+    stop_server.call0(&JsValue::NULL).unwrap();
+}

@@ -146,8 +146,17 @@ export interface BroadcastEvents {
 
 /** Events of `Player`. */
 export interface PlayerEvents extends BroadcastEvents {
-  /** A decoded frame, valid only during the call: the player closes it afterwards. */
+  /**
+   * A decoded frame, valid only during the call: the player closes it afterwards. Read with a
+   * `MediaStreamTrackProcessor`, or where the browser has none (Firefox, Safari) from a hidden
+   * `<video>` on `requestVideoFrameCallback`, which gives few frames while the tab is hidden.
+   */
   frame: VideoFrame;
+  /**
+   * Something failed; the state tells whether it was fatal. Also emitted once, with the
+   * connection still up, when frames cannot be read (`UNSUPPORTED`: neither frame API exists).
+   */
+  error: RtcClientError;
 }
 
 /** One stream served by an agent. */
@@ -166,6 +175,7 @@ export interface AgentStreamInfo {
 /** Events of `Agent`. */
 export interface AgentEvents {
   stateChange: StateChange<AgentState>;
+  /** Something failed, including a player whose frames do not come back (also told to the relay). */
   error: RtcClientError;
   /** A publisher or player of a stream changed state. */
   stream: { streamId: string; role: "publisher" | "player"; state: MediaState };

@@ -98,6 +98,14 @@ export function createRelayClient(
     putConfig: (values) => request("PUT", "v1/config", { body: values }),
     getCredentials: () => request("GET", "v1/credentials"),
     putCredentials: (values) => request("PUT", "v1/credentials", { body: values }),
+    // An empty JSON body: the relay refuses state changes without a JSON content type.
+    startSignIn: () => request("POST", "v1/credentials/sign-in", { body: {} }),
+    /** The sign-in's state; with `waitMs`, the relay answers early once it stops waiting. */
+    getSignIn: (waitMs = 0) =>
+      request("GET", `v1/credentials/sign-in?wait_ms=${waitMs}`, { timeoutMs: waitMs + DEFAULT_TIMEOUT_MS }),
+    cancelSignIn: () => request("DELETE", "v1/credentials/sign-in"),
+    finishSignIn: ({ token, state }) =>
+      request("POST", "v1/credentials/sign-in/callback", { body: { token, state } }),
     listStreams: () => request("GET", "v1/streams"),
     getStream: (id) => request("GET", stream(id)),
     createStream: (body) => request("POST", "v1/streams", { body, timeoutMs: CREATE_TIMEOUT_MS }),

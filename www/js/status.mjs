@@ -69,6 +69,11 @@ export function describeStream(stream, { relayReachable = true } = {}) {
       return badge("connecting", "Negotiating WebRTC with the backend.");
     case "live":
       if (remote === "ERROR") return badge("error", errorText(stream.error) || remoteDetail);
+      // The agent's player connects but cannot hand frames back (e.g. a browser without the
+      // frame APIs): Frame Output would wait in vain, so say why.
+      if (stream.player?.error) {
+        return badge("degraded", `Processed frames do not come back: ${errorText(stream.player.error)}`);
+      }
       if (remote === "LOADING") return badge("loading", remoteDetail);
       if (remote === "OFFLINE" || remote === "DEGRADED_INPUT" || remote === "DEGRADED_INFERENCE") {
         return badge("degraded", remoteDetail);

@@ -5,6 +5,7 @@
 
 import { apiBaseForPage } from "./api-base.mjs";
 import { createBadge } from "./badge.mjs";
+import { createCredentialsPanel } from "./credentials-panel.mjs";
 import { h, replaceChildren, setText } from "./dom.mjs";
 import { formatFrameSettings, shortId } from "./format.mjs";
 import { createLiveState } from "./live.mjs";
@@ -103,6 +104,12 @@ export function startStudio(root, pageUrl) {
   }
   const stats = createStatsPanel();
   const log = h("ol", { className: "rtc-events", dataset: { field: "log" } });
+  // The studio has no toasts: the panel's notices go to the event log.
+  const credentials = createCredentialsPanel(client, {
+    notify: (severity, summary, detail) =>
+      note(detail ? `${summary}: ${detail}` : summary, severity === "success" ? "info" : severity),
+    streams: () => live.state.streams.values(),
+  });
 
   replaceChildren(
     root,
@@ -129,8 +136,10 @@ export function startStudio(root, pageUrl) {
       h("div", { className: "rtc-card" }, h("h3", {}, "Stream"), info),
       h("div", { className: "rtc-card" }, h("h3", {}, "Live figures"), stats.element),
       h("div", { className: "rtc-card" }, h("h3", {}, "Events"), log),
+      h("div", { className: "rtc-card" }, h("h3", {}, "Daydream account"), credentials.element),
     ),
   );
+  credentials.refresh();
 
   function note(text, level = "info") {
     log.prepend(

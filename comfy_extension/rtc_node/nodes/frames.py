@@ -215,17 +215,37 @@ class FrameOutput(io.ComfyNode):
                 "No Processed Frame",
                 f"no processed frame from stream {chosen} within {timeout_ms} ms, so a black "
                 "frame: is a ComfyUI tab open and a frame sent? Raise timeout_ms while the "
-                "stream warms up.",
+                "stream warms up." + _why_no_frames(client, chosen),
             )
             settings = streams.get(chosen, {}).get("settings") or {}
             size = (settings.get("width"), settings.get("height"))
             return io.NodeOutput(
                 tensors.blank(*(size if all(size) else DEFAULT_SIZE)), whep_url, False
             )
+        if frame is None and wait_for_new:
+            reason = _why_no_frames(client, chosen)
+            if reason:
+                toast("warn", "Stale Frame", f"Frame Output repeated its last frame.{reason}")
         frame = frame or previous
         _last.put(key, frame)
         image = tensors.from_rgb8(frame.pixels, frame.width, frame.height)
         return io.NodeOutput(image, whep_url, fresh)
+
+
+def _why_no_frames(client: RelayClient, stream_id: str) -> str:
+    """What the stream's browser agent reported about playing the output back, if anything
+    explains why no processed frame came (a browser that cannot read video frames, a lost
+    publisher)."""
+    try:
+        stream = client.get_stream(stream_id)
+    except RelayError:
+        return ""
+    player = stream.get("player") or {}
+    if player.get("error"):
+        return f" The browser playing the output back reports: {player['error']}"
+    if not stream.get("lease"):
+        return " No browser tab publishes this stream: open ComfyUI in a browser tab."
+    return ""
 
 
 def _newest_after(

@@ -46,7 +46,8 @@ pub enum AgentMessage {
         role: AgentRole,
         /// New state.
         state: MediaState,
-        /// Error code and message when `state` is `failed`.
+        /// Error code and message when `state` is `failed`; for a player also, in any state,
+        /// why its frames do not come back (cleared by a `state` without it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },

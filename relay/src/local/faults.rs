@@ -1,7 +1,11 @@
 //! Fault injection for the local backend's REST API, so the Daydream client's retries can be
 //! tested against real HTTP: "the next N calls of route R answer status S (or stall)".
 //!
-//! Set at start-up with `RTC_LOCAL_FAULTS=create:500x2,status:stall3000x1` or at runtime
+//! A `then` fault on create ("succeed, then fail") creates the stream and only then answers
+//! with the status or stalls, the way a lost answer looks to the client: the stream exists
+//! although the caller may never learn its id.
+//!
+//! Set at start-up with `RTC_LOCAL_FAULTS=create:500x2,status:stall3000x1,create:then502` or at runtime
 //! through `PUT /local/_faults` (behind the relay token). `GET /local/_faults` also returns a
 //! journal of the calls the backend served, so tests can check what the client sent.
 
@@ -30,6 +34,8 @@ pub enum FaultRoute {
     Delete,
     /// `GET /v1/streams/{id}/status`.
     Status,
+    /// `POST /v1/api-key` (the sign-in's token exchange).
+    ApiKey,
     /// Any of the above.
     Any,
 }
@@ -39,7 +45,7 @@ impl std::str::FromStr for FaultRoute {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         serde_json::from_value(Value::String(s.to_owned())).map_err(|_| {
-            format!("unknown route {s:?} (create, list, get, update, delete, status, any)")
+            format!("unknown route {s:?} (create, list, get, update, delete, status, api_key, any)")
         })
     }
 }
@@ -61,6 +67,9 @@ pub struct FaultRule {
     /// `Retry-After` seconds sent with a status fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u32>,
+    /// Serve the call first, then fail or stall its answer (create only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub then: bool,
 }
 
 fn one() -> u32 {
@@ -79,6 +88,15 @@ pub enum Fault {
     },
     /// Wait, then answer normally.
     Stall(Duration),
+}
+
+/// When a [`Fault`] strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// Instead of serving the call.
+    Before,
+    /// After the call has been served, on its answer.
+    After,
 }
 
 /// A call the backend served, for tests.
@@ -106,7 +124,8 @@ pub struct Faults {
 }
 
 impl Faults {
-    /// Parses `route:STATUSxN` / `route:stallMSxN` items separated by commas.
+    /// Parses `route:STATUSxN` / `route:stallMSxN` items separated by commas; a `then` before
+    /// the status or stall serves the call first (`create:then500`).
     pub fn parse(spec: &str) -> Result<Vec<FaultRule>, String> {
         spec.split(',')
             .map(str::trim)
@@ -115,6 +134,9 @@ impl Faults {
                 let (route, rest) = item
                     .split_once(':')
                     .ok_or_else(|| format!("fault {item:?}: expected route:what[xN]"))?;
+                let (then, rest) = rest
+                    .strip_prefix("then")
+                    .map_or((false, rest), |rest| (true, rest));
                 let (what, count) = rest.split_once('x').unwrap_or((rest, "1"));
                 let count = count
                     .parse()
@@ -125,6 +147,7 @@ impl Faults {
                     stall_ms: None,
                     count,
                     retry_after: None,
+                    then,
                 };
                 if let Some(ms) = what.strip_prefix("stall") {
                     rule.stall_ms = Some(
@@ -156,7 +179,7 @@ impl Faults {
     }
 
     /// Consumes the first matching rule, if any.
-    pub fn take(&self, route: FaultRoute) -> Option<Fault> {
+    pub fn take(&self, route: FaultRoute) -> Option<(Fault, When)> {
         let mut rules = lock(&self.rules);
         let index = rules
             .iter()
@@ -171,10 +194,11 @@ impl Faults {
             (None, Some(ms)) => Fault::Stall(Duration::from_millis(ms)),
             (None, None) => return None,
         };
+        let when = if rule.then { When::After } else { When::Before };
         if rule.count == 0 {
             rules.remove(index);
         }
-        Some(fault)
+        Some((fault, when))
     }
 
     /// Records a served call.
@@ -193,6 +217,9 @@ impl Faults {
 }
 
 fn check(rule: &FaultRule) -> Result<(), String> {
+    if rule.then && rule.route != FaultRoute::Create {
+        return Err("a `then` fault applies to create only".into());
+    }
     match (rule.status, rule.stall_ms) {
         (Some(s), None) if (400..=599).contains(&s) => Ok(()),
         (Some(_), None) => Err("fault status must be 400–599".into()),
@@ -215,15 +242,15 @@ mod tests {
             status: 500,
             retry_after: None,
         };
-        assert_eq!(faults.take(FaultRoute::Status), Some(five));
+        assert_eq!(faults.take(FaultRoute::Status), Some((five, When::Before)));
         assert_eq!(
             faults.take(FaultRoute::Create),
-            Some(Fault::Stall(Duration::from_millis(10)))
+            Some((Fault::Stall(Duration::from_millis(10)), When::Before))
         );
-        assert_eq!(faults.take(FaultRoute::Status), Some(five));
+        assert_eq!(faults.take(FaultRoute::Status), Some((five, When::Before)));
         assert!(matches!(
             faults.take(FaultRoute::Status),
-            Some(Fault::Status { status: 429, .. })
+            Some((Fault::Status { status: 429, .. }, When::Before))
         ));
         assert_eq!(faults.take(FaultRoute::Status), None);
     }
@@ -234,5 +261,28 @@ mod tests {
         assert!(Faults::parse("create:200").is_err());
         assert!(Faults::parse("create").is_err());
         assert!(Faults::parse("create:500xmany").is_err());
+        assert!(Faults::parse("status:then500").is_err());
+    }
+
+    #[test]
+    fn then_faults_strike_after_the_call() {
+        let faults = Faults::default();
+        faults
+            .set(Faults::parse("create:then502, create:thenstall20").unwrap())
+            .unwrap();
+        assert_eq!(
+            faults.take(FaultRoute::Create),
+            Some((
+                Fault::Status {
+                    status: 502,
+                    retry_after: None
+                },
+                When::After
+            ))
+        );
+        assert_eq!(
+            faults.take(FaultRoute::Create),
+            Some((Fault::Stall(Duration::from_millis(20)), When::After))
+        );
     }
 }

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::faults::{Fault, FaultRoute, FaultRule, Faults, JournalEntry};
+use super::faults::{Fault, FaultRoute, FaultRule, Faults, JournalEntry, When};
 use super::media::{MediaServer, MediaStatus, whep_path, whip_path};
 use super::params;
 use crate::AppState;
@@ -46,7 +46,8 @@ pub struct LocalBackend {
     media: MediaServer,
     base_url: String,
     key: Secret,
-    faults: Faults,
+    pub(super) faults: Faults,
+    pub(super) sign_ins: super::sign_in::Issued,
 }
 
 impl LocalBackend {
@@ -58,6 +59,7 @@ impl LocalBackend {
             base_url,
             key,
             faults: Faults::default(),
+            sign_ins: super::sign_in::Issued::default(),
         };
         // Rules were checked when parsed.
         let _ = backend.faults.set(faults);
@@ -139,7 +141,7 @@ impl LocalBackend {
 
 /// Daydream's error envelope.
 #[derive(Debug)]
-struct EnvelopeError {
+pub(super) struct EnvelopeError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -148,7 +150,7 @@ struct EnvelopeError {
 }
 
 impl EnvelopeError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -196,7 +198,7 @@ impl IntoResponse for EnvelopeError {
     }
 }
 
-type LocalResult<T> = Result<T, EnvelopeError>;
+pub(super) type LocalResult<T> = Result<T, EnvelopeError>;
 
 /// Routes of the local REST API, to be nested under `/local`.
 pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
@@ -230,7 +232,7 @@ async fn require_key(State(state): State<Arc<AppState>>, request: Request, next:
         .and_then(|v| v.split_once(' '))
         .is_some_and(|(scheme, key)| {
             scheme.eq_ignore_ascii_case("bearer")
-                && crate::auth::same_secret(state.local.key.expose(), key.trim())
+                && crate::auth::secrets_match(state.local.key.expose(), key.trim())
         });
     if !ok {
         return EnvelopeError::new(
@@ -243,39 +245,48 @@ async fn require_key(State(state): State<Arc<AppState>>, request: Request, next:
     next.run(request).await
 }
 
-/// Applies a pending fault and records the call.
-async fn enter(
+/// Records the call and applies a pending fault that strikes before it is served; returns
+/// one that strikes on its answer instead (see [`strike`]).
+pub(super) async fn enter(
     faults: &Faults,
     route: FaultRoute,
     stream_id: Option<&str>,
     body: Option<&Value>,
-) -> LocalResult<()> {
+) -> LocalResult<Option<Fault>> {
     let fault = faults.take(route);
     faults.record(JournalEntry {
         route,
         stream_id: stream_id.map(str::to_owned),
         body: body.cloned(),
-        faulted: matches!(fault, Some(Fault::Status { .. })),
+        faulted: matches!(fault, Some((Fault::Status { .. }, _))),
     });
     match fault {
-        Some(Fault::Status {
+        Some((fault, When::Before)) => strike(fault).await.map(|()| None),
+        Some((fault, When::After)) => Ok(Some(fault)),
+        None => Ok(None),
+    }
+}
+
+/// An error answer, or a stall before the normal one.
+async fn strike(fault: Fault) -> LocalResult<()> {
+    match fault {
+        Fault::Status {
             status,
             retry_after,
-        }) => {
+        } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut error = EnvelopeError::new(status, "FAULT/INJECTED", "injected fault");
             error.retry_after = retry_after;
             Err(error)
         }
-        Some(Fault::Stall(duration)) => {
+        Fault::Stall(duration) => {
             tokio::time::sleep(duration).await;
             Ok(())
         }
-        None => Ok(()),
     }
 }
 
-fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> LocalResult<Value> {
+pub(super) fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> LocalResult<Value> {
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -326,7 +337,7 @@ async fn create_stream(
 ) -> LocalResult<(StatusCode, Json<Value>)> {
     let backend = &state.local;
     let body = parse_body(&headers, &bytes)?;
-    enter(&backend.faults, FaultRoute::Create, None, Some(&body)).await?;
+    let answer_fault = enter(&backend.faults, FaultRoute::Create, None, Some(&body)).await?;
     let (pipeline, params) = pipeline_and_params(&body)?;
     let params = params.ok_or_else(|| {
         EnvelopeError::invalid(&params::ParamsError {
@@ -358,6 +369,9 @@ async fn create_stream(
     let json = backend.stream_json(&stream);
     tracing::info!(stream = %id, "local backend: stream created");
     lock(&backend.streams).insert(id, stream);
+    if let Some(fault) = answer_fault {
+        strike(fault).await?;
+    }
     Ok((StatusCode::CREATED, Json(json)))
 }
 
@@ -491,7 +505,7 @@ async fn clear_faults(State(state): State<Arc<AppState>>) -> StatusCode {
 }
 
 /// 16 characters from an alphabet without look-alikes, like Daydream's ids.
-fn nanoid() -> String {
+pub(super) fn nanoid() -> String {
     const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
     (0..16)
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))

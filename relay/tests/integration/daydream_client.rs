@@ -42,7 +42,7 @@ async fn warm_up_errors_are_retried_until_success() {
     let c = client(&relay, common::LOCAL_KEY, Duration::from_secs(2));
 
     relay
-        .set_faults(json!([{"route": "create", "status": 503, "count": 2}]))
+        .set_faults(json!([{"route": "create", "status": 503, "count": 2, "retry_after": 0}]))
         .await;
     let stream = c
         .create_stream("n", "streamdiffusion", &params())
@@ -116,6 +116,22 @@ async fn persistent_errors_become_typed_errors() {
         matches!(e, DaydreamError::Unavailable { status: 500, .. }),
         "{e}"
     );
+    // After a 500 (or 502, 504, or a 503 without `Retry-After`) the stream may exist: a
+    // second create could bill a second stream, so none is sent.
+    for status in [500, 502, 503, 504] {
+        relay
+            .set_faults(json!([{"route": "create", "status": status, "count": 10}]))
+            .await;
+        let before = calls(&relay, "create").await.len();
+        c.create_stream("n", "streamdiffusion", &params())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            calls(&relay, "create").await.len(),
+            before + 1,
+            "create retried after {status}"
+        );
+    }
 
     // A 404 on create is not warm-up; it is not retried.
     relay
@@ -186,7 +202,7 @@ async fn timeouts_are_retried_only_when_safe() {
     relay
         .set_faults(json!([{"route": "status", "stall_ms": 2000, "count": 1}]))
         .await;
-    let e = c.stream_status(&stream.id).await.unwrap_err();
+    let e = c.stream_status(&stream.id).await.unwrap_err().error;
     assert!(matches!(e, DaydreamError::Timeout(_)), "{e}");
     let status = c.stream_status(&stream.id).await.unwrap();
     assert_eq!(status.state, "LOADING");
@@ -223,7 +239,7 @@ async fn a_dead_upstream_is_a_clear_error() {
 async fn relay_api_maps_upstream_failures_to_actionable_errors() {
     let relay = Relay::start().await;
     relay
-        .set_faults(json!([{"route": "create", "status": 503, "count": 2}]))
+        .set_faults(json!([{"route": "create", "status": 503, "count": 2, "retry_after": 0}]))
         .await;
     relay.default_stream().await;
 
@@ -258,7 +274,7 @@ async fn relay_api_maps_upstream_failures_to_actionable_errors() {
 
 #[tokio::test]
 async fn faults_from_the_environment_setting_apply_at_start() {
-    let relay = Relay::start_with(|c| c.local_faults = Some("create:500x1".into())).await;
+    let relay = Relay::start_with(|c| c.local_faults = Some("create:429x1".into())).await;
     relay.default_stream().await;
     let creates = calls(&relay, "create").await;
     assert_eq!(creates.len(), 2);

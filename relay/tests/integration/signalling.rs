@@ -173,6 +173,17 @@ async fn start_cloud() -> Cloud {
     cloud
 }
 
+/// POSTs the test offer to `path`.
+async fn offer(relay: &Relay, path: &str) -> reqwest::Response {
+    relay
+        .post(path)
+        .header("content-type", "application/sdp")
+        .body(OFFER)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The relative `Location` of a new session: `{kind}/{32 hex digits}`; returns the id.
 fn session_location(response: &reqwest::Response, kind: &str) -> String {
     let location = response.headers()["location"].to_str().unwrap();
@@ -208,13 +219,7 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
     let leased = grant["whip_url"].as_str().unwrap().to_owned();
     assert!(leased.starts_with(&format!("{whip}?lease=")), "{leased}");
     for stranger in [whip.clone(), format!("{whip}?lease=lse_999")] {
-        let refused = relay
-            .post(&stranger)
-            .header("content-type", "application/sdp")
-            .body(OFFER)
-            .send()
-            .await
-            .unwrap();
+        let refused = offer(&relay, &stranger).await;
         expect_error(refused, 409, "not_lease_holder").await;
     }
     let wrong_type = relay
@@ -240,25 +245,13 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
     )
     .await;
     expect_error(
-        relay
-            .post("/v1/streams/str_nope/whip")
-            .header("content-type", "application/sdp")
-            .body(OFFER)
-            .send()
-            .await
-            .unwrap(),
+        offer(&relay, "/v1/streams/str_nope/whip").await,
         404,
         "stream_not_found",
     )
     .await;
 
-    let answer = relay
-        .post(&leased)
-        .header("content-type", "application/sdp")
-        .body(OFFER)
-        .send()
-        .await
-        .unwrap();
+    let answer = offer(&relay, &leased).await;
     assert_eq!(answer.status(), 201);
     // Relative, so it resolves under any prefix (ComfyUI's /rtc/api/); the upstream URL
     // stays private.
@@ -308,31 +301,13 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
     );
 
     let whep = format!("/v1/streams/{id}/whep");
-    let busy = relay
-        .post(&whep)
-        .header("content-type", "application/sdp")
-        .body(OFFER)
-        .send()
-        .await
-        .unwrap();
+    let busy = offer(&relay, &whep).await;
     assert_eq!(busy.status(), 409);
     assert_eq!(busy.headers()["retry-after"], "1");
-    let ok = relay
-        .post(&whep)
-        .header("content-type", "application/sdp")
-        .body(OFFER)
-        .send()
-        .await
-        .unwrap();
+    let ok = offer(&relay, &whep).await;
     assert_eq!(ok.status(), 201);
     let first_viewer = format!("{whep}/{}", session_location(&ok, "whep"));
-    let second = relay
-        .post(&whep)
-        .header("content-type", "application/sdp")
-        .body(OFFER)
-        .send()
-        .await
-        .unwrap();
+    let second = offer(&relay, &whep).await;
     assert_eq!(second.status(), 201);
     let second_viewer = format!("{whep}/{}", session_location(&second, "whep"));
     assert_ne!(first_viewer, second_viewer, "one session per client");
@@ -383,16 +358,8 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
 async fn whep_before_any_playback_url_is_a_conflict() {
     let relay = Relay::start().await;
     let stream = relay.default_stream().await;
-    let r = relay
-        .post(&format!(
-            "/v1/streams/{}/whep",
-            stream["id"].as_str().unwrap()
-        ))
-        .header("content-type", "application/sdp")
-        .body(OFFER)
-        .send()
-        .await
-        .unwrap();
+    let whep = format!("/v1/streams/{}/whep", stream["id"].as_str().unwrap());
+    let r = offer(&relay, &whep).await;
     expect_error(r, 409, "no_playback_url").await;
     relay.stop().await;
 }

@@ -49,7 +49,14 @@ impl Relay {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
-        let state_dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), configure).await
+    }
+
+    /// Starts a relay on the state folder of an earlier one (see [`Relay::crash`]).
+    pub async fn start_in(
+        state_dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = test_config(state_dir.path());
         configure(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -182,6 +189,22 @@ impl Relay {
         assert_eq!(r.status(), 200, "{:?}", r.text().await);
     }
 
+    /// Ends the relay without its shutdown, as a crash would; returns its state folder.
+    pub async fn crash(self) -> tempfile::TempDir {
+        self.handle.abort();
+        let _ = self.handle.await;
+        self.state_dir
+    }
+
+    /// Calls of one route the local backend served.
+    pub async fn calls(&self, route: &str) -> Vec<Value> {
+        self.journal()
+            .await
+            .into_iter()
+            .filter(|e| e["route"] == route)
+            .collect()
+    }
+
     /// Stops the relay the way SIGTERM does and waits for it to finish.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
@@ -192,6 +215,67 @@ impl Relay {
             .expect("relay stops in time")
             .unwrap()
             .unwrap();
+    }
+}
+
+/// The real `rtc-relay` binary as a child process, on port 0 with a private state folder.
+pub struct RelayProcess {
+    pub child: tokio::process::Child,
+    pub addr: std::net::SocketAddr,
+    /// The log lines after the listening line.
+    pub log: tokio::sync::mpsc::UnboundedReceiver<String>,
+    _state_dir: tempfile::TempDir,
+}
+
+impl RelayProcess {
+    /// Starts the binary with the test token and `env`, and waits for its listening line.
+    pub async fn spawn(env: &[(&str, &str)]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+
+        let state_dir = tempfile::tempdir().unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rtc-relay"))
+            .args(["--addr", "127.0.0.1:0"])
+            .env_remove("DAYDREAM_API_KEY")
+            .env_remove("RUST_LOG")
+            .env("RTC_RELAY_TOKEN", TOKEN)
+            .env("RTC_RELAY_STATE_DIR", state_dir.path())
+            .env("RTC_BACKEND", "local")
+            .env("RTC_LOG", "info")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    return rest.split_whitespace().next().unwrap().parse().unwrap();
+                }
+            }
+            panic!("the relay exited before listening");
+        })
+        .await
+        .expect("the relay listens in time");
+        // Keep draining the log so the relay never blocks on a full pipe.
+        let (tx, log) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        Self {
+            child,
+            addr,
+            log,
+            _state_dir: state_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 }
 
