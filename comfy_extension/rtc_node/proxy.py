@@ -3,12 +3,20 @@
 The page only ever talks to its own origin (ComfyUI's origin check, `--offline` CSP, remote
 use); this adds the relay's bearer token and streams bodies both ways, so SSE events and
 WebSocket messages pass through as they arrive, never buffered beyond one message.
+
+Whoever reaches ComfyUI reaches the relay through here (with ``--listen``, the network).
+Changing the credentials decides where the Daydream key is sent, so that is allowed only
+to clients on this machine, unless ComfyUI authenticates its users (behind an
+authenticating reverse proxy, say) and the operator says so with ``RTC_TRUST_REMOTE_USERS=1``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -44,6 +52,31 @@ WS_HEADERS = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-webso
 
 EndpointProvider = Callable[[], Awaitable[RelayEndpoint]]
 
+TRUST_REMOTE_ENV = "RTC_TRUST_REMOTE_USERS"
+CREDENTIALS_ROUTE = "v1/credentials"
+# Set by reverse proxies: the socket's peer is then the proxy, not the user.
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def may_pass(request: web.Request, tail: str) -> bool:
+    """Whether the request may go to the relay: everything but a credential change from a
+    client that is not on this machine (when ComfyUI does not authenticate users)."""
+    route = re.sub("/+", "/", tail).strip("/")
+    if route != CREDENTIALS_ROUTE or request.method in READ_ONLY:
+        return True
+    if os.environ.get(TRUST_REMOTE_ENV) == "1":
+        return True
+    forwarded = any(name in request.headers for name in FORWARDING_HEADERS)
+    return not forwarded and _is_loopback(request.remote)
+
 
 def error_response(status: int, code: str, message: str) -> web.Response:
     from aiohttp import web
@@ -78,6 +111,14 @@ class RelayProxy:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         import aiohttp
 
+        if not may_pass(request, request.match_info["tail"]):
+            log.warning("refused a credentials change from %s", request.remote)
+            return error_response(
+                403,
+                "credentials_local_only",
+                "the Daydream credentials can be changed only from the machine running "
+                f"ComfyUI; set {TRUST_REMOTE_ENV}=1 if ComfyUI authenticates its users",
+            )
         try:
             endpoint = await self._endpoint()
         except Exception as error:  # the supervisor's message is the useful part

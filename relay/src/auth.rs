@@ -1,6 +1,9 @@
 //! Who may talk to the relay: a bearer token (or the `rtc_token` cookie for pages and
-//! sockets), a `Host` header naming this machine (against DNS rebinding), and, for cookie
-//! callers, an `Origin` of the same host (against other local pages riding the cookie).
+//! sockets), a `Host` header naming this machine (against DNS rebinding), an `Origin` (when
+//! a browser sends one) equal to the relay's own scheme, host and port (against pages on
+//! other local ports riding the cookie), and, on state-changing requests, a content type no
+//! page can send cross-origin without a CORS preflight (which the relay never grants).
+//! docs/ARCHITECTURE.md ("Threat model") explains who can reach what.
 
 use std::sync::Arc;
 
@@ -21,6 +24,7 @@ pub const COOKIE_NAME: &str = "rtc_token";
 pub struct Guard {
     token: Secret,
     allowed_hosts: Vec<String>,
+    port: u16,
 }
 
 impl Guard {
@@ -35,6 +39,7 @@ impl Guard {
         Self {
             token,
             allowed_hosts,
+            port: bound.port(),
         }
     }
 
@@ -43,7 +48,7 @@ impl Guard {
         &self.token
     }
 
-    /// Whether `candidate` equals the token, in time independent of where they differ.
+    /// Whether `candidate` equals the token.
     pub fn token_matches(&self, candidate: &str) -> bool {
         secrets_match(self.token.expose(), candidate)
     }
@@ -53,6 +58,38 @@ impl Guard {
         let host = host_name(authority);
         self.allowed_hosts.contains(&host)
     }
+
+    /// Whether a browser's `Origin` is the relay's own: `http`, a host it answers to and the
+    /// port it listens on (a page on another port of the same host is another origin).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        url::Url::parse(origin).is_ok_and(|url| {
+            url.scheme() == "http"
+                && url.host_str().is_some_and(|h| self.host_allowed(h))
+                && url.port_or_known_default() == Some(self.port)
+        })
+    }
+}
+
+/// Body types a state-changing request may carry. Each one makes a cross-origin `fetch`
+/// send a CORS preflight first, so a page elsewhere cannot forge the request; `text/plain`,
+/// forms and a missing type need no preflight and are refused.
+const STATE_CHANGE_TYPES: [&str; 4] = [
+    "application/json",
+    "application/sdp",
+    "application/trickle-ice-sdpfrag",
+    "application/octet-stream",
+];
+
+fn content_type_allowed(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            STATE_CHANGE_TYPES
+                .iter()
+                .any(|t| essence.trim().eq_ignore_ascii_case(t))
+        })
 }
 
 /// Whether `candidate` equals `expected`, in time independent of where they differ.
@@ -78,9 +115,10 @@ fn host_name(authority: &str) -> String {
         .map_or(authority.clone(), |(host, _)| host.to_owned())
 }
 
-/// Paths that need no token: liveness, and the local backend's REST (which checks a
-/// Daydream-style key itself), WHIP/WHEP resources (unguessable stream keys) and sign-in page
-/// (a stand-in of Daydream's public page; what it issues only opens the local backend).
+/// Paths that need no token: liveness, the local backend's WHIP/WHEP resources (unguessable
+/// stream keys), its REST, which checks the key only the relay's own client holds, and its
+/// sign-in page (a stand-in of Daydream's public page; what it issues only opens the local
+/// backend).
 fn is_public(path: &str) -> bool {
     path == "/healthz"
         || path.starts_with("/local/live/")
@@ -128,31 +166,38 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
     if is_public(path) {
         return next.run(request).await;
     }
+    // Browsers send `Origin` on every WebSocket and state-changing request; whichever
+    // credential comes with it, only the relay's own pages may use the API from a browser
+    // (the pack's proxy drops the header, ComfyUI checks it on its side).
+    let foreign = request
+        .headers()
+        .get(header::ORIGIN)
+        .is_some_and(|o| !o.to_str().is_ok_and(|o| guard.origin_allowed(o)));
+    if foreign {
+        return ApiError::Forbidden("cross-origin request refused".into()).into_response();
+    }
     if request.method() == Method::GET
         && let Some(token) = query_token(request.uri().query())
     {
         return exchange_token(guard, &token, path);
     }
-    if bearer(request.headers()).is_some_and(|t| guard.token_matches(t)) {
-        return next.run(request).await;
+    let bearer_ok = bearer(request.headers()).is_some_and(|t| guard.token_matches(t));
+    if !bearer_ok && !cookie(request.headers()).is_some_and(|t| guard.token_matches(t)) {
+        return ApiError::Unauthorized.into_response();
     }
-    if cookie(request.headers()).is_some_and(|t| guard.token_matches(t)) {
-        let origin_ok = request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .is_none_or(|origin| {
-                url::Url::parse(origin)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_owned))
-                    .is_some_and(|h| guard.host_allowed(&h))
-            });
-        if !origin_ok {
-            return ApiError::Forbidden("cross-origin request refused".into()).into_response();
-        }
-        return next.run(request).await;
+    if matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH
+    ) && !content_type_allowed(request.headers())
+    {
+        return ApiError::UnsupportedMediaType(
+            "state-changing requests need a Content-Type of application/json (or the \
+             route's media type: application/sdp, application/octet-stream)"
+                .into(),
+        )
+        .into_response();
     }
-    ApiError::Unauthorized.into_response()
+    next.run(request).await
 }
 
 /// `GET /any/page?token=T`: sets the HttpOnly cookie and redirects to the same path without
@@ -234,6 +279,42 @@ mod tests {
         assert!(g.host_allowed("gpu-box:8188"));
         assert!(!g.host_allowed("evil.example:8895"));
         assert!(!g.host_allowed("127.0.0.1.evil.example"));
+    }
+
+    #[test]
+    fn origins_are_checked_with_scheme_and_port() {
+        let g = guard();
+        assert!(g.origin_allowed("http://127.0.0.1:8895"));
+        assert!(g.origin_allowed("http://localhost:8895"));
+        assert!(g.origin_allowed("http://[::1]:8895"));
+        assert!(g.origin_allowed("http://gpu-box:8895"));
+        assert!(
+            !g.origin_allowed("http://127.0.0.1:3000"),
+            "another local port"
+        );
+        assert!(!g.origin_allowed("http://localhost"), "port 80");
+        assert!(
+            !g.origin_allowed("https://127.0.0.1:8895"),
+            "another scheme"
+        );
+        assert!(!g.origin_allowed("http://evil.example:8895"));
+        assert!(!g.origin_allowed("null"));
+    }
+
+    #[test]
+    fn only_preflighted_body_types_change_state() {
+        let typed = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            content_type_allowed(&headers)
+        };
+        assert!(typed("application/json"));
+        assert!(typed("Application/JSON; charset=utf-8"));
+        assert!(typed("application/sdp"));
+        assert!(!typed("text/plain"));
+        assert!(!typed("application/x-www-form-urlencoded"));
+        assert!(!typed("multipart/form-data; boundary=x"));
+        assert!(!content_type_allowed(&HeaderMap::new()));
     }
 
     #[test]

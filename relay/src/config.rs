@@ -86,6 +86,12 @@ pub struct Config {
     #[arg(skip = Secret::from_env("RTC_RELAY_TOKEN"))]
     pub token: Option<Secret>,
 
+    /// Key the local backend's REST accepts. Never configured in production: the relay
+    /// generates one at start and gives it only to its own client; tests set it to call the
+    /// stand-in directly.
+    #[arg(skip)]
+    pub local_key: Option<Secret>,
+
     /// Extra host names accepted in the `Host` header (loopback names are always accepted).
     #[arg(
         long = "allowed-host",
@@ -126,13 +132,19 @@ pub struct Config {
     #[arg(long, env = "RTC_SHUTDOWN_GRACE_MS", default_value_t = 3_000)]
     pub shutdown_grace_ms: u64,
 
-    /// Daydream API base URL.
+    /// Daydream API base URL (default `https://api.daydream.live`). When given, it wins over
+    /// a URL stored with `PUT /v1/credentials`, and its host may receive the key.
+    #[arg(long, env = "DAYDREAM_API_URL")]
+    pub api_url: Option<String>,
+
+    /// Hosts (`host` or `host:port`) besides Daydream's that may receive the API key and
+    /// serve media, e.g. a staging deployment.
     #[arg(
-        long,
-        env = "DAYDREAM_API_URL",
-        default_value = "https://api.daydream.live"
+        long = "allow-api-host",
+        env = "DAYDREAM_ALLOW_API_HOST",
+        value_delimiter = ','
     )]
-    pub api_url: String,
+    pub allow_api_hosts: Vec<String>,
 
     /// Daydream's desktop sign-in page; `?port=&state=` is appended. A relay whose API URL is
     /// its own local backend uses the local backend's page instead.

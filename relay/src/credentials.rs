@@ -6,6 +6,11 @@
 //! be switched at runtime), the choice stored with `PUT {"backend": …}`, else it follows the
 //! key (Daydream with one, the local backend without). Streams keep the client they were
 //! created with, so neither a new key nor a new backend disturbs running streams.
+//!
+//! The key is bound to its URL: the environment wins over the file for both
+//! (`DAYDREAM_API_KEY`, `DAYDREAM_API_URL`), a stored URL is used only with a stored key, and
+//! `PUT` refuses a new URL unless the same request gives the key for it. The key is sent only
+//! to the hosts [`HostPolicy`] allows.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -18,11 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::config::{Backend, Config, Secret};
-use crate::daydream::{DaydreamClient, RetryPolicy, validate_api_url};
+use crate::daydream::{DaydreamClient, RetryPolicy, normalise_base};
 use crate::error::{ApiError, ApiJson, ApiResult};
-
-/// Key every local-backend call carries (the stand-in accepts any non-empty key).
-const LOCAL_KEY: &str = "local";
+use crate::upstream::{DAYDREAM_API_HOSTS, HostPolicy};
 
 /// Where the key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,6 +86,10 @@ pub struct Credentials {
     path: PathBuf,
     fixed_backend: Option<Backend>,
     local_base: String,
+    local_key: Secret,
+    key_from_env: bool,
+    url_from_env: bool,
+    hosts: HostPolicy,
     timeout: Duration,
     retry: RetryPolicy,
     current: RwLock<Current>,
@@ -129,7 +136,8 @@ where
 
 impl Credentials {
     /// Loads `<state_dir>/credentials.json`; the environment wins over the file.
-    pub fn load(config: &Config, local_base: String) -> anyhow::Result<Self> {
+    /// `local_key` is the one key the local backend accepts.
+    pub fn load(config: &Config, local_base: String, local_key: Secret) -> anyhow::Result<Self> {
         let path = config.state_dir().join("credentials.json");
         let stored: StoredCredentials = crate::state_files::read_json(&path)?.unwrap_or_default();
         let (key, source) = match (&config.api_key, stored.api_key) {
@@ -137,7 +145,40 @@ impl Credentials {
             (None, Some(file)) if !file.is_empty() => (Some(Secret::new(file)), KeySource::File),
             _ => (None, KeySource::None),
         };
-        let api_url = stored.api_url.unwrap_or_else(|| config.api_url.clone());
+        // A URL given at start (and its host) is the operator's choice; otherwise only
+        // Daydream's hosts and those in DAYDREAM_ALLOW_API_HOST may receive the key.
+        let configured_url = config.api_url.as_deref().map(normalise_base).transpose();
+        let configured_url = configured_url.map_err(anyhow::Error::msg)?;
+        let hosts = HostPolicy::new(
+            config
+                .allow_api_hosts
+                .iter()
+                .cloned()
+                .chain(configured_url.iter().filter_map(authority)),
+        );
+        let hosts = match url::Url::parse(&local_base)
+            .ok()
+            .as_ref()
+            .and_then(authority)
+        {
+            Some(own) => hosts.with_own(own),
+            None => hosts,
+        };
+        let stored_url = stored
+            .api_url
+            .filter(|_| source == KeySource::File)
+            .and_then(|url| match checked_url(&hosts, &url) {
+                Ok(url) => Some(url),
+                Err(e) => {
+                    tracing::warn!(error = %e, "ignoring the stored API URL");
+                    None
+                }
+            });
+        let api_url = match (&configured_url, stored_url) {
+            (Some(url), _) => trimmed(url),
+            (None, Some(url)) => url,
+            (None, None) => format!("https://{}", DAYDREAM_API_HOSTS[0]),
+        };
         // A stored Daydream choice whose key has gone (environment changed) follows the key.
         let chosen_backend = stored
             .backend
@@ -146,6 +187,10 @@ impl Credentials {
             path,
             fixed_backend: config.backend,
             local_base,
+            local_key,
+            key_from_env: config.api_key.is_some(),
+            url_from_env: configured_url.is_some(),
+            hosts,
             timeout: Duration::from_millis(config.upstream_timeout_ms),
             retry: RetryPolicy {
                 attempts: config.upstream_attempts,
@@ -159,6 +204,11 @@ impl Credentials {
                 chosen_backend,
             }),
         })
+    }
+
+    /// The hosts that may receive the key and serve media.
+    pub fn hosts(&self) -> &HostPolicy {
+        &self.hosts
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Current> {
@@ -192,7 +242,7 @@ impl Credentials {
         let current = self.read();
         let backend = current.backend(self.fixed_backend).0;
         let (base, key) = match backend {
-            Backend::Local => (self.local_base.as_str(), Secret::new(LOCAL_KEY)),
+            Backend::Local => (self.local_base.as_str(), self.local_key.clone()),
             Backend::Daydream => {
                 let key = current.key.clone().ok_or_else(|| {
                     ApiError::conflict(
@@ -200,6 +250,12 @@ impl Credentials {
                         "no Daydream API key is set; PUT /v1/credentials or set DAYDREAM_API_KEY",
                     )
                 })?;
+                // The stand-in takes only its own key; the user's key never goes there.
+                let key = if current.api_url == self.local_base {
+                    self.local_key.clone()
+                } else {
+                    key
+                };
                 (current.api_url.as_str(), key)
             }
         };
@@ -254,19 +310,18 @@ impl Credentials {
 
     /// Applies and persists an update.
     pub fn update(&self, update: CredentialsUpdate) -> ApiResult<CredentialsView> {
-        let api_url = match update.api_url {
-            Some(url) => Some(
-                validate_api_url(&url)
-                    .map_err(|message| ApiError::Unprocessable {
-                        code: "invalid_api_url",
-                        message,
-                    })?
-                    .as_str()
-                    .trim_end_matches('/')
-                    .to_owned(),
-            ),
-            None => None,
-        };
+        let api_url = update
+            .api_url
+            .map(|url| {
+                if url.trim().trim_end_matches('/') == self.local_base {
+                    return Ok(self.local_base.clone());
+                }
+                checked_url(&self.hosts, &url).map_err(|message| ApiError::Unprocessable {
+                    code: "invalid_api_url",
+                    message,
+                })
+            })
+            .transpose()?;
         let key = match update.api_key {
             Some(Some(k)) if k.trim().contains(char::is_whitespace) => {
                 return Err(ApiError::Unprocessable {
@@ -278,11 +333,35 @@ impl Credentials {
             Some(_) => Some(None),
             None => None,
         };
+        if key.is_some() && self.key_from_env {
+            return Err(ApiError::conflict(
+                "api_key_from_env",
+                "DAYDREAM_API_KEY is set, and the environment wins; unset it and restart the \
+                 relay to store a key here",
+            ));
+        }
         {
             let mut current = self
                 .current
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let api_url = api_url.filter(|url| *url != current.api_url);
+            if api_url.is_some() && self.url_from_env {
+                return Err(ApiError::conflict(
+                    "api_url_from_env",
+                    "DAYDREAM_API_URL is set, and the environment wins; unset it and restart \
+                     the relay to store a URL here",
+                ));
+            }
+            // The key is bound to its URL: a new URL must come with the key meant for it,
+            // else the stored (or environment) key would be sent to the new host.
+            if api_url.is_some() && !matches!(key, Some(Some(_))) && current.key.is_some() {
+                return Err(ApiError::conflict(
+                    "api_key_required",
+                    "changing the API URL needs the API key for it in the same request \
+                     ({\"api_url\": …, \"api_key\": …})",
+                ));
+            }
             let key_after = match &key {
                 Some(new) => new.as_ref(),
                 None => current.key.as_ref(),
@@ -323,6 +402,26 @@ impl Credentials {
         }
         Ok(self.view())
     }
+}
+
+/// `host[:port]` of a URL, as an allowed-host entry.
+fn authority(url: &url::Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(
+        url.port()
+            .map_or_else(|| host.to_owned(), |p| format!("{host}:{p}")),
+    )
+}
+
+fn trimmed(url: &url::Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
+}
+
+/// Parses an API URL and checks that the key may go there.
+fn checked_url(hosts: &HostPolicy, raw: &str) -> Result<String, String> {
+    let url = normalise_base(raw)?;
+    hosts.check_api_url(&url)?;
+    Ok(trimmed(&url))
 }
 
 /// Routes of this module.

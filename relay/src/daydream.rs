@@ -403,7 +403,8 @@ impl DaydreamClient {
     }
 }
 
-fn normalise_base(base: &str) -> Result<url::Url, String> {
+/// Parses an API base URL (a trailing `/v1/streams` is accepted and removed).
+pub fn normalise_base(base: &str) -> Result<url::Url, String> {
     let trimmed = base.trim().trim_end_matches('/');
     let trimmed = trimmed.strip_suffix("/v1/streams").unwrap_or(trimmed);
     let url = url::Url::parse(trimmed).map_err(|e| format!("invalid API URL {base:?}: {e}"))?;
@@ -412,23 +413,6 @@ fn normalise_base(base: &str) -> Result<url::Url, String> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the API URL must not carry credentials".into());
-    }
-    Ok(url)
-}
-
-/// Checks an API URL supplied at runtime; `https` is required except on loopback.
-pub fn validate_api_url(base: &str) -> Result<url::Url, String> {
-    let url = normalise_base(base)?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if url.scheme() != "https" && !loopback {
-        return Err(format!(
-            "API URL {base:?} must use https (plain http only on loopback)"
-        ));
     }
     Ok(url)
 }
@@ -577,8 +561,6 @@ mod tests {
         assert_eq!(url.as_str(), "https://api.daydream.live/");
         assert!(normalise_base("ftp://x").is_err());
         assert!(normalise_base("https://user:pw@x").is_err());
-        assert!(validate_api_url("http://example.com").is_err());
-        assert!(validate_api_url("http://127.0.0.1:9/local").is_ok());
     }
 
     #[test]

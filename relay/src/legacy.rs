@@ -1,6 +1,8 @@
 //! The original package's single-stream API (`/start`, `/stop`, `/status`, `/frames`,
 //! `PATCH /pipeline`, `/config`, `/whep/status`), kept so existing scripts and workflows
-//! work. Each route acts on the current stream (the one created last).
+//! work. Each route acts on the current stream (the one created last), except that `/start`
+//! replaces only the stream `/start` itself started, never one a workflow made through
+//! `/v1/streams`, and checks the whole request before it deletes anything.
 
 use std::sync::Arc;
 
@@ -18,6 +20,10 @@ use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::runtime_config::FrameSettingsPatch;
 use crate::streams::{self, CreateRequest, PipelineConfig, StreamEntry, UpdateRequest};
 use crate::{AppState, lock};
+
+/// The stream `/start` started last; the lock also keeps two starts from interleaving.
+#[derive(Debug, Default)]
+pub struct Started(tokio::sync::Mutex<Option<String>>);
 
 /// Routes of this module.
 pub fn router() -> Router<Arc<AppState>> {
@@ -97,7 +103,55 @@ struct StartRequest {
     frame_height: Option<u32>,
 }
 
-async fn start(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Json<Value>> {
+/// The original's routes took JSON; requiring the type also keeps pages on other origins
+/// from posting a form or `text/plain` at them.
+fn require_json(headers: &HeaderMap) -> ApiResult<()> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            "send the body as JSON with `Content-Type: application/json`".into(),
+        ))
+    }
+}
+
+/// Everything a create checks locally, so a bad `/start` fails before the running stream
+/// is deleted.
+fn check_start(state: &AppState, create: &CreateRequest) -> ApiResult<()> {
+    state.runtime.get().patched(FrameSettingsPatch {
+        frame_rate: create.frame_rate,
+        width: create.width,
+        height: create.height,
+    })?;
+    if let Some(params) = create
+        .pipeline_config
+        .as_ref()
+        .and_then(|c| c.params.clone())
+    {
+        crate::local::params::validate(&Value::Object(params)).map_err(|e| {
+            ApiError::Unprocessable {
+                code: "invalid_params",
+                message: format!("{}: {}", e.field, e.message),
+            }
+        })?;
+    }
+    Ok(())
+}
+
+async fn start(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    require_json(&headers)?;
     // The original accepted an empty body; so does this route.
     let request: StartRequest = if body.iter().all(u8::is_ascii_whitespace) {
         StartRequest::default()
@@ -113,19 +167,23 @@ async fn start(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Jso
         width: request.frame_width,
         height: request.frame_height,
     };
-    // Like the original, a start replaces the running stream.
-    if let Some(current) = state.streams.current() {
-        streams::delete(&state, &current).await;
+    check_start(&state, &create)?;
+    let mut started = state.legacy.0.lock().await;
+    // Like the original, a start replaces the stream the previous start made.
+    if let Some(previous) = started.take().and_then(|id| state.streams.get(&id)) {
+        streams::delete(&state, &previous).await;
     }
     let entry = streams::create(&state, create).await?;
+    *started = Some(entry.id.clone());
     Ok(Json(status_json(&state, Some(&entry))))
 }
 
-async fn stop(State(state): State<Arc<AppState>>) -> Json<Value> {
+async fn stop(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    require_json(&headers)?;
     if let Some(current) = state.streams.current() {
         streams::delete(&state, &current).await;
     }
-    Json(status_json(&state, None))
+    Ok(Json(status_json(&state, None)))
 }
 
 async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {

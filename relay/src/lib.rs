@@ -28,6 +28,7 @@ pub mod state_files;
 pub mod static_files;
 pub mod streams;
 pub mod telemetry;
+pub mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -85,6 +86,8 @@ pub struct AppState {
     pub agents: agent::Connections,
     /// The SSE bus.
     pub events: events::Events,
+    /// The stream the legacy `/start` made.
+    pub legacy: legacy::Started,
     /// Remote streams not yet deleted, persisted for clean-up after a crash.
     pub ledger: remote_ledger::Ledger,
     /// Set first thing on shutdown: no stream is created from then on.
@@ -121,10 +124,15 @@ impl AppState {
             .await
             .context("cannot start the local media server")?;
         let local_base = format!("http://{addr}/local");
-        let credentials = credentials::Credentials::load(&config, local_base.clone())?;
+        let local_key = config
+            .local_key
+            .clone()
+            .unwrap_or_else(|| config::Secret::new(auth::random_token()));
+        let credentials =
+            credentials::Credentials::load(&config, local_base.clone(), local_key.clone())?;
         Ok(Arc::new(Self {
             guard: auth::Guard::new(token, addr, &config.allowed_hosts),
-            local: local::rest::LocalBackend::new(media.clone(), local_base, faults),
+            local: local::rest::LocalBackend::new(media.clone(), local_base, local_key, faults),
             media,
             credentials,
             sign_in: signin::SignIn::new(Duration::from_millis(config.sign_in_timeout_ms)),
@@ -133,6 +141,7 @@ impl AppState {
             leases: std::sync::Mutex::default(),
             agents: agent::Connections::default(),
             events: events::Events::default(),
+            legacy: legacy::Started::default(),
             ledger: remote_ledger::Ledger::load(&state_dir),
             stopping: AtomicBool::new(false),
             creates: watch::Sender::new(0),

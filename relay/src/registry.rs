@@ -195,11 +195,13 @@ pub fn view(state: &AppState, entry: &StreamEntry) -> Value {
         "created_at": entry.created_at,
         "backend": entry.backend.as_str(),
         "playback_id": entry.remote.output_playback_id,
-        "whip_url": entry.remote.whip_url,
-        "whep_url": info.whep_url,
+        // The upstream URLs carry the stream key (whoever has them can publish or watch):
+        // callers get the relay's proxy routes instead.
+        "whip_url": format!("/v1/streams/{}/whip", entry.id),
+        "whep_url": info.whep_url.as_ref().map(|_| format!("/v1/streams/{}/whep", entry.id)),
         "state": StreamEntry::state(&info, holder.as_deref()),
         "error": info.error,
-        "remote": {"state": info.remote_state, "status": info.remote_status},
+        "remote": {"state": info.remote_state, "status": without_secrets(&info.remote_status)},
         "settings": info.settings,
         "pipeline_config": {"pipeline": info.pipeline, "params": info.params},
         "publisher": report_json(info.publisher.as_ref()),
@@ -207,6 +209,24 @@ pub fn view(state: &AppState, entry: &StreamEntry) -> Value {
         "lease": holder,
         "frames": entry.frames.snapshot(),
     })
+}
+
+/// Daydream's status without what grants access to the stream: its URLs (`whep_url` and
+/// any other `…url`) and stream keys.
+fn without_secrets(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| {
+                    let k = k.to_ascii_lowercase();
+                    !k.ends_with("url") && k != "stream_key"
+                })
+                .map(|(k, v)| (k.clone(), without_secrets(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_secrets).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The per-stream part of the 1 Hz `stats` event.

@@ -5,7 +5,9 @@
 //! stream). The relay forwards the SDP to the stream's WHIP URL, or to its WHEP URL (from
 //! `Livepeer-Playback-URL`, else the status), follows 307/308, and passes the upstream
 //! answer through: 201, WHEP's 406 counter-offer, 409 + `Retry-After`, other 4xx. Only URLs
-//! Daydream returned are contacted.
+//! Daydream returned are contacted, and for streams on the Daydream backend only those
+//! [`crate::upstream::HostPolicy`] allows (https, public addresses), redirects and
+//! `Location`s included.
 //!
 //! Every accepted offer is its own session with its own relative `Location`
 //! (`whep/{session}`), so it resolves under whatever prefix the client used (ComfyUI's
@@ -25,6 +27,8 @@ use axum::routing::{MethodRouter, patch, post};
 use serde::Deserialize;
 
 use crate::agent::lease_input;
+use crate::config::Backend;
+use crate::daydream::DaydreamError;
 use crate::error::{ApiError, ApiResult};
 use crate::leases::{Input, Kind, MAX_VIEWERS, Refusal, Session};
 use crate::registry::{StreamEntry, changed};
@@ -108,6 +112,22 @@ fn target(entry: &StreamEntry, kind: Kind) -> ApiResult<url::Url> {
         .map_err(|e| ApiError::Internal(format!("stored {} URL: {e}", kind.as_str())))
 }
 
+/// Refuses a URL the stream's backend may not make the relay contact (SSRF): the local
+/// backend's URLs are the relay's own; Daydream's must pass the host policy.
+fn check_url(state: &AppState, entry: &StreamEntry, url: &url::Url) -> ApiResult<()> {
+    if entry.backend == Backend::Local {
+        return Ok(());
+    }
+    state
+        .credentials
+        .hosts()
+        .check_upstream(url)
+        .map_err(|reason| {
+            tracing::warn!(stream = %entry.id, %reason, "refused a media URL from upstream");
+            DaydreamError::BadResponse(format!("refused a media URL: {reason}")).into()
+        })
+}
+
 fn upstream_failure(e: &reqwest::Error) -> ApiError {
     if e.is_timeout() {
         ApiError::Unavailable("the media server did not answer the SDP offer in time".into())
@@ -116,15 +136,19 @@ fn upstream_failure(e: &reqwest::Error) -> ApiError {
     }
 }
 
-/// Sends a request, following 307/308 (method and body kept), up to [`MAX_REDIRECTS`].
+/// Sends a request, following 307/308 (method and body kept), up to [`MAX_REDIRECTS`];
+/// every URL, the first and each redirect's, passes [`check_url`].
 async fn send(
-    http: &reqwest::Client,
+    state: &AppState,
+    entry: &StreamEntry,
     method: Method,
     mut url: url::Url,
     headers: &[(HeaderName, String)],
     body: &Bytes,
 ) -> ApiResult<(reqwest::Response, url::Url)> {
+    let http = entry.client.http();
     for _ in 0..=MAX_REDIRECTS {
+        check_url(state, entry, &url)?;
         let mut request = http
             .request(method.clone(), url.clone())
             .timeout(SIGNALLING_TIMEOUT)
@@ -225,8 +249,7 @@ async fn offer(
     }
     let url = target(&entry, kind)?;
     let forwarded = [(header::CONTENT_TYPE, "application/sdp".to_owned())];
-    let (response, final_url) =
-        send(entry.client.http(), Method::POST, url, &forwarded, &body).await?;
+    let (response, final_url) = send(state, &entry, Method::POST, url, &forwarded, &body).await?;
     let status = response.status().as_u16();
     if kind == Kind::Whep && status == 429 {
         return Err(ApiError::TooManyRequests {
@@ -250,6 +273,7 @@ async fn offer(
                 "the media server answered without a Location".into(),
             ));
         };
+        check_url(state, &entry, &location)?;
         let session = session_id();
         own = Some(format!("{}/{session}", kind.as_str()));
         if kind == Kind::Whip {
@@ -288,7 +312,7 @@ fn record_playback_url(
         .get(PLAYBACK_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| base.join(v).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .filter(|u| check_url(state, entry, u).is_ok())
     else {
         return;
     };
@@ -330,14 +354,7 @@ async fn patch_session(
     if let Some(tag) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         forwarded.push((header::IF_MATCH, tag.to_owned()));
     }
-    let (response, _) = send(
-        entry.client.http(),
-        Method::PATCH,
-        upstream,
-        &forwarded,
-        &body,
-    )
-    .await?;
+    let (response, _) = send(state, &entry, Method::PATCH, upstream, &forwarded, &body).await?;
     Ok(pass_through(response, None).await)
 }
 
@@ -378,7 +395,8 @@ async fn delete_upstream_all(entry: &StreamEntry, upstreams: Vec<String>) {
             .send()
             .await;
         if let Err(e) = result {
-            tracing::debug!(stream = %entry.id, error = %e, "session DELETE failed");
+            // The URL carries the stream key: it stays out of the log.
+            tracing::debug!(stream = %entry.id, error = %e.without_url(), "session DELETE failed");
         }
     }
 }

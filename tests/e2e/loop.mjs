@@ -119,6 +119,7 @@ export function startSource(api, streamId, { width, height, fps, markers, firstM
   let inFlight = false;
   let n = firstMarker;
   const headers = {
+    "Content-Type": "application/octet-stream",
     "X-Frame-Width": String(width),
     "X-Frame-Height": String(height),
     "X-Frame-Format": "rgb8",

@@ -11,8 +11,8 @@ import {
   startStack,
   startStudio,
   stopStudio,
+  untilViewers,
   videoProgress,
-  viewers,
 } from "./players.mjs";
 
 const PLAY_SECONDS = 30;
@@ -36,7 +36,8 @@ export function playTogether(name) {
     const preview = await openPreview(routes[name]);
     const { streamId } = studio;
     try {
-      assert.equal(await viewers(relay, streamId), 3, "one WHEP session per player");
+      // One WHEP session per player.
+      await untilViewers(relay, streamId, 3);
       const sample = async () => ({
         output: (await relay.api(`/v1/streams/${streamId}`)).frames.output_sequence,
         studio: await videoProgress(studio.page, STUDIO_VIDEO),
@@ -60,7 +61,7 @@ export function playTogether(name) {
       assert.equal(await preview.page.getAttribute("#preview", "data-phase"), "connected");
       assert.equal(await studio.page.getAttribute("#studio", "data-output"), "connected");
       assert.equal((await relay.api(`/v1/streams/${streamId}`)).player?.state, "live");
-      assert.equal(await viewers(relay, streamId), 3);
+      await untilViewers(relay, streamId, 3);
       assert.deepEqual([...studio.errors, ...preview.errors], []);
     } finally {
       await preview.context.close();

@@ -41,10 +41,16 @@ export async function startStack() {
   };
 }
 
-/** Viewers (WHEP sessions) the local backend's media server holds for the stream. */
+/** Viewers (WHEP sessions) the local backend's media server holds for the stream, as the
+ * relay's last status poll saw them (the local backend's REST takes only the relay's key). */
 export async function viewers(relay, streamId) {
-  const status = await relay.api(`/local/v1/streams/${streamId}/status`);
-  return status.data.inference_status.viewers;
+  const stream = await relay.api(`/v1/streams/${streamId}`);
+  return stream.remote.status?.inference_status?.viewers ?? 0;
+}
+
+/** Waits until the relay's view of the stream counts `count` viewers (it polls the status). */
+export function untilViewers(relay, streamId, count) {
+  return until(`${count} viewers`, async () => (await viewers(relay, streamId)) === count, WAIT_MS);
 }
 
 /** Frames the page's `<video>` matching `selector` has decoded, and its playback position. */

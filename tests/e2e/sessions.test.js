@@ -11,6 +11,7 @@ import {
   startStack,
   startStudio,
   stopStudio,
+  untilViewers,
   videoProgress,
   viewers,
 } from "./players.mjs";
@@ -60,7 +61,7 @@ test("a preview's session DELETE through ComfyUI's proxy reaches the relay and e
       { timeout: WAIT_MS },
     );
     assert.equal(await second.page.getAttribute("#preview", "data-phase"), "connected");
-    assert.equal(await viewers(relay, streamId), 3);
+    await untilViewers(relay, streamId, 3);
     assert.deepEqual([...first.errors, ...second.errors], []);
   } finally {
     await first.context.close();

@@ -121,9 +121,9 @@ test("backoff is capped", () => {
 });
 
 test("output is playable once the relay knows a WHEP URL and the stream is not ending", () => {
-  assert.equal(hasOutput({ state: "live", whep_url: "http://x/whep" }), true);
+  assert.equal(hasOutput({ state: "live", whep_url: "/v1/streams/s/whep" }), true);
   assert.equal(hasOutput({ state: "connecting", whep_url: null }), false);
-  assert.equal(hasOutput({ state: "stopping", whep_url: "http://x/whep" }), false);
-  assert.equal(hasOutput({ state: "error", whep_url: "http://x/whep" }), false);
+  assert.equal(hasOutput({ state: "stopping", whep_url: "/v1/streams/s/whep" }), false);
+  assert.equal(hasOutput({ state: "error", whep_url: "/v1/streams/s/whep" }), false);
   assert.equal(hasOutput(null), false);
 });

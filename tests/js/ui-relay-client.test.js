@@ -58,6 +58,8 @@ test("the sign-in calls: start, a bounded wait, cancel, and a pasted answer", as
       "POST http://h/rtc/api/v1/credentials/sign-in/callback",
     ],
   );
+  assert.equal(calls[0].body, "{}");
+  assert.equal(calls[0].headers["content-type"], "application/json");
   assert.equal(calls[3].body, '{"token":"a.b.c","state":"S1"}');
 });
 

@@ -287,7 +287,10 @@ def test_status_reports_the_stream(client: RelayClient) -> None:
     stream_id = Executor(ALL_NODES).run(graph())["2"][0]
     outputs = StreamStatus.execute(stream_id, 0.0).args
     running, sid, playback_id, _whep, sent, depth, text, whip_url = outputs
-    assert running is True and sid == stream_id and playback_id and whip_url
+    assert running is True and sid == stream_id and playback_id
+    # The relay's proxy route as ComfyUI's pages reach it, never the upstream URL.
+    assert whip_url == f"/rtc/api/v1/streams/{stream_id}/whip"
+    assert "stk_" not in text and "/local/live/" not in text
     assert (sent, depth) == (0, 0)
     assert json.loads(text)["id"] == stream_id
     # No id: the relay's current stream.

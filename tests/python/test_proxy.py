@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 from conftest import RelayProcess
 
-from comfy_extension.rtc_node.proxy import RelayProxy
+from comfy_extension.rtc_node.proxy import TRUST_REMOTE_ENV, RelayProxy, may_pass
 from comfy_extension.rtc_node.relay_client import RelayEndpoint
 
 TOKEN = "proxy-test-token"
@@ -61,6 +61,7 @@ class Upstream:
         self.closed_by_client = asyncio.Event()
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/echo", self.echo)
+        self.app.router.add_route("*", "/v1/credentials", self.echo)
         self.app.router.add_get("/v1/events", self.events)
         self.app.router.add_get("/v1/agent", self.agent)
 
@@ -376,3 +377,62 @@ def test_a_busy_tab_behind_the_proxy_keeps_its_lease_under_a_frame_flood(pack_re
             await standby.close()
 
     run(with_proxy(fixed_endpoint(pack_relay.endpoint()), body))
+
+
+def test_credential_changes_are_refused_from_other_machines() -> None:
+    async def scenario() -> None:
+        upstream = Upstream()
+        runner, upstream_url = await serve(upstream.app)
+
+        async def body(session: aiohttp.ClientSession, url: str) -> None:
+            put = {"json": {"api_url": "https://api.daydream.live", "api_key": "k"}}
+            # Behind a reverse proxy the peer is the proxy; the user may be anywhere.
+            for forwarded in ({"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=1.2.3.4"}):
+                for path in ("v1/credentials", "v1//credentials/"):
+                    async with session.put(
+                        f"{url}/rtc/api/{path}", headers=forwarded, **put
+                    ) as response:
+                        assert response.status == 403
+                        error = (await response.json())["error"]
+                        assert error["code"] == "credentials_local_only"
+                        assert TRUST_REMOTE_ENV in error["message"]
+            assert upstream.seen == []
+            # Reading them is fine from anywhere; a change from this machine passes.
+            async with session.get(
+                f"{url}/rtc/api/v1/credentials", headers={"X-Forwarded-For": "203.0.113.9"}
+            ) as response:
+                assert response.status == 409  # the stand-in upstream's answer
+            async with session.put(f"{url}/rtc/api/v1/credentials", **put) as response:
+                assert response.status == 409
+            assert [seen["method"] for seen in upstream.seen] == ["GET", "PUT"]
+
+        try:
+            await with_proxy(fixed(upstream_url), body)
+        finally:
+            await runner.cleanup()
+
+    run(scenario())
+
+
+def test_a_remote_peer_may_change_credentials_only_when_comfyui_authenticates(
+    monkeypatch: Any,
+) -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    class Transport:
+        def __init__(self, peer: str) -> None:
+            self.peer = peer
+
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            return (self.peer, 50000) if name == "peername" else default
+
+    def put(peer: str) -> web.Request:
+        return make_mocked_request("PUT", "/rtc/api/v1/credentials", transport=Transport(peer))
+
+    monkeypatch.delenv(TRUST_REMOTE_ENV, raising=False)
+    assert may_pass(put("127.0.0.1"), "v1/credentials")
+    assert may_pass(put("::1"), "v1/credentials")
+    assert not may_pass(put("192.168.1.20"), "v1/credentials")
+    assert may_pass(put("192.168.1.20"), "v1/streams")
+    monkeypatch.setenv(TRUST_REMOTE_ENV, "1")
+    assert may_pass(put("192.168.1.20"), "v1/credentials")

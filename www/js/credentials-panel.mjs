@@ -292,6 +292,11 @@ export function createCredentialsPanel(
       setText(message, "Enter a key first.");
       return;
     }
+    // The relay binds the key to its URL: a new URL needs the key meant for it.
+    if (!key && info?.has_api_key) {
+      setText(message, "Enter the API key for the new URL too.");
+      return;
+    }
     const body = {};
     if (key) body.api_key = key;
     if (urlInput.dataset.dirty) body.api_url = url;

@@ -98,7 +98,8 @@ export function createRelayClient(
     putConfig: (values) => request("PUT", "v1/config", { body: values }),
     getCredentials: () => request("GET", "v1/credentials"),
     putCredentials: (values) => request("PUT", "v1/credentials", { body: values }),
-    startSignIn: () => request("POST", "v1/credentials/sign-in"),
+    // An empty JSON body: the relay refuses state changes without a JSON content type.
+    startSignIn: () => request("POST", "v1/credentials/sign-in", { body: {} }),
     /** The sign-in's state; with `waitMs`, the relay answers early once it stops waiting. */
     getSignIn: (waitMs = 0) =>
       request("GET", `v1/credentials/sign-in?wait_ms=${waitMs}`, { timeoutMs: waitMs + DEFAULT_TIMEOUT_MS }),

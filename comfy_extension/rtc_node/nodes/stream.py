@@ -18,6 +18,7 @@ from comfy_api.latest import io
 
 from .. import params
 from ..notify import toast
+from ..proxy import PREFIX
 from ..relay_client import RelayError
 from .common import (
     CATEGORY,
@@ -48,12 +49,18 @@ _gone: set[str] = set()
 _started_lock = threading.Lock()
 
 
+def _proxied(route: Any) -> str:
+    """A relay route (the relay never reveals the upstream URLs, which carry the stream key)
+    as a page on ComfyUI's origin reaches it: through the pack's proxy."""
+    return PREFIX + str(route).lstrip("/") if route else ""
+
+
 def _outputs(stream: dict[str, Any]) -> tuple[str, str, str, str]:
     return (
         str(stream.get("id") or ""),
         str(stream.get("playback_id") or ""),
-        str(stream.get("whip_url") or ""),
-        str(stream.get("whep_url") or ""),
+        _proxied(stream.get("whip_url")),
+        _proxied(stream.get("whep_url")),
     )
 
 

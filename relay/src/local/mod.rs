@@ -15,8 +15,8 @@ use crate::AppState;
 
 /// Everything under `/local`: the REST API, the fault admin route, the sign-in page and the
 /// media routes.
-pub fn router(state: &AppState) -> Router<Arc<AppState>> {
-    rest::router()
+pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    rest::router(state)
         .merge(sign_in::router())
         .merge(state.media.router())
 }

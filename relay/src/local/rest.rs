@@ -20,6 +20,7 @@ use super::faults::{Fault, FaultRoute, FaultRule, Faults, JournalEntry, When};
 use super::media::{MediaServer, MediaStatus, whep_path, whip_path};
 use super::params;
 use crate::AppState;
+use crate::config::Secret;
 use crate::error::{ApiError, ApiJson};
 use crate::lock;
 
@@ -44,17 +45,19 @@ pub struct LocalBackend {
     streams: Mutex<HashMap<String, LocalStream>>,
     media: MediaServer,
     base_url: String,
+    key: Secret,
     pub(super) faults: Faults,
     pub(super) sign_ins: super::sign_in::Issued,
 }
 
 impl LocalBackend {
-    /// `base_url` is `http://<bound addr>/local`.
-    pub fn new(media: MediaServer, base_url: String, faults: Vec<FaultRule>) -> Self {
+    /// `base_url` is `http://<bound addr>/local`; `key` is the only API key accepted.
+    pub fn new(media: MediaServer, base_url: String, key: Secret, faults: Vec<FaultRule>) -> Self {
         let backend = Self {
             streams: Mutex::default(),
             media,
             base_url,
+            key,
             faults: Faults::default(),
             sign_ins: super::sign_in::Issued::default(),
         };
@@ -198,7 +201,7 @@ impl IntoResponse for EnvelopeError {
 pub(super) type LocalResult<T> = Result<T, EnvelopeError>;
 
 /// Routes of the local REST API, to be nested under `/local`.
-pub fn router() -> Router<Arc<AppState>> {
+pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route(
             "/v1/streams",
@@ -211,23 +214,25 @@ pub fn router() -> Router<Arc<AppState>> {
             get(get_stream).patch(update_stream).delete(delete_by_path),
         )
         .route("/v1/streams/{id}/status", get(stream_status))
-        .route_layer(middleware::from_fn(require_key))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key))
         .route(
             "/_faults",
             get(list_faults).put(set_faults).delete(clear_faults),
         )
 }
 
-/// Daydream accepts any well-formed bearer key it issued; the stand-in has no key format to
-/// check, so any non-empty key is accepted and a missing one gets Daydream's 401.
-async fn require_key(request: Request, next: Next) -> Response {
+/// The stand-in is reachable by anything on the machine (its routes need no relay token, so
+/// the relay's own client can call it like the cloud), hence it accepts only the key the
+/// relay generated at start and handed to that client; anything else gets Daydream's 401.
+async fn require_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let ok = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .is_some_and(|(scheme, key)| {
-            scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty()
+            scheme.eq_ignore_ascii_case("bearer")
+                && crate::auth::secrets_match(state.local.key.expose(), key.trim())
         });
     if !ok {
         return EnvelopeError::new(
@@ -362,6 +367,7 @@ async fn create_stream(
     };
     backend.media.open_stream(&stream_key);
     let json = backend.stream_json(&stream);
+    tracing::info!(stream = %id, "local backend: stream created");
     lock(&backend.streams).insert(id, stream);
     if let Some(fault) = answer_fault {
         strike(fault).await?;
@@ -451,6 +457,7 @@ async fn delete(backend: &LocalBackend, id: &str) -> LocalResult<Json<Value>> {
     let removed = lock(&backend.streams).remove(id);
     let stream = removed.ok_or_else(|| EnvelopeError::not_found(id))?;
     backend.media.close_stream(&stream.stream_key);
+    tracing::info!(stream = %id, "local backend: stream deleted");
     Ok(Json(json!({"success": true, "data": {}})))
 }
 

@@ -328,6 +328,7 @@ async fn fast_producer_slow_consumer_keeps_newest_and_counts_drops() {
                 let r = http
                     .post(&relay_url)
                     .bearer_auth(common::TOKEN)
+                    .header("content-type", "application/octet-stream")
                     .header("x-frame-width", "256")
                     .header("x-frame-height", "256")
                     .header("x-frame-format", "rgba8")

@@ -121,7 +121,11 @@ async fn a_stored_key_is_loaded_at_start() {
     )
     .unwrap();
     let state_dir = dir.path().to_path_buf();
-    let relay = Relay::start_with(move |c| c.state_dir = Some(state_dir)).await;
+    let relay = Relay::start_with(move |c| {
+        c.state_dir = Some(state_dir);
+        c.allow_api_hosts = vec!["127.0.0.1:9".into()];
+    })
+    .await;
     let creds: Value = relay
         .get("/v1/credentials")
         .send()

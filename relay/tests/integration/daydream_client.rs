@@ -39,7 +39,7 @@ async fn calls(relay: &Relay, route: &str) -> Vec<Value> {
 #[tokio::test]
 async fn warm_up_errors_are_retried_until_success() {
     let relay = Relay::start().await;
-    let c = client(&relay, "k", Duration::from_secs(2));
+    let c = client(&relay, common::LOCAL_KEY, Duration::from_secs(2));
 
     relay
         .set_faults(json!([{"route": "create", "status": 503, "count": 2, "retry_after": 0}]))
@@ -92,7 +92,7 @@ async fn warm_up_errors_are_retried_until_success() {
 #[tokio::test]
 async fn persistent_errors_become_typed_errors() {
     let relay = Relay::start().await;
-    let c = client(&relay, "k", Duration::from_secs(2));
+    let c = client(&relay, common::LOCAL_KEY, Duration::from_secs(2));
 
     relay
         .set_faults(json!([{"route": "create", "status": 429, "count": 10}]))
@@ -176,7 +176,7 @@ async fn persistent_errors_become_typed_errors() {
 #[tokio::test]
 async fn timeouts_are_retried_only_when_safe() {
     let relay = Relay::start().await;
-    let c = client(&relay, "k", Duration::from_millis(300));
+    let c = client(&relay, common::LOCAL_KEY, Duration::from_millis(300));
     let stream = c
         .create_stream("n", "streamdiffusion", &params())
         .await

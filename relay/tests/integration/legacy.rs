@@ -176,6 +176,7 @@ async fn start_status_frames_pipeline_stop() {
     // A second start replaces the current stream.
     let again: Value = relay
         .post("/start")
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap()
@@ -195,6 +196,7 @@ async fn start_status_frames_pipeline_stop() {
 
     let stopped: Value = relay
         .post("/stop")
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap()

@@ -47,8 +47,9 @@ fn billed_by(upstream: &Relay) -> impl FnOnce(&mut rtc_relay::config::Config) {
     let api_url = upstream.url("/local");
     move |config| {
         config.backend = Some(Backend::Daydream);
-        config.api_url = api_url;
-        config.api_key = Some(Secret::new("local"));
+        config.api_url = Some(api_url);
+        // The upstream relay's local backend takes only its own key.
+        config.api_key = Some(Secret::new(common::LOCAL_KEY));
     }
 }
 

@@ -6,10 +6,7 @@ use common::Relay;
 use serde_json::{Value, json};
 
 fn local(relay: &Relay, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-    relay
-        .http
-        .request(method, relay.url(&format!("/local{path}")))
-        .bearer_auth("any-key")
+    relay.local(method, path)
 }
 
 #[tokio::test]

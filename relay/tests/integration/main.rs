@@ -3,6 +3,7 @@
 mod common;
 mod media_support;
 
+mod access;
 mod agent;
 mod auth;
 mod backend_switch;

@@ -24,7 +24,12 @@ async fn relay_on_local_api(configure: impl FnOnce(&mut rtc_relay::config::Confi
 }
 
 async fn start_sign_in(relay: &Relay) -> Value {
-    let r = relay.post("/v1/credentials/sign-in").send().await.unwrap();
+    let r = relay
+        .post("/v1/credentials/sign-in")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
     let view: Value = r.json().await.unwrap();
     assert_eq!(view["status"], "waiting", "{view}");

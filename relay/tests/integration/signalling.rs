@@ -200,7 +200,7 @@ async fn relay_for(cloud: &Cloud) -> Relay {
     Relay::start_with(move |c| {
         c.api_key = Some(Secret::new(KEY));
         c.backend = Some(Backend::Daydream);
-        c.api_url = format!("{base}/v1/streams");
+        c.api_url = Some(format!("{base}/v1/streams"));
     })
     .await
 }
@@ -281,11 +281,9 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        one["whep_url"],
-        format!("{}/play/out/whep", cloud.base()),
-        "Livepeer-Playback-URL wins"
-    );
+    // The upstream playback URL is used (below) but never shown.
+    assert_eq!(one["whep_url"], format!("/v1/streams/{id}/whep"));
+    assert!(!one.to_string().contains("/play/out/whep"), "{one}");
 
     let patch = relay
         .patch(&whip_session)
@@ -380,7 +378,7 @@ async fn the_key_never_leaves_the_relay() {
         .unwrap();
     assert_eq!(
         creds,
-        json!({"has_api_key": true, "source": "env", "api_url": format!("{}/v1/streams", cloud.base()),
+        json!({"has_api_key": true, "source": "env", "api_url": cloud.base(),
             "backend": "daydream", "backend_source": "env"})
     );
     let stream = relay.default_stream().await;
@@ -402,6 +400,8 @@ async fn the_key_never_leaves_the_relay() {
         .unwrap();
     for body in [creds.to_string(), stream.to_string(), status, list] {
         assert!(!body.contains(KEY), "{body}");
+        // Nor the stream key, which the upstream WHIP URL carries.
+        assert!(!body.contains("stk_fake1"), "{body}");
     }
     relay.stop().await;
 }
@@ -425,4 +425,39 @@ async fn shutdown_deletes_the_remote_streams_it_created() {
     // The agent was told and its socket closed.
     let stop = next_of_type(&mut holder, "stop").await;
     assert_eq!(stop["stream_id"], "str_fake1");
+}
+
+#[tokio::test]
+async fn media_urls_off_the_allowed_hosts_are_never_contacted() {
+    let cloud = start_cloud().await;
+    // The key may go to `localhost:PORT` (the configured API URL); the create answer points
+    // WHIP at `http://127.0.0.1:PORT`, a plain-http loopback host nobody allowed.
+    let port = cloud.base().rsplit(':').next().unwrap().to_owned();
+    let relay = Relay::start_with(move |c| {
+        c.api_key = Some(Secret::new(KEY));
+        c.backend = Some(Backend::Daydream);
+        c.api_url = Some(format!("http://localhost:{port}/v1/streams"));
+    })
+    .await;
+    let (mut holder, _) = agent(&relay, true).await;
+    relay.default_stream().await;
+    let grant = next_of_type(&mut holder, "publish").await;
+    let refused = relay
+        .post(grant["whip_url"].as_str().unwrap())
+        .header("content-type", "application/sdp")
+        .body(OFFER)
+        .send()
+        .await
+        .unwrap();
+    let body = expect_error(refused, 502, "bad_upstream_response").await;
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("https"),
+        "{body}"
+    );
+    assert!(
+        !cloud.seen().iter().any(|s| s.contains("whip")),
+        "{:?}",
+        cloud.seen()
+    );
+    relay.stop().await;
 }

@@ -14,6 +14,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const TOKEN: &str = "test-token-0123456789";
+/// The local backend's key in tests (generated at start in production).
+pub const LOCAL_KEY: &str = "test-local-key-0123456789";
 
 /// A running relay.
 pub struct Relay {
@@ -30,6 +32,7 @@ pub fn test_config(state_dir: &std::path::Path) -> Config {
     config.api_key = None;
     config.backend = None;
     config.token = Some(Secret::new(TOKEN));
+    config.local_key = Some(Secret::new(LOCAL_KEY));
     config.state_dir = Some(state_dir.to_path_buf());
     config.retry_base_ms = 10;
     config.retry_cap_ms = 40;
@@ -97,6 +100,13 @@ impl Relay {
         self.http.request(method, self.url(path)).bearer_auth(TOKEN)
     }
 
+    /// A call to the local backend's REST with its key, as the relay's own client makes it.
+    pub fn local(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(&format!("/local{path}")))
+            .bearer_auth(LOCAL_KEY)
+    }
+
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.request(reqwest::Method::GET, path)
     }
@@ -142,6 +152,7 @@ impl Relay {
     ) -> reqwest::Response {
         let mut request = self
             .post(path)
+            .header("content-type", "application/octet-stream")
             .header("x-frame-width", width.to_string())
             .header("x-frame-height", height.to_string());
         if let Some(format) = format {
