@@ -2,10 +2,16 @@
 // that have done the `?token=` cookie exchange, and screenshots for the docs.
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { startRelay } from "./harness.mjs";
 
 const checkout = new URL("../../", import.meta.url).pathname;
-export const docsDir = `${checkout}docs/`;
+/**
+ * Where screenshots go: a scratch folder, so test runs leave the tracked tree alone;
+ * `scripts/screenshots.sh` points it at `docs/` to refresh the README's pictures.
+ */
+const screenshotDir = process.env.RTC_SCREENSHOT_DIR ?? join(tmpdir(), "rtc-node-screenshots");
 export const WAIT_MS = 30_000;
 
 /**
@@ -71,6 +77,6 @@ export async function grantMedia(context) {
 }
 
 export async function screenshot(target, name) {
-  mkdirSync(docsDir, { recursive: true });
-  await target.screenshot({ path: `${docsDir}${name}` });
+  mkdirSync(screenshotDir, { recursive: true });
+  await target.screenshot({ path: join(screenshotDir, name) });
 }
