@@ -510,6 +510,18 @@ fn held_stream(
     Some(entry)
 }
 
+/// Whether a report arrived after it stopped mattering: its stream is gone, or the agent says
+/// its media ended after its lease moved. Agents send these while tearing down; answering with
+/// an error would only show users a message about a stream they already stopped.
+fn late_report(state: &AppState, agent_id: &str, stream_id: &str, ended: bool) -> bool {
+    let late = state.streams.get(stream_id).is_none()
+        || (ended && state.holder(stream_id).as_deref() != Some(agent_id));
+    if late {
+        tracing::debug!(agent = %agent_id, stream = %stream_id, "late report ignored");
+    }
+    late
+}
+
 fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<String>, text: &str) {
     let message = match serde_json::from_str::<AgentMessage>(text) {
         Ok(m) => m,
@@ -525,6 +537,10 @@ fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Stri
             state: media_state,
             error,
         } => {
+            let ended = media_state == rtc_protocol::MediaState::Ended;
+            if late_report(state, agent_id, &stream_id, ended) {
+                return;
+            }
             let Some(entry) = held_stream(state, agent_id, tx, &stream_id) else {
                 return;
             };
@@ -558,6 +574,9 @@ fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Stri
             role,
             stats,
         } => {
+            if late_report(state, agent_id, &stream_id, false) {
+                return;
+            }
             let Some(entry) = held_stream(state, agent_id, tx, &stream_id) else {
                 return;
             };
