@@ -12,6 +12,7 @@ import { createReadStream, statSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { extname, join, normalize } from "node:path";
+import { whenListening } from "./harness.mjs";
 
 const root = new URL("../../", import.meta.url).pathname;
 const webDir = join(root, "comfy_extension", "web");
@@ -242,25 +243,7 @@ export function startPackProxy({ relayUrl, token }) {
     env: { ...process.env, RTC_PROXY_RELAY_URL: relayUrl, RTC_PROXY_RELAY_TOKEN: token },
     stdio: ["pipe", "pipe", "inherit"],
   });
-  let out = "";
-  return new Promise((resolve, reject) => {
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const match = out.match(/listening on (http:\/\/[\d.:]+)/);
-      if (match) {
-        resolve({
-          url: match[1],
-          stop: () =>
-            new Promise((done) => {
-              child.once("exit", done);
-              child.stdin.end();
-            }),
-        });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`the pack's proxy exited with ${code}: ${out}`)));
-  });
+  return whenListening(child, child.stdout, "the pack's proxy", (c) => c.stdin.end());
 }
 
 /**

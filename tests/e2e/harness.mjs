@@ -25,27 +25,42 @@ export function startRelay({ args = [], env = {}, addr = "127.0.0.1:0" } = {}) {
     env: { ...clean, RTC_RELAY_STATE_DIR: stateDir, ...env },
     stdio: ["pipe", "ignore", "pipe"],
   });
+  return whenListening(child, child.stderr, "relay", (c) => c.kill("SIGTERM")).then((relay) => ({
+    ...relay,
+    stateDir,
+  }));
+}
+
+/**
+ * Resolves with `{url, log, stop}` once `child` prints `listening on http://ADDR` on `output`
+ * (the relay, the media-server example and the pack's proxy all announce themselves so, which
+ * lets them bind port 0). `stop` ends the child with `end` and waits for its exit.
+ * @param {import("node:child_process").ChildProcess} child
+ * @param {import("node:stream").Readable} output
+ * @param {string} what named in errors
+ * @param {(child: import("node:child_process").ChildProcess) => void} end
+ */
+export function whenListening(child, output, what, end) {
   let log = "";
   return new Promise((resolve, reject) => {
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (chunk) => {
+    output.setEncoding("utf8");
+    output.on("data", (chunk) => {
       log += chunk;
       const match = log.match(/listening on (http:\/\/[\d.:]+)/);
       if (match) {
         resolve({
           url: match[1],
-          stateDir,
           log: () => log,
           stop: () =>
             new Promise((done) => {
               child.once("exit", done);
-              child.kill("SIGTERM");
+              end(child);
             }),
         });
       }
     });
-    child.once("exit", (code) => reject(new Error(`relay exited with ${code} before listening:\n${log}`)));
-    child.once("error", (err) => reject(new Error(`cannot start ${relayBinary}: ${err.message}`)));
+    child.once("exit", (code) => reject(new Error(`${what} exited with ${code} before listening:\n${log}`)));
+    child.once("error", (err) => reject(new Error(`cannot start ${what}: ${err.message}`)));
   });
 }
 

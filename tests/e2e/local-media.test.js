@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { launchBrowser } from "./harness.mjs";
+import { launchBrowser, whenListening } from "./harness.mjs";
 
 const root = new URL("../../", import.meta.url).pathname;
 const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, "target");
@@ -21,25 +21,7 @@ function startServer() {
     throw new Error(`${serverBinary} is missing: run cargo build -p rtc-relay --example local_media`);
   }
   const child = spawn(serverBinary, [], { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  return new Promise((resolve, reject) => {
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const match = out.match(/listening on (http:\/\/[\d.:]+)/);
-      if (match) {
-        resolve({
-          url: match[1],
-          stop: () =>
-            new Promise((done) => {
-              child.once("exit", done);
-              child.kill("SIGTERM");
-            }),
-        });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`media server exited with ${code}`)));
-  });
+  return whenListening(child, child.stdout, "media server", (c) => c.kill("SIGTERM"));
 }
 
 async function openStream(key) {
