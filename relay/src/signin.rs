@@ -336,7 +336,7 @@ pub async fn complete(
     result.map(|()| success_url)
 }
 
-async fn exchange(app: &AppState, token: &str) -> Result<(), CallbackError> {
+async fn exchange(app: &Arc<AppState>, token: &str) -> Result<(), CallbackError> {
     let (timeout, retry) = app.credentials.call_settings();
     let api_url = app.credentials.api_url();
     let client = DaydreamClient::new(
@@ -353,12 +353,16 @@ async fn exchange(app: &AppState, token: &str) -> Result<(), CallbackError> {
         .create_api_key(KEY_NAME, USER_TYPE)
         .await
         .map_err(|e| CallbackError::Exchange(exchange_message(&e)))?;
-    app.credentials
-        .update(CredentialsUpdate {
-            api_key: Some(Some(key.expose().to_owned())),
-            api_url: None,
-            backend: None,
-        })
+    // The credentials file is written with fsync: off the async workers.
+    let store = Arc::clone(app);
+    let update = CredentialsUpdate {
+        api_key: Some(Some(key.expose().to_owned())),
+        api_url: None,
+        backend: None,
+    };
+    crate::blocking(move || store.credentials.update(update))
+        .await
+        .and_then(|stored| stored)
         .map_err(CallbackError::Store)?;
     Ok(())
 }
