@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds the wasm package into comfy_extension/web/pkg (served by ComfyUI and by the relay)
+# Builds the wasm package into www/pkg (served by ComfyUI and by the relay)
 # and prints its size, raw and gzipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-OUT=comfy_extension/web/pkg
+OUT=www/pkg
 cargo build --quiet -p rtc-client --target wasm32-unknown-unknown --profile wasm-release
 wasm-bindgen --target web --typescript --weak-refs --out-dir "$OUT" --out-name rtc_client \
   "$TARGET_DIR/wasm32-unknown-unknown/wasm-release/rtc_client.wasm"

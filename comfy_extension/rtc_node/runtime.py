@@ -31,8 +31,6 @@ def _static_dirs() -> dict[str, str]:
     env = {}
     if (WORKSPACE_DIR / "www").is_dir():
         env["RTC_RELAY_WWW_DIR"] = str(WORKSPACE_DIR / "www")
-    if (PACK_DIR / "web" / "pkg").is_dir():
-        env["RTC_RELAY_PKG_DIR"] = str(PACK_DIR / "web" / "pkg")
     return env
 
 

@@ -1,9 +1,9 @@
 // Entry module of the RTC Node frontend. ComfyUI imports every .js file in this folder; this is
-// the only one with side effects (the wasm glue in pkg/ has none).
+// the only one with side effects.
 //
 // Everything the user sees is served by the relay and reaches this tab through the pack's
 // same-origin proxy `<root>/rtc/api/`: the UI modules (`js/*.mjs`), the styles and the preview
-// page. The wasm agent loads from `pkg/` beside this file. All URLs derive from
+// page. The wasm agent loads from the relay's `pkg/` the same way. All URLs derive from
 // `import.meta.url`, so the pack works whatever folder it is installed in.
 import { api } from "../../scripts/api.js";
 import { app } from "../../scripts/app.js";
@@ -12,7 +12,7 @@ import { fixSeedControls } from "./seed-controls.mjs";
 
 const ROOT = new URL("../../", import.meta.url);
 const API_BASE = new URL("rtc/api/", ROOT).href;
-const PKG = new URL("./pkg/", import.meta.url);
+const PKG = new URL("pkg/", API_BASE);
 const PREVIEW_NODE = "RTCStreamUIPreview";
 const PACK_NODES = new Set([
   "RTCStreamPipelineConfig",

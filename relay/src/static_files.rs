@@ -27,7 +27,7 @@ pub fn router(state: &AppState) -> Router<Arc<AppState>> {
         .config
         .pkg_dir
         .clone()
-        .unwrap_or_else(|| default_dir("comfy_extension/web/pkg"));
+        .unwrap_or_else(|| www.join("pkg"));
     Router::new()
         .nest_service("/pkg", ServeDir::new(pkg))
         .fallback_service(ServeDir::new(www))

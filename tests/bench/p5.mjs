@@ -16,7 +16,7 @@ function jsFiles(dir) {
 }
 
 export async function p5() {
-  const pkg = `${root}comfy_extension/web/pkg/`;
+  const pkg = `${root}www/pkg/`;
   const kb = gz(`${pkg}rtc_client_bg.wasm`) + gz(`${pkg}rtc_client.js`);
   const sdk = `${root}node_modules/@daydreamlive/browser/dist`;
   const sdkFiles = existsSync(sdk) ? jsFiles(sdk).filter((f) => !f.endsWith(".cjs")) : [];

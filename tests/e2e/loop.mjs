@@ -3,7 +3,7 @@
 // them against their send times. Shared by tests/e2e/agent-loop.test.js and scripts/demo.mjs.
 import { readFileSync } from "node:fs";
 
-const pkg = new URL("../../comfy_extension/web/pkg/", import.meta.url);
+const pkg = new URL("../../www/pkg/", import.meta.url);
 
 /** The marker functions of the wasm package, loaded into Node. */
 export async function loadMarkers() {

@@ -23,7 +23,7 @@ export async function startTokenRelay(options = {}) {
   const env = {
     RTC_RELAY_TOKEN: token,
     RTC_RELAY_WWW_DIR: `${checkout}www`,
-    RTC_RELAY_PKG_DIR: `${checkout}comfy_extension/web/pkg`,
+    RTC_RELAY_PKG_DIR: `${checkout}www/pkg`,
     ...(options.env ?? {}),
   };
   const relay = await startRelay({ ...options, env });

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
 
-const pkg = new URL("../../comfy_extension/web/pkg/", import.meta.url);
+const pkg = new URL("../../www/pkg/", import.meta.url);
 
 test("wasm package instantiates and reports its version", async () => {
   const wasm = await import(new URL("rtc_client.js", pkg));

@@ -14,7 +14,7 @@ import init, {
   readMarker,
   type StreamStats,
   version,
-} from "../../comfy_extension/web/pkg/rtc_client.js";
+} from "../../www/pkg/rtc_client.js";
 
 export async function load(): Promise<string> {
   await init();

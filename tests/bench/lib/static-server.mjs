@@ -13,7 +13,7 @@ const types = {
 
 export function servePages() {
   const pages = new URL("../pages/", import.meta.url);
-  const pkg = new URL("../../../comfy_extension/web/pkg/", import.meta.url);
+  const pkg = new URL("../../../www/pkg/", import.meta.url);
   const server = createServer(async (req, res) => {
     const path = new URL(req.url, "http://x").pathname.replace(/^\/+/, "");
     if (path.includes("..")) {
