@@ -7,11 +7,9 @@ import threading
 from pathlib import Path
 
 from . import credentials
+from .assets import PACK_DIR, WWW_DIR
 from .relay_client import RelayClient
 from .supervisor import RelaySupervisor, SupervisorOptions, find_binary
-
-PACK_DIR = Path(__file__).resolve().parent.parent
-WORKSPACE_DIR = PACK_DIR.parent
 
 _lock = threading.Lock()
 _supervisor: RelaySupervisor | None = None
@@ -29,8 +27,8 @@ def state_dir() -> Path:
 def _static_dirs() -> dict[str, str]:
     """Lets the relay serve the standalone pages and the wasm package when they exist."""
     env = {}
-    if (WORKSPACE_DIR / "www").is_dir():
-        env["RTC_RELAY_WWW_DIR"] = str(WORKSPACE_DIR / "www")
+    if WWW_DIR.is_dir():
+        env["RTC_RELAY_WWW_DIR"] = str(WWW_DIR)
     return env
 
 
