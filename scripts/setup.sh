@@ -55,9 +55,8 @@ npm_deps() {
   want=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "npm: installing JS tooling"
-    # `npm ci` rejects this lockfile's platform-specific optional packages (biome);
-    # `npm install` still honours the locked versions.
-    npm install --no-audit --no-fund --loglevel=error
+    # `npm ci` installs exactly the lockfile and never rewrites it.
+    npm ci --no-audit --no-fund --loglevel=error
     echo "$want" > "$stamp"
   fi
 }
