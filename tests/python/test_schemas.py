@@ -110,7 +110,7 @@ def test_the_preview_takes_an_optional_linked_stream_and_hands_it_to_the_fronten
         assert preview.execute(stream_id=unlinked).ui is None
 
 
-@pytest.mark.parametrize("name", ["rtc_stream_workflow.json", "rtc_stream_in_out_workflow.json"])
+@pytest.mark.parametrize("name", sorted(path.name for path in EXAMPLES.glob("*.json")))
 def test_example_workflows_match_the_schemas(name: str) -> None:
     workflow = json.loads((EXAMPLES / name).read_text())
     prompt = to_api_prompt(workflow)
