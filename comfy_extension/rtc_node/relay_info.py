@@ -76,11 +76,10 @@ def main() -> int:
     try:
         info = find()
     except RelayNotFound as error:
-        print(f"relay-info: {error}", file=sys.stderr)
+        sys.stderr.write(f"relay-info: {error}\n")
         return 1
-    print(f"# {info.source}", file=sys.stderr)
-    print(f"RELAY={shlex.quote(info.url)}")
-    print(f"TOKEN={shlex.quote(info.token)}")
+    sys.stderr.write(f"# {info.source}\n")
+    sys.stdout.write(f"RELAY={shlex.quote(info.url)}\nTOKEN={shlex.quote(info.token)}\n")
     return 0
 
 
