@@ -16,7 +16,7 @@ from agent import Agent
 from conftest import ROOT, RelayProcess
 
 GUIDE = ROOT / "docs" / "DEVELOPING.md"
-MARKED = re.compile(r"<!-- run: (\w+) -->\n```bash\n(.*?)```", re.S)
+MARKED = re.compile(r"<!-- run: ([\w-]+) -->\n```bash\n(.*?)```", re.S)
 BASH_BLOCK = re.compile(r"```bash\n(.*?)```", re.S)
 
 
@@ -56,7 +56,7 @@ def test_every_curl_example_is_run_by_this_suite() -> None:
     marked = {body for _, body in MARKED.findall(text)}
     unmarked = [body for body in BASH_BLOCK.findall(text) if "curl" in body and body not in marked]
     assert unmarked == [], "curl examples without a `<!-- run: … -->` marker"
-    assert {name for name, _ in MARKED.findall(text)} == {"relay", "comfyui"}
+    assert {name for name, _ in MARKED.findall(text)} == {"relay", "comfyui", "stream-file"}
 
 
 def test_the_standalone_examples_work_as_printed(

@@ -1,0 +1,81 @@
+// docs/DEVELOPING.md's "Stream a video file" commands, run exactly as printed: a clip made at
+// run time goes through the studio page in headless Chromium → WHIP → local backend → WHEP,
+// and the figures the command prints show frames coming back.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { relayBinary } from "./harness.mjs";
+
+const root = new URL("../../", import.meta.url).pathname;
+const scratch = mkdtempSync(join(tmpdir(), "rtc-stream-file-"));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+function documentedBlock(name) {
+  const guide = readFileSync(join(root, "docs/DEVELOPING.md"), "utf8");
+  const blocks = [...guide.matchAll(/<!-- run: ([\w-]+) -->\n```bash\n([\s\S]*?)```/g)];
+  const found = blocks.filter(([, marker]) => marker === name).map(([, , body]) => body);
+  assert.equal(found.length, 1, `one "${name}" block in docs/DEVELOPING.md`);
+  return found[0];
+}
+
+/** Runs `script` in bash from the checkout; resolves with its output once it exits. */
+function runBash(script, env, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", ["-c", `set -euo pipefail\n${script}`], {
+      cwd: root,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      err += chunk;
+    });
+    const timer = setTimeout(() => {
+      process.kill(-child.pid, "SIGKILL");
+      reject(new Error(`timed out after ${timeoutMs} ms:\n${out}\n${err}`));
+    }, timeoutMs);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve({ out, err });
+      else reject(new Error(`exit ${code}:\n${out}\n${err}`));
+    });
+  });
+}
+
+test("the documented file streamer sends a clip through the pipeline and frames come back", async () => {
+  const script = documentedBlock("stream-file");
+  // The debug relay the suite already built (the command builds a release one without it);
+  // TMPDIR keeps the clip out of the shared /tmp.
+  const { out } = await runBash(
+    script,
+    { ...process.env, RTC_RELAY_BIN: relayBinary, TMPDIR: scratch },
+    180_000,
+  );
+  assert.match(out, /clip\.mp4: 120 frames, 320x240 @ 24 fps, H\.264/);
+  assert.match(out, /^stream str_\w+: clip\.mp4 at 512×512 @ 24 fps through WHIP → local → WHEP$/m);
+  const seconds = [
+    ...out.matchAll(
+      /^t=\s*(\d+)s {2}posted\s+(\d+) {2}published\s+(\d+) {2}returned\s+(\d+) .*output (\w+)$/gm,
+    ),
+  ];
+  assert.equal(seconds.length, 6, `six per-second lines (--seconds 6 with --loop):\n${out}`);
+  const returned = seconds.reduce((sum, line) => sum + Number(line[4]), 0);
+  assert.ok(returned >= 24, `at least a second of video came back over WHEP, got ${returned} frames`);
+  assert.equal(seconds.at(-1)[5], "live", "the output player is live at the end");
+  assert.match(out, /codec video\/H264/, "the publisher negotiated H.264");
+  const total = out.match(
+    /^total: (\d+) frames posted, (\d+) handed to the publisher, (\d+) returned over WHEP$/m,
+  );
+  assert.ok(total, out);
+  assert.ok(Number(total[3]) >= returned);
+  // Six seconds of a looped five-second clip: the loop went on past the end of the file.
+  assert.doesNotMatch(out, /the video file ended/);
+});
