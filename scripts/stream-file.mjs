@@ -69,20 +69,16 @@ try {
   });
   await page.send("DOM.setFileInputFiles", { files: [video], objectId: result.objectId });
   await page.evaluate(`document.querySelector('[data-action="start"]').click()`);
-  const streamId = await until(
-    "the studio to start a stream",
-    async () => {
-      const state = await page.evaluate(`(() => {
-        const root = document.getElementById("studio");
-        return { stream: root.dataset.stream, message: document.querySelector(".rtc-form-message").textContent };
-      })()`);
-      if (state.message) throw new Error(`the studio refused to start: ${state.message}`);
-      return state.stream?.startsWith("str_") ? state.stream : null;
-    },
+  const started = await page.waitFor(
+    `(() => {
+      const stream = document.getElementById("studio").dataset.stream;
+      const message = document.querySelector(".rtc-form-message").textContent;
+      return stream?.startsWith("str_") ? { stream } : message ? { message } : null;
+    })()`,
     30000,
-  ).catch((err) => {
-    throw new Error(err.message.replace(/^timed out.*\(last: Error: /, "").replace(/\)$/, ""));
-  });
+  );
+  if (started.message) throw new Error(`the studio refused to start: ${started.message}`);
+  const streamId = started.stream;
   const first = await relay.api(`/v1/streams/${streamId}`);
   const { width, height, frame_rate: fps } = first.settings;
   console.log(
@@ -125,6 +121,9 @@ try {
     const { streams } = await relay.api("/v1/streams");
     return !streams.some((s) => s.id === streamId);
   });
+} catch (err) {
+  console.error(`stream-file: ${err.message}`);
+  process.exitCode = 1;
 } finally {
   await browser.close();
   await relay.stop();

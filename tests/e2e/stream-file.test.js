@@ -3,7 +3,7 @@
 // and the figures the command prints show frames coming back.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -77,4 +77,48 @@ test("the documented file streamer sends a clip through the pipeline and frames 
   assert.ok(Number(total[3]) >= returned);
   // Eight seconds of a looped five-second clip: the loop went on past the end of the file.
   assert.doesNotMatch(out, /the video file ended/);
+});
+
+/** Runs the streamer directly (its arguments are checked before anything is built). */
+function streamFile(args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn("node", [join(root, "scripts/stream-file.mjs"), ...args], {
+      cwd: scratch,
+      env: { ...process.env, RTC_RELAY_BIN: relayBinary, DAYDREAM_API_KEY: "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.once("exit", (code) => resolve({ code, output }));
+  });
+}
+
+test("bad arguments and files the browser cannot play are refused with the reason", async () => {
+  const usage = /usage: stream-file\.sh VIDEO \[--loop\] \[--seconds N\] \[--backend local\|daydream\]/;
+  const missing = await streamFile(["no-such-clip.mp4"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.output, /stream-file: .*no-such-clip\.mp4 is not a file/);
+  assert.match(missing.output, usage);
+  const notText = join(scratch, "notes.mp4");
+  writeFileSync(notText, "not a video");
+  for (const [args, reason] of [
+    [[notText, "--seconds", "0"], "--seconds must be a positive number, not 0"],
+    [[notText, "--backend", "cloud"], "unknown backend cloud"],
+    [[notText, "--backend", "daydream"], "--backend daydream needs DAYDREAM_API_KEY in the environment"],
+  ]) {
+    const refused = await streamFile(args);
+    assert.equal(refused.code, 2, refused.output);
+    assert.ok(refused.output.includes(`stream-file: ${reason}`), refused.output);
+  }
+  const unplayable = await streamFile([notText, "--seconds", "2"]);
+  assert.equal(unplayable.code, 1, unplayable.output);
+  assert.match(
+    unplayable.output,
+    /stream-file: the studio refused to start: This browser cannot play notes\.mp4: /,
+  );
 });
