@@ -14,6 +14,8 @@ apt_install() {
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v gzip >/dev/null || missing+=(gzip)
+  # The developer guide's examples, which the tests run as printed.
+  command -v curl >/dev/null || missing+=(curl)
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
