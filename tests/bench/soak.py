@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import os
@@ -95,7 +96,12 @@ def start_relay(
     env |= {"RTC_RELAY_STATE_DIR": str(state_dir), "RTC_RELAY_TOKEN": token}
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            [str(binary), "--addr", "127.0.0.1:0"], env=env, stdout=sink, stderr=sink
+            [str(binary), "--addr", "127.0.0.1:0"],
+            env=env,
+            stdout=sink,
+            stderr=sink,
+            # Ctrl-C reaches the soak only, which then stops the relay after the last sample.
+            start_new_session=True,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -199,6 +205,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"}
         counters = Counters()
         stop = asyncio.Event()
+        # Ctrl-C or SIGTERM ends the soak early, with the samples taken so far.
+        interrupted = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, interrupted.set)
         samples: list[Sample] = []
         csv_file = args.csv.open("w", newline="") if args.csv else None
         writer = csv.writer(csv_file) if csv_file else None
@@ -258,9 +268,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     for task in tasks:
                         if task.done():
                             task.result()  # a failed load task ends the soak with its error
-                    if elapsed >= args.duration:
+                    if elapsed >= args.duration or interrupted.is_set():
                         break
-                    await asyncio.sleep(min(args.interval, max(0.0, args.duration - elapsed)))
+                    pause = min(args.interval, max(0.0, args.duration - elapsed))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(interrupted.wait(), pause)
                 stop.set()
                 await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
                 for stream in streams:
