@@ -80,15 +80,15 @@ fn decoding_any_bytes_returns_a_frame_error_or_a_consistent_frame() {
                 prop_assert_eq!(&encoded[8..], &message[8..FRAME_HEADER_LEN]);
             }
             Err(FrameError::Truncated(n)) => {
-                prop_assert!(n == message.len() && n < FRAME_HEADER_LEN)
+                prop_assert!(n == message.len() && n < FRAME_HEADER_LEN);
             }
             Err(FrameError::BadMagic) => prop_assert_ne!(&message[..4], &FRAME_MAGIC),
             Err(FrameError::UnsupportedVersion(v)) => prop_assert_ne!(v, FRAME_VERSION),
             Err(FrameError::UnknownFormat(code)) => {
-                prop_assert!(PixelFormat::from_code(code).is_none())
+                prop_assert!(PixelFormat::from_code(code).is_none());
             }
             Err(FrameError::BadDimensions { width, height }) => {
-                prop_assert!(!valid_sides(width, height))
+                prop_assert!(!valid_sides(width, height));
             }
             Err(FrameError::WrongLength {
                 expected, actual, ..
