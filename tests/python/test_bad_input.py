@@ -307,7 +307,8 @@ def test_the_relay_survives_the_bad_input_corpus_and_connection_abuse(
         readers = event_readers(port)
         open_sockets += readers
         tally.cases += SLOWLORIS + IDLE_SOCKETS + SSE_READERS
-        wait_until(lambda: open_fds(pid) >= fds_before + SSE_READERS, 10, "event readers connected")
+        connected = fds_before + SLOWLORIS + IDLE_SOCKETS + SSE_READERS
+        wait_until(lambda: open_fds(pid) >= connected, 10, "every abusive connection accepted")
         churn(url, 40)
         rss_during = rss_kb(pid)
 
