@@ -66,15 +66,17 @@ def test_a_relay_stopped_for_3_s_keeps_a_healthy_agents_lease(relay_env: dict[st
         client.push_frame(stream["id"], frame(), SIDE, SIDE)
         agent.wait_for(lambda: len(agent.frames) > before, timeout=5)
         # Several ping intervals and one silence limit later, the lease has not moved.
-        resumed = time.monotonic()
+        resumed, pushed = time.monotonic(), 0
         while time.monotonic() - resumed < 3.5:
             client.push_frame(stream["id"], frame(), SIDE, SIDE)
+            pushed += 1
             time.sleep(0.1)  # a 10 fps source
         assert client.get_stream(stream["id"])["lease"] == holder
         assert not any(m.get("type") == "stop" for m in agent.messages), agent.messages
         grants = [m for m in agent.messages if m.get("type") == "publish"]
         assert grants == [lease], "the lease was granted again"
-        assert len(agent.frames) >= before + 20
+        # The agent is handed the newest frame each time: most of them, at 10 fps.
+        agent.wait_for(lambda: len(agent.frames) >= before + pushed // 2, timeout=5)
     finally:
         agent.close()
         relay.stop()
