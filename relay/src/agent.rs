@@ -9,6 +9,8 @@
 //! [`DEAD_AFTER`], or says nothing at all for [`SILENT_AFTER`], is gone and its leases move.
 //! Pings are answered by the browser's network stack, so a tab busy with script still
 //! answers; the pack's proxy forwards pings and pongs rather than answering them itself.
+//! Time during which the relay itself did not run (a stopped process) is not held against
+//! the agent.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +42,12 @@ const DEAD_AFTER: Duration = Duration::from_millis(1_600);
 /// Nothing at all heard for this long means the agent is gone, even when pings could not go
 /// out (a socket blocked by a large frame the far end no longer reads).
 const SILENT_AFTER: Duration = Duration::from_secs(3);
+/// Period of the liveness watchdog.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+/// A watchdog tick this much later than due means the relay itself was not running (stopped
+/// with SIGSTOP, starved workers): the agent could not be heard meanwhile, so that time does
+/// not count towards [`DEAD_AFTER`] and [`SILENT_AFTER`].
+const STALLED_AFTER: Duration = Duration::from_millis(250);
 /// Time an agent has to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -315,9 +323,15 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         }
     };
     let watchdog = async {
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        let mut last = Instant::now();
         loop {
             tick.tick().await;
+            let gap = last.elapsed();
+            last = Instant::now();
+            if gap > STALLED_AFTER {
+                liveness.stalled(gap.saturating_sub(WATCH_EVERY));
+            }
             if let Some(why) = liveness.gone() {
                 tracing::info!(agent = %id, "agent gone: {why}");
                 break;
@@ -334,10 +348,12 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
     tracing::info!(agent = %id, "agent disconnected");
 }
 
-/// When the agent was last heard from, and since when a ping has waited for an answer.
+/// When the agent was last heard from, and since when a ping has waited for an answer, on a
+/// clock that stops while the relay does.
 #[derive(Debug)]
 struct Liveness {
     started: Instant,
+    stalled_ms: AtomicU64,
     last_heard_ms: AtomicU64,
     /// When the oldest unanswered ping went out; `u64::MAX` when none is waiting.
     ping_waiting_since_ms: AtomicU64,
@@ -347,13 +363,19 @@ impl Liveness {
     fn new() -> Self {
         Self {
             started: Instant::now(),
+            stalled_ms: AtomicU64::new(0),
             last_heard_ms: AtomicU64::new(0),
             ping_waiting_since_ms: AtomicU64::new(u64::MAX),
         }
     }
 
     fn now_ms(&self) -> u64 {
-        millis(self.started.elapsed())
+        millis(self.started.elapsed()).saturating_sub(self.stalled_ms.load(Ordering::Relaxed))
+    }
+
+    /// The relay did not run for `time`.
+    fn stalled(&self, time: Duration) {
+        self.stalled_ms.fetch_add(millis(time), Ordering::Relaxed);
     }
 
     /// Any message (a pong, stats, a frame) shows the agent is there.
