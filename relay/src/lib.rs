@@ -239,6 +239,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             auth::guard,
         ))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,

@@ -192,7 +192,9 @@ async fn pass_through(response: reqwest::Response, own_location: Option<&str>) -
         ))
         .into_response();
     }
+    // The WHIP/WHEP client reads the upstream answer as the media server wrote it.
     let mut out = (status, body).into_response();
+    out.extensions_mut().insert(crate::error::Verbatim);
     let headers = out.headers_mut();
     for name in [
         header::CONTENT_TYPE,

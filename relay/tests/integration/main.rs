@@ -13,6 +13,7 @@ mod credentials;
 mod daydream_client;
 mod events;
 mod health;
+mod http_errors;
 mod legacy;
 mod lifecycle;
 mod local_backend;
