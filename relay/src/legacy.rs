@@ -1,8 +1,8 @@
 //! The original package's single-stream API (`/start`, `/stop`, `/status`, `/frames`,
 //! `PATCH /pipeline`, `/config`, `/whep/status`), kept so existing scripts and workflows
 //! work. Each route acts on the current stream (the one created last), except that `/start`
-//! replaces only the stream `/start` itself started, never one a workflow made through
-//! `/v1/streams`, and checks the whole request before it deletes anything.
+//! and `/stop` end only the stream `/start` itself started, never one a workflow made
+//! through `/v1/streams`, and `/start` checks the whole request before it deletes anything.
 
 use std::sync::Arc;
 
@@ -178,10 +178,21 @@ async fn start(
     Ok(Json(status_json(&state, Some(&entry))))
 }
 
+/// Deletes the stream `/start` made. A stream a workflow created through `/v1/streams` is
+/// not the legacy routes' to end: with no stream of their own running they answer 409.
 async fn stop(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     require_json(&headers)?;
-    if let Some(current) = state.streams.current() {
-        streams::delete(&state, &current).await;
+    let mut started = state.legacy.0.lock().await;
+    if let Some(own) = started.take().and_then(|id| state.streams.get(&id)) {
+        streams::delete(&state, &own).await;
+    } else if let Some(other) = state.streams.current() {
+        return Err(ApiError::conflict(
+            "not_started_here",
+            format!(
+                "stream {} was created through /v1/streams, not /start; end it with DELETE /v1/streams/{}",
+                other.id, other.id
+            ),
+        ));
     }
     Ok(Json(status_json(&state, None)))
 }
