@@ -170,7 +170,7 @@ impl Credentials {
             .and_then(|url| match checked_url(&hosts, &url) {
                 Ok(url) => Some(url),
                 Err(e) => {
-                    tracing::warn!(error = %e, "ignoring the stored API URL");
+                    tracing::warn!(error = %crate::telemetry::escaped(&e), "ignoring the stored API URL");
                     None
                 }
             });

@@ -396,7 +396,7 @@ impl DaydreamClient {
                 }
             };
             let delay = self.retry.delay(attempt, retry_after);
-            tracing::debug!(?call, attempt, ?delay, %error, "retrying Daydream call");
+            tracing::debug!(?call, attempt, ?delay, error = %crate::telemetry::escaped(&error), "retrying Daydream call");
             tokio::time::sleep(delay).await;
             attempt += 1;
         }

@@ -123,7 +123,7 @@ fn check_url(state: &AppState, entry: &StreamEntry, url: &url::Url) -> ApiResult
         .hosts()
         .check_upstream(url)
         .map_err(|reason| {
-            tracing::warn!(stream = %entry.id, %reason, "refused a media URL from upstream");
+            tracing::warn!(stream = %entry.id, reason = %crate::telemetry::escaped(&reason), "refused a media URL from upstream");
             DaydreamError::BadResponse(format!("refused a media URL: {reason}")).into()
         })
 }
@@ -398,7 +398,7 @@ async fn delete_upstream_all(entry: &StreamEntry, upstreams: Vec<String>) {
             .await;
         if let Err(e) = result {
             // The URL carries the stream key: it stays out of the log.
-            tracing::debug!(stream = %entry.id, error = %e.without_url(), "session DELETE failed");
+            tracing::debug!(stream = %entry.id, error = %crate::telemetry::escaped(&e.without_url()), "session DELETE failed");
         }
     }
 }

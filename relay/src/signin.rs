@@ -328,7 +328,7 @@ pub async fn complete(
             )
         }
         Err(e) => {
-            tracing::warn!(error = %e, "sign-in failed");
+            tracing::warn!(error = %crate::telemetry::escaped(&e), "sign-in failed");
             sign_in.outcome(Phase::Failed, e.to_string())
         }
     };

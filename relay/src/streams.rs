@@ -27,6 +27,7 @@ use crate::hub::StreamFrames;
 use crate::leases::Input;
 pub use crate::registry::{StreamEntry, StreamInfo, changed, view};
 use crate::runtime_config::FrameSettingsPatch;
+use crate::telemetry::escaped;
 use crate::{AppState, lock};
 
 /// Longest `wait_ms` honoured by `GET /output` (below the request timeout).
@@ -199,7 +200,7 @@ async fn create_remote(
         None
     };
     if let Some(error) = unusable {
-        tracing::warn!(stream = %remote.id, %error, "deleting a stream that cannot be used");
+        tracing::warn!(stream = %escaped(&remote.id), error = %escaped(&error), "deleting a stream that cannot be used");
         if let Err(e) = state.ledger.delete(&new.client, &remote.id).await {
             report_undeleted(state, &remote.id, &e.to_string());
         }
@@ -247,7 +248,7 @@ async fn create_remote(
 }
 
 fn report_undeleted(state: &AppState, id: &str, error: &str) {
-    tracing::warn!(stream = %id, %error, "remote stream not deleted");
+    tracing::warn!(stream = %escaped(id), error = %escaped(error), "remote stream not deleted");
     state.events.log(
         "warn",
         format!("stream {id} was not deleted upstream: {error}"),
@@ -415,7 +416,7 @@ async fn poll_status(state: Arc<AppState>, entry: Arc<StreamEntry>) {
                 }
                 if reported != Some(error.code()) {
                     reported = Some(error.code());
-                    tracing::warn!(stream = %entry.id, %error, "status poll failed; backing off");
+                    tracing::warn!(stream = %entry.id, error = %escaped(&error), "status poll failed; backing off");
                     state.events.log(
                         "warn",
                         format!("stream {}: status check failed: {error}", entry.id),
@@ -476,7 +477,7 @@ fn fail(state: &AppState, entry: &StreamEntry, code: &'static str, message: &str
         info.remote_state = "UNKNOWN".into();
         info.error = Some(format!("{code}: {message}"));
     }
-    tracing::error!(stream = %entry.id, code, "{message}");
+    tracing::error!(stream = %entry.id, code, message = %escaped(message), "stream failed");
     state
         .events
         .log("error", format!("stream {}: {message}", entry.id));

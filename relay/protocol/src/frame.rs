@@ -341,7 +341,12 @@ mod tests {
         for format in [PixelFormat::Rgba8, PixelFormat::Rgb8, PixelFormat::I420] {
             assert_eq!(format.frame_len(u32::MAX, u32::MAX), usize::MAX);
             assert_eq!(
-                check_payload(format, u32::MAX, u32::MAX, format.frame_len(u32::MAX, u32::MAX)),
+                check_payload(
+                    format,
+                    u32::MAX,
+                    u32::MAX,
+                    format.frame_len(u32::MAX, u32::MAX)
+                ),
                 Err(FrameError::BadDimensions {
                     width: u32::MAX,
                     height: u32::MAX

@@ -12,7 +12,12 @@ async fn framework_errors_use_the_json_shape() {
     expect_error(wrong_method, 405, "method_not_allowed").await;
 
     let long_uri = format!("/v1/streams/{}", "a".repeat(20_000));
-    expect_error(relay.get(&long_uri).send().await.unwrap(), 414, "uri_too_long").await;
+    expect_error(
+        relay.get(&long_uri).send().await.unwrap(),
+        414,
+        "uri_too_long",
+    )
+    .await;
 
     let big_header = relay
         .get("/v1/streams")

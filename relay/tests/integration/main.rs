@@ -5,6 +5,7 @@ mod media_support;
 
 mod access;
 mod agent;
+mod agent_limits;
 mod auth;
 mod backend_switch;
 mod catalog;
