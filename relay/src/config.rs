@@ -207,7 +207,22 @@ impl Config {
     }
 }
 
-/// Reads `.env` from the working directory, if there is one; real environment variables win.
-pub fn load_dotenv() {
-    let _ = dotenvy::dotenv();
+/// Names the one `.env`-style file the relay reads settings from.
+pub const ENV_FILE_VARIABLE: &str = "RTC_ENV_FILE";
+
+/// Reads the file named by `RTC_ENV_FILE`, if set; real environment variables win. No other
+/// file is read: a `.env` in the working folder or its parents (ComfyUI's, or whatever folder
+/// the relay was started from) belongs to someone else and must not choose where the key goes.
+/// The pack reads its own `.env` and passes the key in the environment.
+pub fn load_dotenv() -> anyhow::Result<()> {
+    let Some(path) = std::env::var_os(ENV_FILE_VARIABLE).filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let path = PathBuf::from(path);
+    dotenvy::from_path(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {} (named by {ENV_FILE_VARIABLE}): {e}; fix the file or unset {ENV_FILE_VARIABLE}",
+            path.display()
+        )
+    })
 }

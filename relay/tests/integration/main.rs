@@ -23,5 +23,6 @@ mod media_http;
 mod sessions;
 mod sign_in;
 mod signalling;
+mod startup;
 mod status_poller;
 mod streams;
