@@ -92,6 +92,12 @@ pub struct Config {
     #[arg(skip)]
     pub local_key: Option<Secret>,
 
+    /// Fixed DNS answers (`name`, address) for calls on the Daydream backend, filtered like
+    /// real ones. Never configured in production; tests use it to make a name resolve to
+    /// this machine.
+    #[arg(skip)]
+    pub dns_overrides: Vec<(String, SocketAddr)>,
+
     /// Extra host names accepted in the `Host` header (loopback names are always accepted).
     #[arg(
         long = "allowed-host",

@@ -347,6 +347,7 @@ async fn exchange(app: &Arc<AppState>, token: &str) -> Result<(), CallbackError>
             attempts: 1,
             ..retry
         },
+        app.credentials.dns_for(&api_url),
     )
     .map_err(|e| CallbackError::Exchange(format!("the API URL is unusable: {e}")))?;
     let key = client

@@ -12,6 +12,7 @@ mod catalog;
 mod connections;
 mod credentials;
 mod daydream_client;
+mod dns_answers;
 mod events;
 mod health;
 mod http_errors;
