@@ -213,6 +213,23 @@ struct FrameB64 {
     frame_b64: String,
 }
 
+/// The PNG in a `{"frame_b64": "<base64 PNG>"}` body, decoded to RGB after room for a header.
+fn decode_frame_b64(body: &[u8], max: usize) -> ApiResult<crate::pixels::DecodedPng> {
+    let request: FrameB64 = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("expected {{\"frame_b64\": \"<base64 PNG>\"}}: {e}"),
+        )
+    })?;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(request.frame_b64.trim())
+        .map_err(|e| {
+            ApiError::bad_request("bad_base64", format!("frame_b64 is not base64: {e}"))
+        })?;
+    crate::pixels::decode_png_rgb(&png, FRAME_HEADER_LEN, max)
+        .map_err(|e| ApiError::bad_request("bad_png", e))
+}
+
 /// Raw pixels with `X-Frame-*` headers, or the original's `{"frame_b64": "<PNG>"}`.
 async fn frames(
     State(state): State<Arc<AppState>>,
@@ -231,21 +248,8 @@ async fn frames(
         let bytes = to_bytes(body, limit).await.map_err(|_| {
             ApiError::PayloadTooLarge("the frame_b64 body is larger than the frame limit".into())
         })?;
-        let request: FrameB64 = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request(
-                "malformed_json",
-                format!("expected {{\"frame_b64\": \"<base64 PNG>\"}}: {e}"),
-            )
-        })?;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(request.frame_b64.trim())
-            .map_err(|e| {
-                ApiError::bad_request("bad_base64", format!("frame_b64 is not base64: {e}"))
-            })?;
-        let decoded =
-            crate::blocking(move || crate::pixels::decode_png_rgb(&png, FRAME_HEADER_LEN, max))
-                .await?
-                .map_err(|e| ApiError::bad_request("bad_png", e))?;
+        // Parsing, base64 and PNG decoding of up to tens of megabytes: off the async workers.
+        let decoded = crate::blocking(move || decode_frame_b64(&bytes, max)).await??;
         rtc_protocol::check_payload(
             PixelFormat::Rgb8,
             decoded.width,
