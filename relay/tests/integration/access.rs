@@ -331,7 +331,7 @@ async fn legacy_stop_ends_only_the_stream_start_made() {
     let refused = expect_error(legacy_stop(&relay).await, 409, "not_started_here").await;
     let message = refused["error"]["message"].as_str().unwrap();
     assert!(message.contains(&workflow_id), "{message}");
-    assert_eq!(stream_ids().await, [workflow_id.clone()]);
+    assert_eq!(stream_ids().await, vec![workflow_id.clone()]);
 
     let started: Value = start(&relay, json!({})).await.json().await.unwrap();
     let stopped = legacy_stop(&relay).await;
@@ -339,7 +339,7 @@ async fn legacy_stop_ends_only_the_stream_start_made() {
     let stopped: Value = stopped.json().await.unwrap();
     assert_eq!(stopped["running"], false);
     let left = stream_ids().await;
-    assert_eq!(left, [workflow_id.clone()], "{started}");
+    assert_eq!(left, vec![workflow_id.clone()], "{started}");
 
     // A second /stop finds no stream of its own again.
     expect_error(legacy_stop(&relay).await, 409, "not_started_here").await;
