@@ -35,11 +35,11 @@ NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
-    from aiohttp import web
+    from .proxy import error_response
 
-    return web.json_response(
-        {"error": {"code": code, "message": message}}, status=status, headers=NO_CACHE
-    )
+    response = error_response(status, code, message)
+    response.headers.update(NO_CACHE)
+    return response
 
 
 def _not_found(tail: str) -> web.Response:

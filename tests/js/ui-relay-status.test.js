@@ -26,11 +26,19 @@ test("each state reads as a sentence; the supervisor's reason is the detail", ()
   );
   assert.match(describeRelayStatus({ state: "stopped" }).detail, /starts with ComfyUI/);
   // ComfyUI did not answer, or answered something else: said so, never a blank.
-  for (const odd of [null, {}, { state: "bogus" }, { state: "unknown", reason: "GET /rtc/relay: 500" }]) {
+  for (const odd of [
+    {},
+    { state: "bogus" },
+    { state: "toString" },
+    { state: "unknown", reason: "GET /rtc/relay: 500" },
+  ]) {
     const words = describeRelayStatus(odd);
     assert.equal(words.summary, "ComfyUI did not say how the RTC relay is doing.");
     assert.notEqual(words.detail, "");
   }
+  // Before the first answer.
+  assert.equal(describeRelayStatus(null).summary, "Checking the RTC relay…");
+  assert.equal(isNewRelayStatus(undefined, null), false);
 });
 
 test("a change is said once; retries that fail the same way and starts in progress are not news", () => {

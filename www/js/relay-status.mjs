@@ -8,7 +8,7 @@ import { h, replaceChildren, setText } from "./dom.mjs";
 /**
  * @typedef {{state: string, reason?: string|null, log_tail?: string[], restarts?: number}} RelayStatus
  *   `state`: running, starting, restarting, failed, stopped; or `unknown` when ComfyUI itself
- *   did not answer (`reason` then says why)
+ *   did not answer (`reason` then says why). Null before the first answer.
  */
 
 const SUMMARIES = {
@@ -17,8 +17,15 @@ const SUMMARIES = {
   restarting: "The RTC relay is restarting…",
   failed: "The RTC relay is not running.",
   stopped: "The RTC relay has not started yet.",
+  checking: "Checking the RTC relay…",
   unknown: "ComfyUI did not say how the RTC relay is doing.",
 };
+
+/** @param {RelayStatus|null|undefined} status */
+function stateOf(status) {
+  if (status === null || status === undefined) return "checking";
+  return Object.hasOwn(SUMMARIES, status.state) && status.state !== "checking" ? status.state : "unknown";
+}
 
 const TONES = { running: "live", starting: "info", restarting: "warning", failed: "error", unknown: "error" };
 
@@ -29,12 +36,12 @@ const TONES = { running: "live", starting: "info", restarting: "warning", failed
  * @returns {{key: string, summary: string, detail: string, severity: string}}
  */
 export function describeRelayStatus(status) {
-  const state = status && status.state in SUMMARIES ? status.state : "unknown";
+  const state = stateOf(status);
   let detail = typeof status?.reason === "string" ? status.reason.trim() : "";
   if (!detail && state === "stopped") detail = "It starts with ComfyUI, or when a node needs it.";
   if (!detail && state === "unknown") detail = "No answer from /rtc/relay.";
   const severity =
-    state === "running" ? "success" : state === "failed" || state === "unknown" ? "error" : "warn";
+    { running: "success", checking: "info", failed: "error", unknown: "error" }[state] ?? "warn";
   return { key: `${state}\n${detail}`, summary: SUMMARIES[state], detail, severity };
 }
 
@@ -46,8 +53,13 @@ export function describeRelayStatus(status) {
  * @param {RelayStatus|null} status
  */
 export function isNewRelayStatus(announced, status) {
-  const state = status?.state;
-  if (state === "starting" || (state === "restarting" && announced?.state !== "running")) return false;
+  const state = stateOf(status);
+  if (
+    state === "checking" ||
+    state === "starting" ||
+    (state === "restarting" && announced?.state !== "running")
+  )
+    return false;
   const now = describeRelayStatus(status);
   if (announced === undefined) return now.severity !== "success";
   return describeRelayStatus(announced).key !== now.key;
@@ -92,7 +104,7 @@ export function mountRelayStatus(root, { restart }) {
   function update(status) {
     current = status;
     const words = describeRelayStatus(status);
-    const state = status?.state in SUMMARIES ? status.state : "unknown";
+    const state = stateOf(status);
     badge.update({
       key: state,
       label: `relay ${state}`,
@@ -107,7 +119,7 @@ export function mountRelayStatus(root, { restart }) {
     const lines = status?.log_tail ?? [];
     replaceChildren(log, lines.join("\n"));
     logBox.hidden = lines.length === 0;
-    button.disabled = state === "starting" || state === "restarting";
+    button.disabled = ["checking", "starting", "restarting"].includes(state);
   }
 
   button.addEventListener("click", async () => {
