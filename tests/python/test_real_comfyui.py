@@ -151,6 +151,8 @@ def test_comfyui_serves_the_ui_files_and_the_relay_status(comfyui: str) -> None:
         with urllib.request.urlopen(f"{comfyui}/rtc/ui/{path}", timeout=10) as response:
             assert response.headers.get_content_type() == content_type, path
             assert response.headers["Cache-Control"] == "no-cache", path
+    # The proxy waits for the relay to be up; the status then says so.
+    get_json(f"{comfyui}/rtc/api/healthz")
     assert get_json(f"{comfyui}/rtc/relay")["state"] == "running"
 
 
