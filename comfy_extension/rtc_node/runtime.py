@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from . import credentials
-from .assets import PACK_DIR, WWW_DIR
+from .assets import PACK_DIR, WWW_DIR, wasm_dir
 from .relay_client import RelayClient
 from .supervisor import RelaySupervisor, SupervisorOptions, find_binary
 
@@ -25,10 +25,14 @@ def state_dir() -> Path:
 
 
 def _static_dirs() -> dict[str, str]:
-    """Lets the relay serve the standalone pages and the wasm package when they exist."""
+    """Lets the relay serve the standalone pages (the studio at its root) and the wasm
+    package, wherever the install put them; the relay serves no pages unless told where."""
     env = {}
     if WWW_DIR.is_dir():
         env["RTC_RELAY_WWW_DIR"] = str(WWW_DIR)
+        package = wasm_dir()
+        if package is not None:
+            env["RTC_RELAY_PKG_DIR"] = str(package)
     return env
 
 

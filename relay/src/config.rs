@@ -169,11 +169,11 @@ pub struct Config {
     #[arg(long, env = "RTC_RELAY_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
-    /// Folder with the web pages (`www/`) served at `/`.
+    /// Folder with the web pages (`www/`) served at `/`; none are served without it.
     #[arg(long, env = "RTC_RELAY_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
 
-    /// Folder with the built wasm package served at `/pkg/`.
+    /// Folder with the built wasm package served at `/pkg/` (default: `<www-dir>/pkg`).
     #[arg(long, env = "RTC_RELAY_PKG_DIR")]
     pub pkg_dir: Option<PathBuf>,
 

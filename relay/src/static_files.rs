@@ -1,6 +1,7 @@
-//! Serves the web pages (`www/`) at `/` and the wasm package at `/pkg/`.
+//! Serves the standalone pages (`www/`) at `/` and the wasm package at `/pkg/`, from the
+//! folders the configuration names, and nothing otherwise: no path of the machine the binary
+//! was built on is looked at. Inside ComfyUI the pack serves these files itself, at `/rtc/ui/`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -10,36 +11,41 @@ use axum::response::{IntoResponse, Response};
 use tower_http::services::ServeDir;
 
 use crate::AppState;
+use crate::error::ApiError;
 
 /// Longest file name (one path segment) Linux, macOS and Windows file systems allow.
 const MAX_NAME_BYTES: usize = 255;
 /// Longest path the file system is asked about (Linux's `PATH_MAX` is 4096).
 const MAX_PATH_BYTES: usize = 4000;
 
-/// Where the files come from when no flag says otherwise: the checkout this binary was built
-/// from (the pack ships as a clone that builds the relay in place).
-fn default_dir(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
-}
-
 /// Routes of this module.
 pub fn router(state: &AppState) -> Router<Arc<AppState>> {
-    let www = state
-        .config
-        .www_dir
-        .clone()
-        .unwrap_or_else(|| default_dir("www"));
-    let pkg = state
-        .config
+    let config = &state.config;
+    let pkg = config
         .pkg_dir
         .clone()
-        .unwrap_or_else(|| www.join("pkg"));
-    Router::new()
-        .nest_service("/pkg", ServeDir::new(pkg))
-        .fallback_service(ServeDir::new(www))
-        .layer(axum::middleware::from_fn(refuse_impossible_paths))
+        .or_else(|| config.www_dir.as_ref().map(|www| www.join("pkg")));
+    let router = match pkg {
+        Some(pkg) => Router::new().nest_service("/pkg", ServeDir::new(pkg)),
+        None => Router::new(),
+    };
+    let router = match &config.www_dir {
+        Some(www) => router.fallback_service(ServeDir::new(www)),
+        None => router.fallback(not_configured),
+    };
+    router.layer(axum::middleware::from_fn(refuse_impossible_paths))
+}
+
+/// What a request for a page gets from a relay started without a pages folder.
+async fn not_configured() -> ApiError {
+    ApiError::NotFound {
+        code: "pages_not_configured",
+        message: "this relay serves no pages: start it with --www-dir <folder> or \
+                  RTC_RELAY_WWW_DIR=<folder> (the repository's www/; the wasm package is \
+                  then looked for in <folder>/pkg unless --pkg-dir or RTC_RELAY_PKG_DIR says \
+                  otherwise). Inside ComfyUI the pack serves the pages at /rtc/ui/."
+            .into(),
+    }
 }
 
 /// A path no file can have is not found. Asked about it, the file system fails with "name too

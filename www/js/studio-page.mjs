@@ -40,7 +40,7 @@ export function startStudio(root, pageUrl) {
   let pumpNote = "";
 
   const loadWasm = () => {
-    wasmPromise ??= loadPackage(new URL("pkg/", apiBase));
+    wasmPromise ??= loadPackage();
     return wasmPromise;
   };
 
