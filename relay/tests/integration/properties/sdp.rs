@@ -168,7 +168,6 @@ fn documented_refusal(status: u16, text: &str) -> Result<(), TestCaseError> {
 }
 
 #[tokio::test]
-#[ignore = "the body limit's 413 is plain text, not the JSON error shape (issue #13, item 9)"]
 async fn an_oversized_offer_is_refused_with_a_json_error() {
     let relay = Relay::start().await;
     let stream = relay.default_stream().await;
