@@ -91,6 +91,10 @@ pub struct Credentials {
     url_from_env: bool,
     hosts: HostPolicy,
     dns_overrides: Vec<(String, std::net::SocketAddr)>,
+    /// The one HTTP client (and connection pool) of every client of the local backend.
+    local_http: reqwest::Client,
+    /// The one HTTP client (and connection pool) of every client of another API base.
+    remote_http: reqwest::Client,
     timeout: Duration,
     retry: RetryPolicy,
     current: RwLock<Current>,
@@ -184,6 +188,15 @@ impl Credentials {
         let chosen_backend = stored
             .backend
             .filter(|b| *b == Backend::Local || key.is_some());
+        // Every stream's client, its status polls and its signalling share these, so open
+        // connections are reused across streams rather than kept per stream.
+        let timeout = Duration::from_millis(config.upstream_timeout_ms);
+        let local_http = DaydreamClient::http_client(timeout, None).map_err(anyhow::Error::msg)?;
+        let remote_http = DaydreamClient::http_client(
+            timeout,
+            Some(PublicDns::new(hosts.clone(), config.dns_overrides.clone())),
+        )
+        .map_err(anyhow::Error::msg)?;
         Ok(Self {
             path,
             fixed_backend: config.backend,
@@ -193,7 +206,9 @@ impl Credentials {
             url_from_env: configured_url.is_some(),
             hosts,
             dns_overrides: config.dns_overrides.clone(),
-            timeout: Duration::from_millis(config.upstream_timeout_ms),
+            local_http,
+            remote_http,
+            timeout,
             retry: RetryPolicy {
                 attempts: config.upstream_attempts,
                 base: Duration::from_millis(config.retry_base_ms),
@@ -268,7 +283,12 @@ impl Credentials {
                 (current.api_url.as_str(), key)
             }
         };
-        DaydreamClient::new(base, key, self.timeout, self.retry, self.dns_for(base))
+        let http = if base == self.local_base {
+            self.local_http.clone()
+        } else {
+            self.remote_http.clone()
+        };
+        DaydreamClient::with_http(base, key, self.timeout, self.retry, http)
             .map(|client| (backend, Arc::new(client)))
             .map_err(|e| ApiError::Unprocessable {
                 code: "invalid_api_url",

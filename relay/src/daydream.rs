@@ -216,7 +216,15 @@ impl DaydreamClient {
         retry: RetryPolicy,
         dns: Option<crate::upstream::PublicDns>,
     ) -> Result<Self, String> {
-        let base = normalise_base(base)?;
+        Self::with_http(base, key, timeout, retry, Self::http_client(timeout, dns)?)
+    }
+
+    /// The HTTP client [`DaydreamClient::new`] builds for `timeout` and `dns`. Clients built
+    /// with [`DaydreamClient::with_http`] on one of these share its connection pool.
+    pub fn http_client(
+        timeout: Duration,
+        dns: Option<crate::upstream::PublicDns>,
+    ) -> Result<reqwest::Client, String> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -224,7 +232,19 @@ impl DaydreamClient {
         if let Some(dns) = dns {
             builder = builder.dns_resolver(Arc::new(dns));
         }
-        let http = builder.build().map_err(|e| e.to_string())?;
+        builder.build().map_err(|e| e.to_string())
+    }
+
+    /// A client for `base` that sends its calls through `http`, one built by
+    /// [`DaydreamClient::http_client`], and so reuses that client's open connections.
+    pub fn with_http(
+        base: &str,
+        key: Secret,
+        timeout: Duration,
+        retry: RetryPolicy,
+        http: reqwest::Client,
+    ) -> Result<Self, String> {
+        let base = normalise_base(base)?;
         Ok(Self {
             http,
             base,
