@@ -150,7 +150,7 @@ fn head_problem(request: &Request) -> Option<ApiError> {
 }
 
 /// `%XX` escapes decoded to bytes; anything else is kept as it is.
-fn percent_decode(path: &str) -> Vec<u8> {
+pub(crate) fn percent_decode(path: &str) -> Vec<u8> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

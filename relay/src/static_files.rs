@@ -64,17 +64,7 @@ async fn refuse_impossible_paths(request: Request, next: Next) -> Response {
 
 /// Length in bytes of `text` once its `%XX` escapes are decoded.
 fn decoded_len(text: &str) -> usize {
-    let bytes = text.as_bytes();
-    let (mut at, mut len) = (0, 0);
-    while at < bytes.len() {
-        let escape = bytes[at] == b'%'
-            && bytes
-                .get(at + 1..at + 3)
-                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
-        at += if escape { 3 } else { 1 };
-        len += 1;
-    }
-    len
+    crate::server::percent_decode(text).len()
 }
 
 #[cfg(test)]

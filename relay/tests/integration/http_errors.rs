@@ -5,7 +5,7 @@ use crate::common::{self, Relay, expect_error};
 
 #[tokio::test]
 async fn framework_errors_use_the_json_shape() {
-    let relay = Relay::start().await;
+    let relay = Relay::start_with_pages().await;
 
     let wrong_method = relay.delete("/v1/catalog").send().await.unwrap();
     assert!(wrong_method.headers().contains_key("allow"));

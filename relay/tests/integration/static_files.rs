@@ -6,7 +6,7 @@ use common::{Relay, expect_error};
 
 #[tokio::test]
 async fn paths_too_long_for_any_file_are_not_found() {
-    let relay = Relay::start().await;
+    let relay = Relay::start_with_pages().await;
     assert_eq!(relay.get("/").send().await.unwrap().status(), 200);
     let long_name = "x".repeat(300);
     let escaped_name = "%78".repeat(300);

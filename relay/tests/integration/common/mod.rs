@@ -52,6 +52,14 @@ impl Relay {
         Self::start_in(tempfile::tempdir().unwrap(), configure).await
     }
 
+    /// A relay serving this checkout's pages (`www/`), as the standalone studio runs.
+    pub async fn start_with_pages() -> Self {
+        Self::start_with(|config| {
+            config.www_dir = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../www"));
+        })
+        .await
+    }
+
     /// Starts a relay on the state folder of an earlier one (see [`Relay::crash`]).
     pub async fn start_in(
         state_dir: tempfile::TempDir,
