@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds the relay wheel (rtc-node-relay) with the wasm package inside it.
+#   scripts/build-wheel.sh OUT_DIR [maturin build options...]
+# The wasm package must have been built (scripts/build-wasm.sh); it is staged into the
+# wheel's data folder so that pip installs it beside the executable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+out=${1:?usage: scripts/build-wheel.sh OUT_DIR [maturin options...]}
+shift
+for file in rtc_client.js rtc_client_bg.wasm; do
+  [ -f "www/pkg/$file" ] || { say "www/pkg/$file is missing: run scripts/build-wasm.sh first"; exit 1; }
+done
+staged=relay/wheel-data/data/share/rtc-node-relay/pkg
+rm -rf relay/wheel-data
+mkdir -p "$staged"
+cp www/pkg/rtc_client.js www/pkg/rtc_client_bg.wasm "$staged/"
+maturin=${MATURIN:-$ROOT/.venv/bin/maturin}
+"$maturin" build --quiet -m relay/Cargo.toml --out "$out" "$@"
