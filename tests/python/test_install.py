@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 from agent import Agent
 from conftest import ROOT
+from pack_install import FOLDER, clone_layout, install_wheel, registry_layout
 
 from comfy_extension.rtc_node import assets
 
@@ -41,7 +41,6 @@ NODE_IDS = {
     "RTCStreamStatus",
     "RTCStreamUIPreview",
 }
-FOLDER = "rtc-node"
 
 
 def toml_value(text: str, key: str) -> str:
@@ -51,6 +50,12 @@ def toml_value(text: str, key: str) -> str:
 
 
 PACK_VERSION = toml_value((ROOT / "pyproject.toml").read_text(encoding="utf-8"), "version")
+
+
+def test_the_wheel_holds_the_relay_and_the_wasm_package(relay_wheel: Path) -> None:
+    names = zipfile.ZipFile(relay_wheel).namelist()
+    assert f"rtc_node_relay-{PACK_VERSION}.data/scripts/rtc-relay" in names
+    assert any(name.endswith("share/rtc-node-relay/pkg/rtc_client_bg.wasm") for name in names)
 
 
 def test_pack_wheel_and_requirements_agree_on_the_version() -> None:
@@ -112,55 +117,15 @@ def test_a_wheel_missing_its_files_says_so(tmp_path: Path, monkeypatch: pytest.M
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [str(ROOT / "scripts" / "build-wheel.sh"), str(out), "--profile", "dev"],
-        check=True,
-        cwd=ROOT,
-    )
-    (built,) = out.glob("rtc_node_relay-*.whl")
-    names = zipfile.ZipFile(built).namelist()
-    assert f"rtc_node_relay-{PACK_VERSION}.data/scripts/rtc-relay" in names
-    assert any(name.endswith("share/rtc-node-relay/pkg/rtc_client_bg.wasm") for name in names)
-    return built
-
-
-@pytest.fixture(scope="module")
-def comfy_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def comfy_python(relay_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with what ComfyUI brings that the pack uses (aiohttp) and the wheel."""
     venv = tmp_path_factory.mktemp("comfy-venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "aiohttp"], check=True)
-    subprocess.run([*pip, str(wheel)], check=True)
+    install_wheel(python, relay_wheel)
     return python
-
-
-def clone_layout(base: Path) -> Path:
-    """What `git clone` gives: the tracked files, nothing built."""
-    pack = base / FOLDER
-    tracked = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "-z"], check=True, capture_output=True, text=True
-    ).stdout
-    for name in filter(None, tracked.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (pack / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, pack / name)
-    return pack
-
-
-def registry_layout(base: Path) -> Path:
-    """What a Registry install unpacks: the archive scripts/package.sh builds."""
-    archive = base / "node.zip"
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "registry_archive.py"), str(archive)], check=True
-    )
-    with zipfile.ZipFile(archive) as opened:
-        opened.extractall(base / FOLDER)
-    return base / FOLDER
 
 
 LAYOUTS = {"git clone": clone_layout, "Registry archive": registry_layout}
