@@ -404,3 +404,34 @@ def test_stop_closes_stdin_before_terminating(
         assert lines == ["stdin closed", "exited"]
     else:
         assert lines[-1] == "term, stdin closed", lines
+
+
+LYING_RELAY = """
+import http.server, sys, threading
+if sys.argv[1:] == ["--version"]:
+    print("rtc-relay 0.1.0")
+    sys.exit(0)
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'{"ok": true, "version": "0.0.9", "backend": "local"}')
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(f"listening on http://127.0.0.1:{server.server_address[1]}", file=sys.stderr, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_relay_whose_health_reports_another_version_is_refused(tmp_path: Path) -> None:
+    fake = tmp_path / "fake-relay"
+    fake.write_text(f"#!{sys.executable}\n" + LYING_RELAY)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    supervisor = make(tmp_path, fake, relay_version="0.1.0")
+    with pytest.raises(RelayStartError) as caught:
+        supervisor.endpoint(timeout=600)
+    assert "reports version 0.0.9 but this pack needs 0.1.0" in str(caught.value)
+    assert "`pip install rtc-node-relay==0.1.0`" in str(caught.value)
+    assert supervisor.status()["running"] is False
