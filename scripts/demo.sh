@@ -7,7 +7,5 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 scripts/setup.sh
-say "building the relay (release: the figures shown are the product's) and the wasm package"
-cargo build --quiet --release -p rtc-relay
-scripts/build-wasm.sh
-RTC_RELAY_BIN="$TARGET_DIR/release/rtc-relay" exec node scripts/demo.mjs "$@"
+build_for_streaming
+exec node scripts/demo.mjs "$@"

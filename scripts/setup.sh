@@ -14,6 +14,8 @@ apt_install() {
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v gzip >/dev/null || missing+=(gzip)
+  # The developer guide's examples, which the tests run as printed.
+  command -v curl >/dev/null || missing+=(curl)
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -55,9 +57,8 @@ npm_deps() {
   want=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "npm: installing JS tooling"
-    # `npm ci` rejects this lockfile's platform-specific optional packages (biome);
-    # `npm install` still honours the locked versions.
-    npm install --no-audit --no-fund --loglevel=error
+    # `npm ci` installs exactly the lockfile and never rewrites it.
+    npm ci --no-audit --no-fund --loglevel=error
     echo "$want" > "$stamp"
   fi
 }

@@ -9,16 +9,6 @@ from comfy_api.latest import ComfyExtension, io
 log = logging.getLogger("rtc_node")
 
 
-async def catalog_route(_request: object) -> object:
-    """`GET /rtc/catalog`: the pack's catalog.json, served by ComfyUI so the node editor has
-    the models, ControlNet choices and limits even while the relay is down."""
-    from aiohttp import web
-
-    from .params import CATALOG
-
-    return web.json_response(CATALOG)
-
-
 class RTCNodeExtension(ComfyExtension):
     def __init__(self) -> None:
         self._loaded = False
@@ -31,12 +21,12 @@ class RTCNodeExtension(ComfyExtension):
         self._loaded = True
         from server import PromptServer
 
-        from . import proxy, runtime
+        from . import proxy, routes, runtime
 
         proxy.install(PromptServer.instance)
-        PromptServer.instance.routes.get("/rtc/catalog")(catalog_route)
+        routes.register(PromptServer.instance.routes, runtime.supervisor)
         # Start the relay now, in the background: ComfyUI's start-up never waits for it, and
-        # a problem (no binary, early exit) is logged at once and reported on first use.
+        # a problem (no binary, early exit) is logged at once and shown in the sidebar.
         runtime.supervisor().start_background()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:

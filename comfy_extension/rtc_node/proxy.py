@@ -5,21 +5,19 @@ use); this adds the relay's bearer token and streams bodies both ways, so SSE ev
 WebSocket messages pass through as they arrive, never buffered beyond one message.
 
 Whoever reaches ComfyUI reaches the relay through here (with ``--listen``, the network).
-Changing the credentials decides where the Daydream key is sent, so that is allowed only
-to clients on this machine, unless ComfyUI authenticates its users (behind an
-authenticating reverse proxy, say) and the operator says so with ``RTC_TRUST_REMOTE_USERS=1``.
+Changing the credentials decides where the Daydream key is sent, so that follows the rules
+of ``access.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import os
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from .access import TRUST_REMOTE_ENV, local_or_trusted
 from .relay_client import RelayEndpoint
 
 if TYPE_CHECKING:
@@ -52,18 +50,8 @@ WS_HEADERS = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-webso
 
 EndpointProvider = Callable[[], Awaitable[RelayEndpoint]]
 
-TRUST_REMOTE_ENV = "RTC_TRUST_REMOTE_USERS"
 CREDENTIALS_ROUTE = "v1/credentials"
-# Set by reverse proxies: the socket's peer is then the proxy, not the user.
-FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def _is_loopback(address: str | None) -> bool:
-    try:
-        return address is not None and ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 def may_pass(request: web.Request, tail: str) -> bool:
@@ -72,10 +60,7 @@ def may_pass(request: web.Request, tail: str) -> bool:
     route = re.sub("/+", "/", tail).strip("/")
     if route != CREDENTIALS_ROUTE or request.method in READ_ONLY:
         return True
-    if os.environ.get(TRUST_REMOTE_ENV) == "1":
-        return True
-    forwarded = any(name in request.headers for name in FORWARDING_HEADERS)
-    return not forwarded and _is_loopback(request.remote)
+    return local_or_trusted(request)
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:

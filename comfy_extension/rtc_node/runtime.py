@@ -25,13 +25,14 @@ def state_dir() -> Path:
 
 
 def _static_dirs() -> dict[str, str]:
-    """Lets the relay serve the standalone pages and the wasm package when they exist."""
+    """Lets the relay serve the standalone pages (the studio at its root) and the wasm
+    package, wherever the install put them; the relay serves no pages unless told where."""
     env = {}
     if WWW_DIR.is_dir():
         env["RTC_RELAY_WWW_DIR"] = str(WWW_DIR)
-    package = wasm_dir()
-    if package is not None:
-        env["RTC_RELAY_PKG_DIR"] = str(package)
+        package = wasm_dir()
+        if package is not None:
+            env["RTC_RELAY_PKG_DIR"] = str(package)
     return env
 
 

@@ -42,6 +42,8 @@ HARD_TERMINATE = os.name == "nt"
 STATE_FILE = "pack-relay.json"
 VERSION_LINE = re.compile(r"rtc-relay (\S+)")
 VERSION_TIMEOUT = 10.0
+# How many of the relay's last log lines the status shows.
+STATUS_LOG_LINES = 12
 
 
 class RelayStartError(RuntimeError):
@@ -182,6 +184,9 @@ class RelaySupervisor:
         self._process: subprocess.Popen[str] | None = None
         self._adopted = False
         self._error: str | None = None
+        # Why the relay is not running, kept until it runs again (``_error`` is handed to one
+        # caller of ``endpoint()`` and cleared so the next one retries).
+        self._reason: str | None = None
         self._starting = False
         self._stopping = False
         self._restarts = 0
@@ -218,8 +223,22 @@ class RelaySupervisor:
             return self._endpoint
 
     def status(self) -> dict[str, object]:
+        """What the relay is doing, for the UI: ``state`` is ``running``, ``starting`` (first
+        start), ``restarting`` (after a failure or a crash), ``failed`` (``reason`` says why and
+        what to do) or ``stopped`` (not started yet, or stopped)."""
         with self._lock:
+            if self._endpoint is not None:
+                state = "running"
+            elif self._starting:
+                state = "restarting" if self._reason or self._restarts else "starting"
+            elif self._reason:
+                state = "failed"
+            else:
+                state = "stopped"
             return {
+                "state": state,
+                "reason": None if state == "running" else self._reason,
+                "log_tail": list(self.log_tail)[-STATUS_LOG_LINES:],
                 "running": self._endpoint is not None,
                 "url": self._endpoint.url if self._endpoint else None,
                 "adopted": self._adopted,
@@ -251,16 +270,36 @@ class RelaySupervisor:
             process.kill()
             process.wait(timeout=5)
 
+    def restart(self, timeout: float = STOP_TIMEOUT + 10.0) -> None:
+        """Stops the relay this supervisor started and starts it again in the background: the
+        user's way back after fixing what stopped it (installing the binary, say). A relay
+        adopted from an earlier ComfyUI is not ours to stop; it is adopted again if healthy."""
+        self.stop()
+        deadline = time.monotonic() + timeout
+        watchdog = self._watchdog
+        if watchdog is not None and watchdog is not threading.current_thread():
+            watchdog.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            # A start under way ends soon: stop() killed its child or it sees ``_stopping``.
+            while self._starting and time.monotonic() < deadline:
+                self._changed.wait(max(0.0, deadline - time.monotonic()))
+            if self._starting:
+                raise RelayStartError("the relay is still starting; try again in a moment")
+            self._stopping = False
+            self._error = self._reason = None
+            self._restarts += 1
+        self.start_background()
+
     # Starting ------------------------------------------------------------------------------
 
     def _start_guarded(self) -> None:
         try:
             endpoint = self._adopt() or self._spawn()
             with self._lock:
-                self._endpoint, self._error = endpoint, None
+                self._endpoint, self._error, self._reason = endpoint, None, None
         except RelayStartError as error:
             with self._lock:
-                self._error = str(error)
+                self._error = self._reason = str(error)
                 stopping = self._stopping
             if not stopping:
                 log.error("%s", error)
@@ -475,15 +514,12 @@ class RelaySupervisor:
             if alive and failures < 3:
                 continue
             code = process.returncode if process is not None else None
-            log.warning(
-                "rtc-relay %s; restarting in %.1f s%s",
-                f"exited with status {code}" if code is not None else "stopped answering",
-                backoff,
-                self._tail(),
-            )
+            what = f"exited with status {code}" if code is not None else "stopped answering"
+            log.warning("rtc-relay %s; restarting in %.1f s%s", what, backoff, self._tail())
             if process is not None and process.poll() is None:
                 process.kill()
             with self._lock:
+                self._reason = f"rtc-relay {what}"
                 # Marked as starting so callers wait for this restart instead of racing it.
                 self._endpoint, self._process, self._starting = None, None, True
                 self._changed.wait(backoff)
@@ -496,11 +532,13 @@ class RelaySupervisor:
                 endpoint = self._adopt() or self._spawn()
             except RelayStartError as error:
                 with self._lock:
-                    self._error, self._starting = str(error), False
+                    self._error = self._reason = str(error)
+                    self._starting = False
                     self._changed.notify_all()
                 log.error("%s", error)
                 continue
             with self._lock:
                 self._endpoint, self._error, self._starting = endpoint, None, False
+                self._reason = None
                 self._changed.notify_all()
             failures = 0

@@ -1,10 +1,12 @@
 // Entry module of the RTC Node frontend. ComfyUI imports every .js file in this folder; this is
 // the only one with side effects.
 //
-// Everything the user sees is served by the relay and reaches this tab through the pack's
-// same-origin proxy `<root>/rtc/api/`: the UI modules (`js/*.mjs`), the styles and the preview
-// page. The wasm agent loads from the relay's `pkg/` the same way. All URLs derive from
-// `import.meta.url`, so the pack works whatever folder it is installed in.
+// Everything the user sees is served by ComfyUI itself, from the pack's `<root>/rtc/ui/`: the UI
+// modules (`js/*.mjs`), the styles, the preview page and the wasm package (`pkg/`). So the
+// sidebar works while the relay is down and can say why (`<root>/rtc/relay`, the pack's relay
+// supervisor) and offer to restart it. Only API calls go to the relay, through the pack's
+// same-origin proxy `<root>/rtc/api/`. All URLs derive from `import.meta.url`, so the pack works
+// whatever folder it is installed in.
 import { api } from "../../scripts/api.js";
 import { app } from "../../scripts/app.js";
 import { syncGraph, wireNode } from "./controlnet-choices.mjs";
@@ -12,7 +14,9 @@ import { fixSeedControls } from "./seed-controls.mjs";
 
 const ROOT = new URL("../../", import.meta.url);
 const API_BASE = new URL("rtc/api/", ROOT).href;
-const PKG = new URL("pkg/", API_BASE);
+const UI_BASE = new URL("rtc/ui/", ROOT).href;
+const RELAY_STATUS = new URL("rtc/relay", ROOT);
+const RELAY_RESTART = new URL("rtc/relay/restart", ROOT);
 const PREVIEW_NODE = "RTCStreamUIPreview";
 const PACK_NODES = new Set([
   "RTCStreamPipelineConfig",
@@ -53,9 +57,9 @@ function loadCatalog() {
 }
 
 let uiPromise = null;
-/** The shared UI modules; retried on the next call after a failure (relay down). */
+/** The shared UI modules; retried on the next call after a failure. */
 function loadUi() {
-  uiPromise ??= import(new URL("js/comfy.mjs", API_BASE).href).catch((err) => {
+  uiPromise ??= import(new URL("js/comfy.mjs", UI_BASE).href).catch((err) => {
     uiPromise = null;
     throw err;
   });
@@ -108,17 +112,18 @@ function modelSetting(_name, setter, value) {
 }
 
 function addStylesheet() {
-  const href = new URL("css/rtc.css", API_BASE).href;
+  const href = new URL("css/rtc.css", UI_BASE).href;
   if (document.querySelector(`link[href="${href}"]`)) return;
   document.head.append(Object.assign(document.createElement("link"), { rel: "stylesheet", href }));
 }
 
+/** Without the UI modules (the pack's web folder missing or unreadable) the panel still says so. */
 function unavailable(el, err, retry) {
   const box = document.createElement("div");
   box.className = "rtc-root rtc-sidebar";
   box.dataset.state = "unavailable";
   const text = document.createElement("p");
-  text.textContent = `The RTC relay is not reachable (${err.message}). It restarts by itself; try again in a moment.`;
+  text.textContent = `The RTC Node interface did not load from ComfyUI (${err.message}). Reinstall the pack if this persists.`;
   const button = document.createElement("button");
   button.className = "rtc-button";
   button.textContent = "Retry";
@@ -129,6 +134,76 @@ function unavailable(el, err, retry) {
   box.append(text, button);
   el.append(box);
 }
+
+const RELAY_POLL_DOWN_MS = 2000;
+const RELAY_POLL_UP_MS = 10_000;
+
+/**
+ * The supervisor's view of the relay, polled from ComfyUI (quicker while it is down). Every
+ * change is said once, in a toast and a console line, whatever panel is open.
+ */
+const relayWatch = {
+  status: null,
+  announced: undefined,
+  listeners: new Set(),
+  timer: null,
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  },
+  running() {
+    return this.status?.state === "running";
+  },
+  async fetchStatus() {
+    try {
+      const response = await fetch(RELAY_STATUS, { cache: "no-store" });
+      if (!response.ok) throw new Error(`GET /rtc/relay: ${response.status}`);
+      return await response.json();
+    } catch (err) {
+      return { state: "unknown", reason: err.message };
+    }
+  },
+  async set(status) {
+    this.status = status;
+    const ui = await loadUi().catch(() => null);
+    const first = this.announced === undefined;
+    const news = ui?.isNewRelayStatus(this.announced, status);
+    if (first || news) this.announced = status;
+    if (news) {
+      const words = ui.describeRelayStatus(status);
+      const line = `[rtc-node] ${words.summary}${words.detail ? ` ${words.detail}` : ""}`;
+      if (words.severity === "success") console.info(line);
+      else console.warn(line);
+      notify(words.severity, words.summary, words.detail);
+    }
+    for (const listener of this.listeners) listener(status);
+  },
+  async poll() {
+    clearTimeout(this.timer);
+    await this.set(await this.fetchStatus());
+    this.timer = setTimeout(() => this.poll(), this.running() ? RELAY_POLL_UP_MS : RELAY_POLL_DOWN_MS);
+  },
+  /** Asks the pack to restart the relay; resolves with the new status. */
+  async restart() {
+    const response = await fetch(RELAY_RESTART, { method: "POST" });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(body?.error?.message ?? `POST /rtc/relay/restart: ${response.status}`);
+    await this.set(body);
+    this.poll();
+    return body;
+  },
+  /** Resolves once the relay runs. */
+  untilRunning() {
+    if (this.running()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.subscribe(() => {
+        if (!this.running()) return;
+        off();
+        resolve();
+      });
+    });
+  },
+};
 
 /** What the sidebar shows about this tab's agent; it starts after the sidebar may render. */
 const agentStatus = {
@@ -154,7 +229,12 @@ const relayState = {
   agent: null,
   async start() {
     const ui = await loadUi();
-    if (this.live) return ui;
+    this.connect(ui);
+    return ui;
+  },
+  /** Opens the live state once; only while the relay runs, so a relay that is down is not polled. */
+  connect(ui) {
+    if (this.live) return;
     this.client = ui.createRelayClient(API_BASE);
     this.live = ui.createLiveState(this.client);
     this.live.subscribe((state, previous, action) => {
@@ -166,29 +246,22 @@ const relayState = {
     // rejoin if the tab comes back from the back/forward cache.
     window.addEventListener("pagehide", () => this.live.stop());
     window.addEventListener("pageshow", (event) => event.persisted && this.live.start());
-    return ui;
   },
 };
 
-const AGENT_RETRY_MAX_MS = 30_000;
-
 /**
- * Starts this tab's agent. The page can load before the pack has the relay up (it starts in
- * the background), so a relay that is not there yet is retried with backoff; a broken wasm
- * package is reported once and not retried.
+ * Starts this tab's agent once the relay runs (the page can load before the pack has it up;
+ * the agent then reconnects by itself across relay restarts). A broken wasm package is
+ * reported once and not retried.
  */
-async function startAgent(attempt = 0) {
-  let ui;
-  try {
-    ui = await relayState.start();
-  } catch (err) {
-    const delay = Math.min(AGENT_RETRY_MAX_MS, 1000 * 2 ** attempt);
-    agentStatus.set({ state: "waiting for the relay", agentId: null, error: err.message });
-    setTimeout(() => startAgent(attempt + 1), delay);
-    return;
+async function startAgent() {
+  if (!relayWatch.running()) {
+    agentStatus.set({ state: "waiting for the relay", agentId: null, error: null });
+    await relayWatch.untilRunning();
   }
   try {
-    const wasm = await ui.loadPackage(PKG);
+    const ui = await relayState.start();
+    const wasm = await ui.loadPackage();
     relayState.agent = ui.startAgent(wasm, {
       baseUrl: API_BASE,
       label: `ComfyUI tab ${new Date().toLocaleTimeString()}`,
@@ -213,22 +286,45 @@ function registerSidebar() {
     tooltip: "Real-time streams: status, start/stop, live figures",
     type: "custom",
     render(el) {
+      // The stream panel while the relay runs; the relay's status and Restart while it does not.
+      let view = null;
+      let unsubscribe = null;
+      const show = (ui) => {
+        const kind = relayWatch.running() ? "streams" : "relay";
+        if (view?.kind !== kind) {
+          view?.unmount();
+          if (kind === "streams") relayState.connect(ui);
+          view =
+            kind === "streams"
+              ? {
+                  kind,
+                  unmount: ui.mountSidebar(el, {
+                    client: relayState.client,
+                    live: relayState.live,
+                    agent: agentStatus,
+                    notify,
+                    streamDefaults,
+                    previewUrl: previewUrl(LATEST),
+                  }),
+                }
+              : { kind, ...ui.mountRelayStatus(el, { restart: () => relayWatch.restart() }) };
+        }
+        view.update?.(relayWatch.status);
+      };
       const mount = () =>
-        relayState.start().then(
+        loadUi().then(
           (ui) => {
             addStylesheet();
-            unmount?.();
-            unmount = ui.mountSidebar(el, {
-              client: relayState.client,
-              live: relayState.live,
-              agent: agentStatus,
-              notify,
-              streamDefaults,
-              previewUrl: new URL("preview.html", API_BASE).href,
-            });
+            show(ui);
+            unsubscribe = relayWatch.subscribe(() => show(ui));
           },
           (err) => unavailable(el, err, mount),
         );
+      unmount = () => {
+        unsubscribe?.();
+        view?.unmount();
+        view = null;
+      };
       mount();
     },
     destroy() {
@@ -242,7 +338,7 @@ const LATEST = "latest";
 
 /** The preview page for `stream`: a stream id, or "latest" for the relay's current stream. */
 function previewUrl(stream) {
-  const url = new URL("preview.html", API_BASE);
+  const url = new URL("preview.html", UI_BASE);
   if (stream && stream !== LATEST) url.searchParams.set("stream", stream);
   return url.href;
 }
@@ -277,15 +373,18 @@ function addStreamSelector(node, onSelect) {
   );
   widget.serialize = false;
   let unsubscribe = () => {};
-  relayState.start().then(
-    () => {
-      const refill = (state) => values.splice(1, values.length - 1, ...state.streams.keys());
-      refill(relayState.live.state);
-      unsubscribe = relayState.live.subscribe(refill);
-    },
-    // The relay is not up: "latest" and a stream chosen by a link still work.
-    () => {},
-  );
+  relayWatch
+    .untilRunning()
+    .then(() => relayState.start())
+    .then(
+      () => {
+        const refill = (state) => values.splice(1, values.length - 1, ...state.streams.keys());
+        refill(relayState.live.state);
+        unsubscribe = relayState.live.subscribe(refill);
+      },
+      // The relay is not up: "latest" and a stream chosen by a link still work.
+      () => {},
+    );
   after(node, "onRemoved", () => unsubscribe());
   return widget;
 }
@@ -347,9 +446,16 @@ function credentialsSetting() {
   const box = document.createElement("div");
   box.className = "rtc-root";
   box.dataset.rtcCredentials = "";
-  relayState.start().then(
+  loadUi().then(
     (ui) => {
       addStylesheet();
+      if (!relayWatch.running()) {
+        // The key is stored by the relay: without it there is nothing to show or change.
+        const words = ui.describeRelayStatus(relayWatch.status);
+        box.textContent = `${words.summary} ${words.detail} See the RTC Stream sidebar to restart it.`;
+        return;
+      }
+      relayState.connect(ui);
       const panel = ui.createCredentialsPanel(relayState.client, {
         notify,
         streams: () => relayState.live?.state.streams.values() ?? [],
@@ -358,7 +464,7 @@ function credentialsSetting() {
       panel.refresh();
     },
     (err) => {
-      box.textContent = `The RTC relay is not reachable: ${err.message}`;
+      box.textContent = `The RTC Node interface did not load from ComfyUI: ${err.message}`;
     },
   );
   return box;
@@ -420,7 +526,7 @@ app.registerExtension({
           if (message) toast(message);
         },
         () => {
-          // Without the UI modules (relay down) a well-formed toast still shows.
+          // Without the UI modules a well-formed toast still shows.
           if (typeof event.detail?.summary === "string")
             notify(event.detail.severity, event.detail.summary, event.detail.detail);
         },
@@ -428,6 +534,7 @@ app.registerExtension({
     });
     registerSidebar();
     // Not awaited: ComfyUI waits for every extension's setup before it finishes loading.
+    relayWatch.poll();
     startAgent();
   },
   nodeCreated(node) {

@@ -9,6 +9,14 @@
 //! [`DEAD_AFTER`], or says nothing at all for [`SILENT_AFTER`], is gone and its leases move.
 //! Pings are answered by the browser's network stack, so a tab busy with script still
 //! answers; the pack's proxy forwards pings and pongs rather than answering them itself.
+//! Time during which the relay itself did not run (a stopped process) is not held against
+//! the agent.
+//!
+//! Limits: a text message over [`MAX_TEXT_BYTES`], or with a string field over its cap (see
+//! [`check_lengths`]), is answered with a `too_long` error and ignored (a `hello` is refused
+//! and the socket closed). Replies wait in a queue of [`MAX_PENDING_REPLIES`] messages; an
+//! agent that keeps sending without reading fills it, and its socket is closed with the
+//! reason logged, rather than the relay buffering replies without end.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +37,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::leases::{Action, Input};
 use crate::registry::{MediaReport, StreamEntry, changed};
+use crate::telemetry::escaped;
 use crate::{AppState, lock};
 
 /// Interval of the relay's pings.
@@ -40,21 +49,69 @@ const DEAD_AFTER: Duration = Duration::from_millis(1_600);
 /// Nothing at all heard for this long means the agent is gone, even when pings could not go
 /// out (a socket blocked by a large frame the far end no longer reads).
 const SILENT_AFTER: Duration = Duration::from_secs(3);
+/// Period of the liveness watchdog.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+/// A watchdog tick this much later than due means the relay itself was not running (stopped
+/// with SIGSTOP, starved workers): the agent could not be heard meanwhile, so that time does
+/// not count towards [`DEAD_AFTER`] and [`SILENT_AFTER`].
+const STALLED_AFTER: Duration = Duration::from_millis(250);
 /// Time an agent has to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest text message read; real ones are well under 4 KiB.
+const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Longest agent label, in bytes.
+const MAX_LABEL_BYTES: usize = 256;
+/// Longest stream id an agent may name, in bytes (relay ids are about 40).
+const MAX_ID_BYTES: usize = 128;
+/// Most streams in a `hello`'s `resume` list.
+const MAX_RESUME: usize = 64;
+/// Longest error text in a `state` report, in bytes.
+const MAX_ERROR_BYTES: usize = 2 * 1024;
+/// Longest text field of `stats` (codec, implementation, quality limitation), in bytes.
+const MAX_STATS_TEXT_BYTES: usize = 256;
+/// Messages that may wait to be written to one agent; an agent that reads falls nowhere near
+/// it, since frames do not queue here.
+const MAX_PENDING_REPLIES: usize = 256;
+
+/// The queue of text messages to one agent. Full means the agent stopped reading: the
+/// connection is then closed (see [`Outbox::overflowed`]).
+#[derive(Debug, Clone)]
+struct Outbox {
+    tx: mpsc::Sender<String>,
+    overflow: Arc<Notify>,
+}
+
+impl Outbox {
+    fn new() -> (Self, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel(MAX_PENDING_REPLIES);
+        let overflow = Arc::new(Notify::new());
+        (Self { tx, overflow }, rx)
+    }
+
+    fn push(&self, text: String) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(text) {
+            self.overflow.notify_one();
+        }
+    }
+
+    /// Resolves once a message found the queue full.
+    async fn overflowed(&self) {
+        self.overflow.notified().await;
+    }
+}
 
 #[derive(Debug)]
 struct Connection {
     id: String,
     label: String,
-    tx: mpsc::UnboundedSender<String>,
+    outbox: Outbox,
     frames: Arc<Notify>,
 }
 
 impl Connection {
     fn send(&self, message: &RelayMessage) {
         if let Ok(text) = serde_json::to_string(message) {
-            let _ = self.tx.send(text);
+            self.outbox.push(text);
         }
     }
 }
@@ -153,10 +210,10 @@ fn perform(
                 if playing {
                     connection.send(&play(&entry));
                 }
-                tracing::info!(stream = %entry.id, agent = %agent, label = %connection.label, "publish lease granted");
+                tracing::info!(stream = %entry.id, agent = %agent, label = %escaped(&connection.label), "publish lease granted");
                 state.events.log(
                     "info",
-                    format!("{} publishes stream {}", connection.label, entry.id),
+                    format!("{} publishes stream {}", escaped(&connection.label), entry.id),
                 );
             });
             touched.push(entry);
@@ -229,19 +286,28 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
     let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
         while let Some(Ok(message)) = stream.next().await {
             if let Message::Text(text) = message {
-                return serde_json::from_str::<AgentMessage>(&text).ok();
+                return Some(parse(&text));
             }
         }
         None
     })
     .await;
-    let Ok(Some(AgentMessage::Hello {
+    if let Ok(Some(Err((code @ "too_long", message)))) = hello {
+        let refusal = RelayMessage::Error {
+            code: code.into(),
+            message,
+        };
+        let _ = send_json(&mut sink, &refusal).await;
+        let _ = sink.send(Message::Close(None)).await;
+        return;
+    }
+    let Ok(Some(Ok(AgentMessage::Hello {
         protocol,
         label,
         publish,
         resume,
         prefer_i420,
-    })) = hello
+    }))) = hello
     else {
         let refusal = RelayMessage::Error {
             code: "hello_expected".into(),
@@ -270,15 +336,15 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
     if send_json(&mut sink, &welcome).await.is_err() {
         return;
     }
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (outbox, rx) = Outbox::new();
     let frames = Arc::new(Notify::new());
     lock(&state.agents.agents).push(Connection {
         id: id.clone(),
         label: label.clone(),
-        tx: tx.clone(),
+        outbox: outbox.clone(),
         frames: frames.clone(),
     });
-    tracing::info!(agent = %id, %label, publish, "agent connected");
+    tracing::info!(agent = %id, label = %escaped(&label), publish, "agent connected");
     lease_input(
         &state,
         Input::AgentJoined {
@@ -302,12 +368,13 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         let state = state.clone();
         let id = id.clone();
         let liveness = liveness.clone();
+        let outbox = outbox.clone();
         async move {
             while let Some(Ok(message)) = stream.next().await {
                 liveness.heard();
                 match message {
-                    Message::Text(text) => handle_text(&state, &id, &tx, &text),
-                    Message::Binary(data) => handle_frame(&state, &id, &tx, &data),
+                    Message::Text(text) => handle_text(&state, &id, &outbox, &text),
+                    Message::Binary(data) => handle_frame(&state, &id, &outbox, &data),
                     Message::Close(_) => break,
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
@@ -315,9 +382,15 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         }
     };
     let watchdog = async {
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        let mut last = Instant::now();
         loop {
             tick.tick().await;
+            let gap = last.elapsed();
+            last = Instant::now();
+            if gap > STALLED_AFTER {
+                liveness.stalled(gap.saturating_sub(WATCH_EVERY));
+            }
             if let Some(why) = liveness.gone() {
                 tracing::info!(agent = %id, "agent gone: {why}");
                 break;
@@ -328,16 +401,24 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         () = writer => {},
         () = reader => {},
         () = watchdog => {},
+        () = outbox.overflowed() => {
+            tracing::warn!(
+                agent = %id,
+                "closing the agent socket: {MAX_PENDING_REPLIES} replies wait unread, the agent sends without reading"
+            );
+        }
     }
     lease_input(&state, Input::AgentLeft { agent: id.clone() });
     lock(&state.agents.agents).retain(|c| c.id != id);
     tracing::info!(agent = %id, "agent disconnected");
 }
 
-/// When the agent was last heard from, and since when a ping has waited for an answer.
+/// When the agent was last heard from, and since when a ping has waited for an answer, on a
+/// clock that stops while the relay does.
 #[derive(Debug)]
 struct Liveness {
     started: Instant,
+    stalled_ms: AtomicU64,
     last_heard_ms: AtomicU64,
     /// When the oldest unanswered ping went out; `u64::MAX` when none is waiting.
     ping_waiting_since_ms: AtomicU64,
@@ -347,13 +428,19 @@ impl Liveness {
     fn new() -> Self {
         Self {
             started: Instant::now(),
+            stalled_ms: AtomicU64::new(0),
             last_heard_ms: AtomicU64::new(0),
             ping_waiting_since_ms: AtomicU64::new(u64::MAX),
         }
     }
 
     fn now_ms(&self) -> u64 {
-        millis(self.started.elapsed())
+        millis(self.started.elapsed()).saturating_sub(self.stalled_ms.load(Ordering::Relaxed))
+    }
+
+    /// The relay did not run for `time`.
+    fn stalled(&self, time: Duration) {
+        self.stalled_ms.fetch_add(millis(time), Ordering::Relaxed);
     }
 
     /// Any message (a pong, stats, a frame) shows the agent is there.
@@ -401,7 +488,7 @@ async fn write_loop<S>(
     state: Arc<AppState>,
     id: String,
     mut sink: S,
-    mut rx: mpsc::UnboundedReceiver<String>,
+    mut rx: mpsc::Receiver<String>,
     frames: Arc<Notify>,
     prefer_i420: bool,
     liveness: Arc<Liveness>,
@@ -478,13 +565,88 @@ async fn as_i420(message: Bytes) -> Bytes {
     }
 }
 
-fn reply_error(tx: &mpsc::UnboundedSender<String>, code: &str, message: String) {
+fn reply_error(outbox: &Outbox, code: &str, message: String) {
     let error = RelayMessage::Error {
         code: code.to_owned(),
         message,
     };
     if let Ok(text) = serde_json::to_string(&error) {
-        let _ = tx.send(text);
+        outbox.push(text);
+    }
+}
+
+/// A text message parsed and checked against the size caps; on failure the error code and
+/// message to answer with.
+fn parse(text: &str) -> Result<AgentMessage, (&'static str, String)> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err((
+            "too_long",
+            format!(
+                "a text message of {} bytes is longer than the limit of {MAX_TEXT_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    let message = serde_json::from_str::<AgentMessage>(text)
+        .map_err(|e| ("bad_message", format!("cannot parse message: {e}")))?;
+    check_lengths(&message).map_err(|e| ("too_long", e))?;
+    Ok(message)
+}
+
+/// Caps every string an agent sends, so none can grow the relay's memory, its answers or
+/// its log lines beyond a fixed size.
+fn check_lengths(message: &AgentMessage) -> Result<(), String> {
+    let cap = |field: &str, value: &str, max: usize| {
+        if value.len() > max {
+            Err(format!(
+                "{field} is {} bytes, longer than the limit of {max}",
+                value.len()
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match message {
+        AgentMessage::Hello { label, resume, .. } => {
+            cap("label", label, MAX_LABEL_BYTES)?;
+            if resume.len() > MAX_RESUME {
+                return Err(format!(
+                    "resume lists {} streams, more than the limit of {MAX_RESUME}",
+                    resume.len()
+                ));
+            }
+            resume
+                .iter()
+                .try_for_each(|id| cap("a resume stream id", id, MAX_ID_BYTES))
+        }
+        AgentMessage::State {
+            stream_id, error, ..
+        } => {
+            cap("stream_id", stream_id, MAX_ID_BYTES)?;
+            cap(
+                "error",
+                error.as_deref().unwrap_or_default(),
+                MAX_ERROR_BYTES,
+            )
+        }
+        AgentMessage::Stats {
+            stream_id, stats, ..
+        } => {
+            cap("stream_id", stream_id, MAX_ID_BYTES)?;
+            for (field, value) in [
+                ("stats.codec", &stats.codec),
+                ("stats.implementation", &stats.implementation),
+                ("stats.quality_limitation", &stats.quality_limitation),
+            ] {
+                cap(
+                    field,
+                    value.as_deref().unwrap_or_default(),
+                    MAX_STATS_TEXT_BYTES,
+                )?;
+            }
+            Ok(())
+        }
+        AgentMessage::Release { stream_id } => cap("stream_id", stream_id, MAX_ID_BYTES),
     }
 }
 
@@ -492,16 +654,16 @@ fn reply_error(tx: &mpsc::UnboundedSender<String>, code: &str, message: String) 
 fn held_stream(
     state: &AppState,
     agent_id: &str,
-    tx: &mpsc::UnboundedSender<String>,
+    outbox: &Outbox,
     stream_id: &str,
 ) -> Option<Arc<StreamEntry>> {
     let Some(entry) = state.streams.get(stream_id) else {
-        reply_error(tx, "unknown_stream", format!("no stream {stream_id:?}"));
+        reply_error(outbox, "unknown_stream", format!("no stream {stream_id:?}"));
         return None;
     };
     if state.holder(stream_id).as_deref() != Some(agent_id) {
         reply_error(
-            tx,
+            outbox,
             "not_lease_holder",
             format!("this agent does not publish {stream_id:?}"),
         );
@@ -517,19 +679,19 @@ fn late_report(state: &AppState, agent_id: &str, stream_id: &str, ended: bool) -
     let late = state.streams.get(stream_id).is_none()
         || (ended && state.holder(stream_id).as_deref() != Some(agent_id));
     if late {
-        tracing::debug!(agent = %agent_id, stream = %stream_id, "late report ignored");
+        tracing::debug!(agent = %agent_id, stream = %escaped(stream_id), "late report ignored");
     }
     late
 }
 
-fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<String>, text: &str) {
-    let message = match serde_json::from_str::<AgentMessage>(text) {
+fn handle_text(state: &AppState, agent_id: &str, outbox: &Outbox, text: &str) {
+    let message = match parse(text) {
         Ok(m) => m,
-        Err(e) => return reply_error(tx, "bad_message", format!("cannot parse message: {e}")),
+        Err((code, message)) => return reply_error(outbox, code, message),
     };
     match message {
         AgentMessage::Hello { .. } => {
-            reply_error(tx, "bad_message", "hello was already received".into());
+            reply_error(outbox, "bad_message", "hello was already received".into());
         }
         AgentMessage::State {
             stream_id,
@@ -541,7 +703,7 @@ fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Stri
             if late_report(state, agent_id, &stream_id, ended) {
                 return;
             }
-            let Some(entry) = held_stream(state, agent_id, tx, &stream_id) else {
+            let Some(entry) = held_stream(state, agent_id, outbox, &stream_id) else {
                 return;
             };
             {
@@ -577,7 +739,7 @@ fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Stri
             if late_report(state, agent_id, &stream_id, false) {
                 return;
             }
-            let Some(entry) = held_stream(state, agent_id, tx, &stream_id) else {
+            let Some(entry) = held_stream(state, agent_id, outbox, &stream_id) else {
                 return;
             };
             let mut info = lock(&entry.info);
@@ -598,7 +760,7 @@ fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Stri
             }
         }
         AgentMessage::Release { stream_id } => {
-            if held_stream(state, agent_id, tx, &stream_id).is_some() {
+            if held_stream(state, agent_id, outbox, &stream_id).is_some() {
                 lease_input(
                     state,
                     Input::Released {
@@ -611,26 +773,21 @@ fn handle_text(state: &AppState, agent_id: &str, tx: &mpsc::UnboundedSender<Stri
     }
 }
 
-fn handle_frame(
-    state: &AppState,
-    agent_id: &str,
-    tx: &mpsc::UnboundedSender<String>,
-    data: &Bytes,
-) {
+fn handle_frame(state: &AppState, agent_id: &str, outbox: &Outbox, data: &Bytes) {
     let header = match FrameHeader::decode(data) {
         Ok((header, _)) => header,
-        Err(e) => return reply_error(tx, "bad_frame", e.to_string()),
+        Err(e) => return reply_error(outbox, "bad_frame", e.to_string()),
     };
     let Some(entry) = state.streams.by_index(header.stream_index) else {
         return reply_error(
-            tx,
+            outbox,
             "unknown_stream",
             format!("no stream with index {}", header.stream_index),
         );
     };
     if state.holder(&entry.id).as_deref() != Some(agent_id) {
         return reply_error(
-            tx,
+            outbox,
             "not_lease_holder",
             format!("this agent does not play {:?}", entry.id),
         );

@@ -234,7 +234,7 @@ pub fn load_or_create_token(
         Ok(existing) if !existing.trim().is_empty() => return Ok(Secret::new(existing.trim())),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+        Err(e) => return Err(crate::state_files::path_error(&path, &e)),
     }
     let token = random_token();
     crate::state_files::write_private(&path, token.as_bytes())?;

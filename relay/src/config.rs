@@ -92,6 +92,12 @@ pub struct Config {
     #[arg(skip)]
     pub local_key: Option<Secret>,
 
+    /// Fixed DNS answers (`name`, address) for calls on the Daydream backend, filtered like
+    /// real ones. Never configured in production; tests use it to make a name resolve to
+    /// this machine.
+    #[arg(skip)]
+    pub dns_overrides: Vec<(String, SocketAddr)>,
+
     /// Extra host names accepted in the `Host` header (loopback names are always accepted).
     #[arg(
         long = "allowed-host",
@@ -163,11 +169,11 @@ pub struct Config {
     #[arg(long, env = "RTC_RELAY_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
-    /// Folder with the web pages (`www/`) served at `/`.
+    /// Folder with the web pages (`www/`) served at `/`; none are served without it.
     #[arg(long, env = "RTC_RELAY_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
 
-    /// Folder with the built wasm package served at `/pkg/`.
+    /// Folder with the built wasm package served at `/pkg/` (default: `<www-dir>/pkg`).
     #[arg(long, env = "RTC_RELAY_PKG_DIR")]
     pub pkg_dir: Option<PathBuf>,
 
@@ -207,7 +213,22 @@ impl Config {
     }
 }
 
-/// Reads `.env` from the working directory, if there is one; real environment variables win.
-pub fn load_dotenv() {
-    let _ = dotenvy::dotenv();
+/// Names the one `.env`-style file the relay reads settings from.
+pub const ENV_FILE_VARIABLE: &str = "RTC_ENV_FILE";
+
+/// Reads the file named by `RTC_ENV_FILE`, if set; real environment variables win. No other
+/// file is read: a `.env` in the working folder or its parents (ComfyUI's, or whatever folder
+/// the relay was started from) belongs to someone else and must not choose where the key goes.
+/// The pack reads its own `.env` and passes the key in the environment.
+pub fn load_dotenv() -> anyhow::Result<()> {
+    let Some(path) = std::env::var_os(ENV_FILE_VARIABLE).filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let path = PathBuf::from(path);
+    dotenvy::from_path(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {} (named by {ENV_FILE_VARIABLE}): {e}; fix the file or unset {ENV_FILE_VARIABLE}",
+            path.display()
+        )
+    })
 }

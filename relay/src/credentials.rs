@@ -25,7 +25,7 @@ use crate::AppState;
 use crate::config::{Backend, Config, Secret};
 use crate::daydream::{DaydreamClient, RetryPolicy, normalise_base};
 use crate::error::{ApiError, ApiJson, ApiResult};
-use crate::upstream::{DAYDREAM_API_HOSTS, HostPolicy};
+use crate::upstream::{DAYDREAM_API_HOSTS, HostPolicy, PublicDns};
 
 /// Where the key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -90,6 +90,7 @@ pub struct Credentials {
     key_from_env: bool,
     url_from_env: bool,
     hosts: HostPolicy,
+    dns_overrides: Vec<(String, std::net::SocketAddr)>,
     timeout: Duration,
     retry: RetryPolicy,
     current: RwLock<Current>,
@@ -170,7 +171,7 @@ impl Credentials {
             .and_then(|url| match checked_url(&hosts, &url) {
                 Ok(url) => Some(url),
                 Err(e) => {
-                    tracing::warn!(error = %e, "ignoring the stored API URL");
+                    tracing::warn!(error = %crate::telemetry::escaped(&e), "ignoring the stored API URL");
                     None
                 }
             });
@@ -191,6 +192,7 @@ impl Credentials {
             key_from_env: config.api_key.is_some(),
             url_from_env: configured_url.is_some(),
             hosts,
+            dns_overrides: config.dns_overrides.clone(),
             timeout: Duration::from_millis(config.upstream_timeout_ms),
             retry: RetryPolicy {
                 attempts: config.upstream_attempts,
@@ -215,6 +217,13 @@ impl Credentials {
         self.current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The resolver of a client of `base`: none for the local backend (its URLs are the
+    /// relay's own), else one that refuses non-public answers.
+    pub fn dns_for(&self, base: &str) -> Option<PublicDns> {
+        (base != self.local_base)
+            .then(|| PublicDns::new(self.hosts.clone(), self.dns_overrides.clone()))
     }
 
     /// The base URL of this relay's local backend.
@@ -259,7 +268,7 @@ impl Credentials {
                 (current.api_url.as_str(), key)
             }
         };
-        DaydreamClient::new(base, key, self.timeout, self.retry)
+        DaydreamClient::new(base, key, self.timeout, self.retry, self.dns_for(base))
             .map(|client| (backend, Arc::new(client)))
             .map_err(|e| ApiError::Unprocessable {
                 code: "invalid_api_url",

@@ -4,6 +4,7 @@
 //! and 5xx are normal for the first seconds); what is left is turned into a
 //! [`DaydreamError`] whose message says what the user can do about it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -205,19 +206,25 @@ pub struct DaydreamClient {
 impl DaydreamClient {
     /// A client for `base` (e.g. `https://api.daydream.live`; a trailing `/v1/streams` is
     /// accepted and removed, so the README-style URL works for every call).
+    ///
+    /// `dns`, when given, resolves every host name this client contacts (the API's, and the
+    /// media URLs the signalling proxy reaches with [`DaydreamClient::http`]).
     pub fn new(
         base: &str,
         key: Secret,
         timeout: Duration,
         retry: RetryPolicy,
+        dns: Option<crate::upstream::PublicDns>,
     ) -> Result<Self, String> {
         let base = normalise_base(base)?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("rtc-relay/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string())?;
+            .user_agent(concat!("rtc-relay/", env!("CARGO_PKG_VERSION")));
+        if let Some(dns) = dns {
+            builder = builder.dns_resolver(Arc::new(dns));
+        }
+        let http = builder.build().map_err(|e| e.to_string())?;
         Ok(Self {
             http,
             base,
@@ -396,7 +403,7 @@ impl DaydreamClient {
                 }
             };
             let delay = self.retry.delay(attempt, retry_after);
-            tracing::debug!(?call, attempt, ?delay, %error, "retrying Daydream call");
+            tracing::debug!(?call, attempt, ?delay, error = %crate::telemetry::escaped(&error), "retrying Daydream call");
             tokio::time::sleep(delay).await;
             attempt += 1;
         }

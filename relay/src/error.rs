@@ -1,9 +1,11 @@
 //! The relay API's error type: every failure becomes `{"error": {"code", "message"}}` with a
 //! precise status, including rejections of malformed or oversized JSON bodies.
 
-use axum::extract::FromRequest;
+use axum::body::Body as HttpBody;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -45,6 +47,14 @@ pub enum ApiError {
     /// The body is larger than the route accepts.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request line or headers are larger than the relay accepts.
+    #[error("{message}")]
+    HeadTooLarge {
+        /// 414 for the URI, 431 for the headers.
+        status: StatusCode,
+        /// Which limit.
+        message: String,
+    },
     /// A limit is reached; retry after `retry_after_secs`.
     #[error("{message}")]
     TooManyRequests {
@@ -133,6 +143,7 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadTooLarge { status, .. } => *status,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -155,6 +166,10 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::HeadTooLarge { status, .. } if *status == StatusCode::URI_TOO_LONG => {
+                "uri_too_long"
+            }
+            Self::HeadTooLarge { .. } => "headers_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Upstream(e) => e.code(),
             Self::Unavailable(_) => "unavailable",
@@ -232,5 +247,79 @@ pub async fn not_found() -> ApiError {
     ApiError::NotFound {
         code: "route_not_found",
         message: "no such route; see docs/ARCHITECTURE.md for the relay API".into(),
+    }
+}
+
+/// Marks a response whose error body is deliberately not the relay's own (an upstream WHIP or
+/// WHEP answer passed through), so [`json_errors`] leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Verbatim;
+
+/// Longest body of a framework error that is kept as the message.
+const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// Middleware: errors that come from the framework rather than a handler (unknown method,
+/// extractor rejections such as a body over a route's limit or a path that is not UTF-8,
+/// request timeouts, a missing page) get the documented `{"error": {"code", "message"}}`
+/// body too, keeping their status and headers such as `Allow`.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json
+        || response.extensions().get::<Verbatim>().is_some()
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_MESSAGE_BYTES)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let (code, fallback) = framework_error(status);
+    let body = Body {
+        error: Detail {
+            code,
+            message: text.unwrap_or_else(|| fallback.to_owned()),
+        },
+    };
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, HttpBody::from(json))
+}
+
+/// Code and default message of an error the framework produced with this status.
+fn framework_error(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => ("route_not_found", "no such route or file"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not take this method; `Allow` lists the ones it takes",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "the request took longer than the relay allows",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "request body is too large for this route",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "the body has the wrong content type for this route",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_body", "the body has invalid values"),
+        s if s.is_server_error() => ("internal", "internal error"),
+        _ => ("bad_request", "the request is malformed"),
     }
 }

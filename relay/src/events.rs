@@ -91,10 +91,12 @@ async fn events(
         .streams
         .list()
         .iter()
-        .map(|s| {
+        .map(|s| crate::registry::view(&state, s))
+        .chain(state.streams.pending())
+        .map(|view| {
             Ok(to_sse(&Event {
                 name: "stream",
-                data: Arc::new(crate::registry::view(&state, s)),
+                data: Arc::new(view),
             }))
         })
         .collect();

@@ -1,8 +1,8 @@
 //! The original package's single-stream API (`/start`, `/stop`, `/status`, `/frames`,
 //! `PATCH /pipeline`, `/config`, `/whep/status`), kept so existing scripts and workflows
 //! work. Each route acts on the current stream (the one created last), except that `/start`
-//! replaces only the stream `/start` itself started, never one a workflow made through
-//! `/v1/streams`, and checks the whole request before it deletes anything.
+//! and `/stop` end only the stream `/start` itself started, never one a workflow made
+//! through `/v1/streams`, and `/start` checks the whole request before it deletes anything.
 
 use std::sync::Arc;
 
@@ -178,10 +178,21 @@ async fn start(
     Ok(Json(status_json(&state, Some(&entry))))
 }
 
+/// Deletes the stream `/start` made. A stream a workflow created through `/v1/streams` is
+/// not the legacy routes' to end: with no stream of their own running they answer 409.
 async fn stop(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     require_json(&headers)?;
-    if let Some(current) = state.streams.current() {
-        streams::delete(&state, &current).await;
+    let mut started = state.legacy.0.lock().await;
+    if let Some(own) = started.take().and_then(|id| state.streams.get(&id)) {
+        streams::delete(&state, &own).await;
+    } else if let Some(other) = state.streams.current() {
+        return Err(ApiError::conflict(
+            "not_started_here",
+            format!(
+                "stream {} was created through /v1/streams, not /start; end it with DELETE /v1/streams/{}",
+                other.id, other.id
+            ),
+        ));
     }
     Ok(Json(status_json(&state, None)))
 }
@@ -202,6 +213,23 @@ struct FrameB64 {
     frame_b64: String,
 }
 
+/// The PNG in a `{"frame_b64": "<base64 PNG>"}` body, decoded to RGB after room for a header.
+fn decode_frame_b64(body: &[u8], max: usize) -> ApiResult<crate::pixels::DecodedPng> {
+    let request: FrameB64 = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("expected {{\"frame_b64\": \"<base64 PNG>\"}}: {e}"),
+        )
+    })?;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(request.frame_b64.trim())
+        .map_err(|e| {
+            ApiError::bad_request("bad_base64", format!("frame_b64 is not base64: {e}"))
+        })?;
+    crate::pixels::decode_png_rgb(&png, FRAME_HEADER_LEN, max)
+        .map_err(|e| ApiError::bad_request("bad_png", e))
+}
+
 /// Raw pixels with `X-Frame-*` headers, or the original's `{"frame_b64": "<PNG>"}`.
 async fn frames(
     State(state): State<Arc<AppState>>,
@@ -220,21 +248,8 @@ async fn frames(
         let bytes = to_bytes(body, limit).await.map_err(|_| {
             ApiError::PayloadTooLarge("the frame_b64 body is larger than the frame limit".into())
         })?;
-        let request: FrameB64 = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request(
-                "malformed_json",
-                format!("expected {{\"frame_b64\": \"<base64 PNG>\"}}: {e}"),
-            )
-        })?;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(request.frame_b64.trim())
-            .map_err(|e| {
-                ApiError::bad_request("bad_base64", format!("frame_b64 is not base64: {e}"))
-            })?;
-        let decoded =
-            crate::blocking(move || crate::pixels::decode_png_rgb(&png, FRAME_HEADER_LEN, max))
-                .await?
-                .map_err(|e| ApiError::bad_request("bad_png", e))?;
+        // Parsing, base64 and PNG decoding of up to tens of megabytes: off the async workers.
+        let decoded = crate::blocking(move || decode_frame_b64(&bytes, max)).await??;
         rtc_protocol::check_payload(
             PixelFormat::Rgb8,
             decoded.width,

@@ -129,7 +129,8 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| config::Secret::new(auth::random_token()));
         let credentials =
-            credentials::Credentials::load(&config, local_base.clone(), local_key.clone())?;
+            credentials::Credentials::load(&config, local_base.clone(), local_key.clone())
+                .context("cannot load the stored credentials")?;
         Ok(Arc::new(Self {
             guard: auth::Guard::new(token, addr, &config.allowed_hosts),
             local: local::rest::LocalBackend::new(media.clone(), local_base, local_key, faults),
@@ -239,6 +240,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             auth::guard,
         ))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,

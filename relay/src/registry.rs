@@ -104,6 +104,9 @@ impl StreamEntry {
 pub struct Registry {
     streams: RwLock<Vec<Arc<StreamEntry>>>,
     current: Mutex<Option<String>>,
+    /// Creates waiting for Daydream: the Stream objects (state `starting`, provisional ids)
+    /// listed after the streams until each create ends.
+    pending: Mutex<Vec<Value>>,
     /// The last frame-header index handed out.
     pub next_index: AtomicU32,
 }
@@ -155,6 +158,21 @@ impl Registry {
     pub fn insert(&self, entry: Arc<StreamEntry>) {
         *lock(&self.current) = Some(entry.id.clone());
         self.write().push(entry);
+    }
+
+    /// Lists a create in progress.
+    pub fn add_pending(&self, view: Value) {
+        lock(&self.pending).push(view);
+    }
+
+    /// Forgets a create in progress.
+    pub fn remove_pending(&self, id: &str) {
+        lock(&self.pending).retain(|v| v["id"] != id);
+    }
+
+    /// The creates in progress.
+    pub fn pending(&self) -> Vec<Value> {
+        lock(&self.pending).clone()
     }
 
     /// Forgets a stream; the current one becomes the newest left.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::daydream::{DaydreamClient, DaydreamError};
+use crate::telemetry::escaped;
 
 const FILE: &str = "remote_streams.json";
 
@@ -77,15 +78,15 @@ impl Ledger {
         let base = client.base().to_string();
         for record in self.records().await {
             if record.api_url != base {
-                tracing::warn!(stream = %record.id, api_url = %record.api_url, "a stream left by an earlier run belongs to another API URL; not deleted");
+                tracing::warn!(stream = %escaped(&record.id), api_url = %escaped(&record.api_url), "a stream left by an earlier run belongs to another API URL; not deleted");
                 continue;
             }
             match self.delete(&client, &record.id).await {
                 Ok(()) => {
-                    tracing::warn!(stream = %record.id, "deleted a remote stream left by an earlier run");
+                    tracing::warn!(stream = %escaped(&record.id), "deleted a remote stream left by an earlier run");
                 }
                 Err(e) => {
-                    tracing::warn!(stream = %record.id, error = %e, "cannot delete a remote stream left by an earlier run");
+                    tracing::warn!(stream = %escaped(&record.id), error = %escaped(&e), "cannot delete a remote stream left by an earlier run");
                 }
             }
         }

@@ -123,7 +123,7 @@ fn check_url(state: &AppState, entry: &StreamEntry, url: &url::Url) -> ApiResult
         .hosts()
         .check_upstream(url)
         .map_err(|reason| {
-            tracing::warn!(stream = %entry.id, %reason, "refused a media URL from upstream");
+            tracing::warn!(stream = %entry.id, reason = %crate::telemetry::escaped(&reason), "refused a media URL from upstream");
             DaydreamError::BadResponse(format!("refused a media URL: {reason}")).into()
         })
 }
@@ -192,7 +192,9 @@ async fn pass_through(response: reqwest::Response, own_location: Option<&str>) -
         ))
         .into_response();
     }
+    // The WHIP/WHEP client reads the upstream answer as the media server wrote it.
     let mut out = (status, body).into_response();
+    out.extensions_mut().insert(crate::error::Verbatim);
     let headers = out.headers_mut();
     for name in [
         header::CONTENT_TYPE,
@@ -396,7 +398,7 @@ async fn delete_upstream_all(entry: &StreamEntry, upstreams: Vec<String>) {
             .await;
         if let Err(e) = result {
             // The URL carries the stream key: it stays out of the log.
-            tracing::debug!(stream = %entry.id, error = %e.without_url(), "session DELETE failed");
+            tracing::debug!(stream = %entry.id, error = %crate::telemetry::escaped(&e.without_url()), "session DELETE failed");
         }
     }
 }

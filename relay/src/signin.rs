@@ -328,7 +328,7 @@ pub async fn complete(
             )
         }
         Err(e) => {
-            tracing::warn!(error = %e, "sign-in failed");
+            tracing::warn!(error = %crate::telemetry::escaped(&e), "sign-in failed");
             sign_in.outcome(Phase::Failed, e.to_string())
         }
     };
@@ -347,6 +347,7 @@ async fn exchange(app: &Arc<AppState>, token: &str) -> Result<(), CallbackError>
             attempts: 1,
             ..retry
         },
+        app.credentials.dns_for(&api_url),
     )
     .map_err(|e| CallbackError::Exchange(format!("the API URL is unusable: {e}")))?;
     let key = client

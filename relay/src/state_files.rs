@@ -14,26 +14,44 @@ pub fn default_state_dir() -> PathBuf {
     home.join(".local").join("state").join("rtc-node")
 }
 
+/// `e` prefixed with the path it is about, and what to do where the user can act, so a
+/// start-up failure such as "Is a directory" says which file.
+pub fn path_error(path: &Path, e: &std::io::Error) -> std::io::Error {
+    use std::io::ErrorKind;
+    let hint = match e.kind() {
+        ErrorKind::IsADirectory => "; a file is expected there: move the folder away",
+        ErrorKind::NotADirectory => {
+            "; a folder is expected there: move the file away, or choose another state folder with RTC_RELAY_STATE_DIR"
+        }
+        ErrorKind::PermissionDenied => {
+            "; give your user access to it, or choose another state folder with RTC_RELAY_STATE_DIR"
+        }
+        _ => "",
+    };
+    std::io::Error::new(e.kind(), format!("{}: {e}{hint}", path.display()))
+}
+
 /// Writes `contents` to `path` with mode 0600, replacing it atomically.
 pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("state file has no parent folder"))?;
-    create_private_dir(dir)?;
+    create_private_dir(dir).map_err(|e| path_error(dir, &e))?;
     let tmp = path.with_extension("tmp");
     {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp)?;
+        let mut file = options.open(&tmp).map_err(|e| path_error(&tmp, &e))?;
         // An existing file keeps its old mode on open; force 0600 anyway.
         #[cfg(unix)]
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-        file.write_all(contents)?;
-        file.sync_all()?;
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| path_error(&tmp, &e))?;
+        file.write_all(contents).map_err(|e| path_error(&tmp, &e))?;
+        file.sync_all().map_err(|e| path_error(&tmp, &e))?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path).map_err(|e| path_error(path, &e))
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -51,7 +69,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result
             .map(Some)
             .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        Err(e) => Err(path_error(path, &e)),
     }
 }
 

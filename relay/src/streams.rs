@@ -27,6 +27,7 @@ use crate::hub::StreamFrames;
 use crate::leases::Input;
 pub use crate::registry::{StreamEntry, StreamInfo, changed, view};
 use crate::runtime_config::FrameSettingsPatch;
+use crate::telemetry::escaped;
 use crate::{AppState, lock};
 
 /// Longest `wait_ms` honoured by `GET /output` (below the request timeout).
@@ -160,10 +161,20 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
         backend,
         client,
     };
+    let pending = Pending::announce(state, &new);
     let (answer, created) = oneshot::channel();
     let state = state.clone();
     tokio::spawn(async move {
+        let name = new.name.clone();
         let result = create_remote(&state, new, &answer).await;
+        if let Err(e) = &result {
+            state.events.log(
+                "warn",
+                format!("stream {} could not be created: {e}", escaped(&name)),
+            );
+        }
+        // The new stream (if any) is listed before its placeholder goes.
+        drop(pending);
         if let Err(Ok(entry)) = answer.send(result) {
             tracing::warn!(stream = %entry.id, "the stream's creator went away; deleting it");
             delete(&state, &entry).await;
@@ -173,6 +184,44 @@ pub async fn create(state: &Arc<AppState>, request: CreateRequest) -> ApiResult<
     created
         .await
         .map_err(|_| ApiError::Internal("the stream create was interrupted".into()))?
+}
+
+/// A create waiting for Daydream, listed (`GET /v1/streams`, a `stream` event) as a
+/// `starting` stream under a provisional id from before Daydream is called until the create
+/// ends, then removed with a `removed` event.
+struct Pending {
+    state: Arc<AppState>,
+    id: String,
+}
+
+impl Pending {
+    fn announce(state: &Arc<AppState>, new: &NewStream) -> Self {
+        let id = format!("pending_{:016x}", rand::random::<u64>());
+        let view = json!({
+            "id": id, "index": null, "name": new.name, "current": false,
+            "created_at": crate::rfc3339_now(), "backend": new.backend.as_str(),
+            "playback_id": null, "whip_url": null, "whep_url": null,
+            "state": "starting", "error": null,
+            "remote": {"state": "UNKNOWN", "status": null},
+            "settings": new.settings,
+            "pipeline_config": {"pipeline": new.pipeline, "params": new.params},
+            "publisher": null, "player": null, "lease": null,
+            "frames": StreamFrames::default().snapshot(),
+        });
+        state.streams.add_pending(view.clone());
+        state.events.emit("stream", view);
+        Self {
+            state: state.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.state.streams.remove_pending(&self.id);
+        self.state.events.emit("removed", json!({ "id": self.id }));
+    }
 }
 
 /// Creates the remote stream and registers it, unless nobody waits for it any more or the
@@ -199,7 +248,7 @@ async fn create_remote(
         None
     };
     if let Some(error) = unusable {
-        tracing::warn!(stream = %remote.id, %error, "deleting a stream that cannot be used");
+        tracing::warn!(stream = %escaped(&remote.id), error = %escaped(&error), "deleting a stream that cannot be used");
         if let Err(e) = state.ledger.delete(&new.client, &remote.id).await {
             report_undeleted(state, &remote.id, &e.to_string());
         }
@@ -247,7 +296,7 @@ async fn create_remote(
 }
 
 fn report_undeleted(state: &AppState, id: &str, error: &str) {
-    tracing::warn!(stream = %id, %error, "remote stream not deleted");
+    tracing::warn!(stream = %escaped(id), error = %escaped(error), "remote stream not deleted");
     state.events.log(
         "warn",
         format!("stream {id} was not deleted upstream: {error}"),
@@ -415,7 +464,7 @@ async fn poll_status(state: Arc<AppState>, entry: Arc<StreamEntry>) {
                 }
                 if reported != Some(error.code()) {
                     reported = Some(error.code());
-                    tracing::warn!(stream = %entry.id, %error, "status poll failed; backing off");
+                    tracing::warn!(stream = %entry.id, error = %escaped(&error), "status poll failed; backing off");
                     state.events.log(
                         "warn",
                         format!("stream {}: status check failed: {error}", entry.id),
@@ -476,7 +525,7 @@ fn fail(state: &AppState, entry: &StreamEntry, code: &'static str, message: &str
         info.remote_state = "UNKNOWN".into();
         info.error = Some(format!("{code}: {message}"));
     }
-    tracing::error!(stream = %entry.id, code, "{message}");
+    tracing::error!(stream = %entry.id, code, message = %escaped(message), "stream failed");
     state
         .events
         .log("error", format!("stream {}: {message}", entry.id));
@@ -502,6 +551,7 @@ async fn list_streams(State(state): State<Arc<AppState>>) -> Json<Value> {
         .list()
         .iter()
         .map(|s| view(&state, s))
+        .chain(state.streams.pending())
         .collect();
     Json(json!({"streams": streams, "current": state.streams.current_id()}))
 }

@@ -4,9 +4,12 @@
 //! allowed with `DAYDREAM_ALLOW_API_HOST` (or named in `DAYDREAM_API_URL`). WHIP/WHEP URLs,
 //! their redirects and `Location`s come from the remote service; for a stream on the Daydream
 //! backend they must be `https` and not name a loopback, private or link-local address, so a
-//! rogue answer cannot point the relay at the machine or its network (SSRF).
+//! rogue answer cannot point the relay at the machine or its network (SSRF). The names in
+//! those URLs are checked once more where they are resolved ([`PublicDns`]), so a Daydream
+//! or media host name whose DNS answer is such an address gets neither the key nor media.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use url::{Host, Url};
 
@@ -39,6 +42,15 @@ impl HostPolicy {
     pub fn with_own(mut self, authority: String) -> Self {
         self.own = Some(authority);
         self
+    }
+
+    /// Whether the operator allowed `host` (with any port).
+    fn allows_host(&self, host: &str) -> bool {
+        self.extra.iter().any(|e| {
+            e == host
+                || e.rsplit_once(':')
+                    .is_some_and(|(h, port)| h == host && port.parse::<u16>().is_ok())
+        })
     }
 
     fn allows(&self, url: &Url) -> bool {
@@ -106,6 +118,70 @@ impl HostPolicy {
     }
 }
 
+/// The DNS resolver of clients on the Daydream backend: it keeps only public addresses of a
+/// name, unless the operator allowed that host, and fails when none is left, so neither the
+/// key nor media go to this machine or its network through a name.
+#[derive(Debug, Clone)]
+pub struct PublicDns {
+    policy: HostPolicy,
+    /// Fixed answers for names (tests), filtered like real ones.
+    overrides: Arc<Vec<(String, SocketAddr)>>,
+}
+
+impl PublicDns {
+    /// A resolver for `policy`'s hosts, answering `overrides` without asking DNS.
+    pub fn new(policy: HostPolicy, overrides: Vec<(String, SocketAddr)>) -> Self {
+        Self {
+            policy,
+            overrides: Arc::new(overrides),
+        }
+    }
+
+    /// The addresses of `host` that may be contacted, from `answers`.
+    fn filter(&self, host: &str, answers: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+        if self.policy.allows_host(host) {
+            return Ok(answers);
+        }
+        let kept: Vec<SocketAddr> = answers
+            .into_iter()
+            .filter(|a| match a.ip() {
+                IpAddr::V4(ip) => is_public_v4(ip),
+                IpAddr::V6(ip) => is_public_v6(ip),
+            })
+            .collect();
+        if kept.is_empty() {
+            return Err(format!(
+                "{host} resolves only to loopback, private or link-local addresses; neither the \
+                 key nor media are sent there unless the relay is started with \
+                 DAYDREAM_ALLOW_API_HOST={host}"
+            ));
+        }
+        Ok(kept)
+    }
+}
+
+impl reqwest::dns::Resolve for PublicDns {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let dns = self.clone();
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            let fixed: Vec<SocketAddr> = dns
+                .overrides
+                .iter()
+                .filter(|(name, _)| *name == host)
+                .map(|(_, addr)| *addr)
+                .collect();
+            let answers = if fixed.is_empty() {
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect()
+            } else {
+                fixed
+            };
+            let kept = dns.filter(&host, answers)?;
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -168,6 +244,31 @@ mod tests {
         assert!(some.check_api_url(&url("http://staging.example")).is_err());
         assert!(some.check_api_url(&url("http://127.0.0.1:9")).is_ok());
         assert!(some.check_api_url(&url("http://127.0.0.1:10")).is_err());
+    }
+
+    #[test]
+    fn dns_answers_keep_only_public_addresses_unless_the_host_is_allowed() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let dns = PublicDns::new(HostPolicy::new(["staging.example:8443".to_owned()]), vec![]);
+        let mixed = vec![addr("127.0.0.1:0"), addr("8.8.8.8:0"), addr("[fd00::1]:0")];
+        assert_eq!(
+            dns.filter("api.daydream.live", mixed.clone()),
+            Ok(vec![addr("8.8.8.8:0")])
+        );
+        for private in [
+            "127.0.0.1:0",
+            "10.0.0.7:0",
+            "169.254.169.254:0",
+            "[::1]:0",
+            "[fe80::1]:0",
+        ] {
+            let refused = dns.filter("api.daydream.live", vec![addr(private)]);
+            assert!(
+                refused.is_err_and(|e| e.contains("DAYDREAM_ALLOW_API_HOST")),
+                "{private}"
+            );
+        }
+        assert_eq!(dns.filter("staging.example", mixed.clone()), Ok(mixed));
     }
 
     #[test]

@@ -1,10 +1,13 @@
 // The pack's frontend inside a ComfyUI stand-in (tests/e2e/comfy-shim.mjs) in front of a real
-// relay: extension registration, the sidebar and every control, settings, toasts and the
-// preview node's DOM widget.
+// relay: extension registration, the sidebar and every control, settings, toasts, the preview
+// node's DOM widget, and the sidebar while the relay is down (the pack's own supervisor).
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
-import { startComfyShim } from "./comfy-shim.mjs";
-import { launchBrowser } from "./harness.mjs";
+import { startComfyShim, startPackProxy } from "./comfy-shim.mjs";
+import { launchBrowser, relayBinary } from "./harness.mjs";
 import { grantMedia, screenshot, startTokenRelay, WAIT_MS } from "./pages.mjs";
 
 const SIDEBAR_ID = "rtc-node.stream";
@@ -263,7 +266,7 @@ test("the preview node embeds the same-origin preview page, not saved with the w
     page.click('.shim-node button:has-text("Open preview in a new tab")'),
   ]);
   await opened.waitForLoadState();
-  assert.equal(opened.url(), new URL("/rtc/api/preview.html", shim.url).href);
+  assert.equal(opened.url(), new URL("/rtc/ui/preview.html", shim.url).href);
   await opened.locator('[data-action="connect"]').waitFor({ timeout: WAIT_MS });
   await opened.close();
   const frame = page.locator("iframe[data-rtc-preview]");
@@ -352,27 +355,98 @@ test("the preview node shows the stream its selector or its linked stream_id nam
   assert.deepEqual(pageErrors, []);
 });
 
-test("a relay that is not up when the page loads: Retry in the sidebar, and the agent starts once it is", async () => {
-  const late = await startComfyShim({ relayUrl: "http://127.0.0.1:9", token: "none" });
+test("the UI modules, styles, pages and wasm come from ComfyUI's /rtc/ui/, only API calls from the relay", async () => {
+  const served = await page.evaluate(() =>
+    performance.getEntriesByType("resource").map((entry) => new URL(entry.name).pathname),
+  );
+  for (const path of ["/rtc/ui/js/comfy.mjs", "/rtc/ui/css/rtc.css", "/rtc/ui/pkg/rtc_client_bg.wasm"])
+    assert.ok(served.includes(path), `${path} loaded from ComfyUI`);
+  const fromRelay = shim.apiRequests
+    .map((r) => r.path)
+    .filter((path) => !path.startsWith("/rtc/api/v1/") && path !== "/rtc/api/healthz");
+  assert.deepEqual(fromRelay, [], "nothing but the API went through the relay");
+});
+
+test("with the relay binary missing the sidebar says what to install, and Restart brings the relay up", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "rtc-pack-"));
+  const binary = join(dir, "bin", "rtc-relay");
+  // The pack's own supervisor, routes and proxy, as inside ComfyUI; its binary is not there yet.
+  const pack = await startPackProxy({
+    supervised: { RTC_RELAY_BIN: binary, RTC_RELAY_STATE_DIR: join(dir, "state"), RTC_RELAY_PORT: "0" },
+  });
+  const comfy = await startComfyShim({
+    relayUrl: "http://127.0.0.1:9",
+    token: "unused",
+    packProxy: pack.url,
+  });
   const own = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   await grantMedia(own);
   const tab = await own.newPage();
-  await tab.goto(`${late.url}/`);
-  await tab.waitForFunction(() => window.comfyShim?.ready === true, null, { timeout: WAIT_MS });
-  await tab.evaluate((id) => window.comfyShim.openSidebar(id), SIDEBAR_ID);
-  await tab.locator('#sidebar [data-state="unavailable"]').waitFor({ timeout: WAIT_MS });
-
-  const relayLater = await startTokenRelay();
+  const errors = [];
+  const consoleLines = [];
+  let statusPolls = 0;
+  tab.on("pageerror", (err) => errors.push(err));
+  tab.on("console", (message) => consoleLines.push({ type: message.type(), text: message.text() }));
+  tab.on("request", (request) => {
+    if (new URL(request.url()).pathname === "/rtc/relay") statusPolls += 1;
+  });
   try {
-    late.setRelay(relayLater.url, relayLater.token);
-    await tab.locator("#sidebar button", { hasText: "Retry" }).click();
+    await tab.goto(`${comfy.url}/`);
+    await tab.waitForFunction(() => window.comfyShim?.ready === true, null, { timeout: WAIT_MS });
+    await tab.evaluate((id) => window.comfyShim.openSidebar(id), SIDEBAR_ID);
+    await tab
+      .locator('#sidebar [data-state="unavailable"][data-relay-state="failed"]')
+      .waitFor({ timeout: WAIT_MS });
+    const reason = await tab.textContent('#sidebar [data-field="relay-reason"]');
+    assert.match(reason, /rtc-relay binary not found/);
+    assert.ok(reason.includes(binary), "the path that was looked at is named");
+    assert.equal(
+      await tab.textContent('#sidebar [data-field="relay-summary"]'),
+      "The RTC relay is not running.",
+    );
+    const toast = tab.locator('.shim-toast[data-severity="error"]', {
+      hasText: "The RTC relay is not running.",
+    });
+    await toast.waitFor({ timeout: WAIT_MS });
+    assert.match(await toast.textContent(), /rtc-relay binary not found/);
+    // The settings page says the same instead of a broken panel.
+    await tab.evaluate(() => window.comfyShim.renderSettings());
+    assert.match(await tab.textContent("#settings [data-rtc-credentials]"), /not running.*binary not found/s);
+    await screenshot(tab.locator("#sidebar"), "sidebar-relay-down.png");
+
+    // Later polls find the same reason: said once, in a toast and a console line.
+    const polled = statusPolls;
+    const deadline = Date.now() + WAIT_MS;
+    while (statusPolls < polled + 3) {
+      assert.ok(Date.now() < deadline, "the status is polled while the relay is down");
+      await tab.waitForEvent("request", { timeout: WAIT_MS });
+    }
+    const said = consoleLines.filter((line) => line.text.includes("The RTC relay is not running."));
+    assert.equal(said.length, 1, JSON.stringify(consoleLines));
+    assert.equal(said[0].type, "warning");
+    assert.equal(await tab.locator(".shim-toast", { hasText: "The RTC relay is not running." }).count(), 1);
+
+    // The user installs the binary and restarts the relay from the sidebar.
+    mkdirSync(dirname(binary), { recursive: true });
+    symlinkSync(relayBinary, binary);
+    await tab.click('#sidebar [data-action="restart-relay"]');
     await tab.locator('#sidebar .rtc-badge[data-state="idle"]').waitFor({ timeout: WAIT_MS });
+    await tab.locator(".shim-toast", { hasText: "The RTC relay is running." }).waitFor({ timeout: WAIT_MS });
     await tab
       .locator("#sidebar [data-field=agent]", { hasText: "agent connected" })
       .waitFor({ timeout: WAIT_MS });
+    await tab.click('#sidebar [data-action="start"]');
+    await tab.locator("#sidebar li[data-stream-id]").first().waitFor({ timeout: WAIT_MS });
+    await tab.click('#sidebar [data-action="stop"]');
+    await tab.locator("#sidebar li.rtc-empty").waitFor({ timeout: WAIT_MS });
+    assert.deepEqual(errors, []);
+    assert.ok(
+      !consoleLines.some((line) => /\bat \S+:\d+:\d+/.test(line.text)),
+      "no stack trace in the console",
+    );
   } finally {
     await own.close();
-    await late.stop();
-    await relayLater.stop();
+    await comfy.stop();
+    await pack.stop();
   }
 });

@@ -1,12 +1,14 @@
 // A stand-in for ComfyUI's web server, for tests of the pack's frontend: it serves the
 // extension folder under /extensions/<folder>/ like ComfyUI does, a minimal `app`/`api` pair
 // at /scripts/, a host page, ComfyUI's own `/prompt`, `/queue` and `/view` (canned answers,
-// to see whether the browser can still reach them), the pack's /rtc/catalog and its
-// same-origin proxy /rtc/api/* → relay (adding the bearer token, streaming responses, passing
-// WebSocket upgrades through). That proxy is a JS copy of the pack's, or, with
-// `startPackProxy`, the pack's own Python proxy (comfy_extension/rtc_node/proxy.py) behind a
-// plain pass-through. The frontend code under test is the real one; only ComfyUI is imitated,
-// faithful to the documented API (docs/ARCHITECTURE.md, comfyui-platform notes §2).
+// to see whether the browser can still reach them), the pack's own routes (/rtc/catalog, the UI
+// files under /rtc/ui/, the relay's status and restart under /rtc/relay) and its same-origin
+// proxy /rtc/api/* → relay (adding the bearer token, streaming responses, passing WebSocket
+// upgrades through). The pack's routes are always its real Python code (tests/e2e/pack_proxy.py)
+// behind a plain pass-through; the proxy is a JS copy of the pack's unless `packProxy` names a
+// `startPackProxy` process, whose proxy then serves /rtc/api/ as well. The frontend code under
+// test is the real one; only ComfyUI is imitated, faithful to the documented API
+// (docs/ARCHITECTURE.md, comfyui-platform notes §2).
 import { spawn } from "node:child_process";
 import { createReadStream, statSync } from "node:fs";
 import http from "node:http";
@@ -234,16 +236,47 @@ function serveFile(res, dir, relative) {
 }
 
 /**
- * Starts the pack's proxy (a Python process) in front of the relay; resolves once it listens.
+ * Starts the pack's routes and proxy (a Python process); resolves once it listens. In front of
+ * the relay at `relayUrl`, or, with `supervised` (extra environment: RTC_RELAY_BIN,
+ * RTC_RELAY_STATE_DIR...), in front of a relay the pack's own supervisor starts and watches.
  * The token goes through the environment, as the pack keeps it out of argv.
  */
-export function startPackProxy({ relayUrl, token }) {
+export function startPackProxy({ relayUrl, token, supervised = null }) {
   const python = process.env.PYTHON ?? join(root, ".venv", "bin", "python");
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith("DAYDREAM_") && !k.startsWith("RTC_")),
+  );
+  const env = supervised
+    ? { ...clean, ...supervised, RTC_PROXY_SUPERVISED: "1" }
+    : { ...clean, RTC_PROXY_RELAY_URL: relayUrl, RTC_PROXY_RELAY_TOKEN: token };
   const child = spawn(python, [join(root, "tests", "e2e", "pack_proxy.py")], {
-    env: { ...process.env, RTC_PROXY_RELAY_URL: relayUrl, RTC_PROXY_RELAY_TOKEN: token },
+    env,
     stdio: ["pipe", "pipe", "inherit"],
   });
   return whenListening(child, child.stdout, "the pack's proxy", (c) => c.stdin.end());
+}
+
+/** The pack's own routes, served by ComfyUI next to the proxy. */
+const PACK_ROUTE = /^\/rtc\/(ui\/|catalog$|relay(\/|$))/;
+
+/** Streams `req` to `target` ({host, port, path, headers}) and its answer back to `res`. */
+function pass(req, res, target, onStatus = () => {}) {
+  const upstream = http.request({ ...target, method: req.method }, (answer) => {
+    onStatus(answer.statusCode);
+    res.writeHead(answer.statusCode, answer.headers);
+    answer.pipe(res);
+  });
+  upstream.on("error", (err) => {
+    if (!res.headersSent) {
+      send(
+        res,
+        502,
+        "application/json",
+        JSON.stringify({ error: { code: "relay_unavailable", message: err.message } }),
+      );
+    } else res.destroy();
+  });
+  req.pipe(upstream);
 }
 
 /**
@@ -253,8 +286,10 @@ export function startPackProxy({ relayUrl, token }) {
  *   depend on it); `packProxy` is the URL of `startPackProxy`'s process, which then handles
  *   /rtc/api/* unchanged instead of the JS copy.
  */
-export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test", packProxy }) {
+export async function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test", packProxy }) {
   let relay = new URL(relayUrl);
+  const ownPack = packProxy ? null : await startPackProxy({ relayUrl, token });
+  const pack = new URL(packProxy ?? ownPack.url);
   /** Proxied requests still open, by path: event streams stay open for as long as they are read. */
   const open = new Map();
   const viaPack = packProxy ? new URL(packProxy) : null;
@@ -266,8 +301,16 @@ export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test"
     if (url.pathname === "/") return send(res, 200, "text/html; charset=utf-8", hostPage(folder));
     if (url.pathname === "/scripts/app.js") return send(res, 200, "application/javascript", APP_JS);
     if (url.pathname === "/scripts/api.js") return send(res, 200, "application/javascript", API_JS);
-    // The pack's own route: the catalog file, served whether the relay is up or not.
-    if (url.pathname === "/rtc/catalog") return serveFile(res, join(root, "comfy_extension"), "catalog.json");
+    // The pack's own routes answer whether the relay is up or not.
+    if (PACK_ROUTE.test(url.pathname)) {
+      const headers = { ...req.headers, host: pack.host };
+      return pass(req, res, {
+        host: pack.hostname,
+        port: pack.port,
+        path: url.pathname + url.search,
+        headers,
+      });
+    }
     const ext = `/extensions/${folder}/`;
     if (url.pathname.startsWith(ext))
       return serveFile(res, webDir, decodeURIComponent(url.pathname.slice(ext.length)));
@@ -291,22 +334,9 @@ export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test"
         delete target.headers.origin;
         delete target.headers.referer;
       }
-      const upstream = http.request({ ...target, method: req.method }, (answer) => {
-        record.status = answer.statusCode;
-        res.writeHead(answer.statusCode, answer.headers);
-        answer.pipe(res);
+      pass(req, res, target, (status) => {
+        record.status = status;
       });
-      upstream.on("error", (err) => {
-        if (!res.headersSent) {
-          send(
-            res,
-            502,
-            "application/json",
-            JSON.stringify({ error: { code: "relay_unavailable", message: err.message } }),
-          );
-        } else res.destroy();
-      });
-      req.pipe(upstream);
       return undefined;
     }
     return send(res, 404, "text/plain", "not found");
@@ -350,11 +380,13 @@ export function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test"
           relay = new URL(url);
           token = newToken;
         },
-        stop: () =>
-          new Promise((done) => {
+        stop: async () => {
+          await new Promise((done) => {
             server.closeAllConnections();
             server.close(done);
-          }),
+          });
+          await ownPack?.stop();
+        },
       });
     });
   });

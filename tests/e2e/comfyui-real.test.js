@@ -152,7 +152,7 @@ for (const vueNodes of [false, true]) {
       node.pos = [100, 100];
       window.app.graph.add(node);
     });
-    const previewUrl = new URL("/rtc/api/preview.html", comfy.url).href;
+    const previewUrl = new URL("/rtc/ui/preview.html", comfy.url).href;
     if (vueNodes) {
       // ComfyUI 1.27's Vue nodes render only their own widget types, so no iframe; the node's
       // button opens the same page instead.

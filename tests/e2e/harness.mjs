@@ -12,7 +12,8 @@ export const relayBinary = process.env.RTC_RELAY_BIN ?? join(targetDir, "debug",
 
 /**
  * Starts rtc-relay on a free loopback port (or `addr`, to restart on the same one); resolves
- * once it logs its address.
+ * once it logs its address. It serves this checkout's pages and wasm package (`www/`,
+ * `www/pkg/`) whichever checkout the binary was built from.
  */
 export function startRelay({ args = [], env = {}, addr = "127.0.0.1:0" } = {}) {
   const stateDir = mkdtempSync(join(tmpdir(), "rtc-relay-"));
@@ -22,7 +23,7 @@ export function startRelay({ args = [], env = {}, addr = "127.0.0.1:0" } = {}) {
   // The relay exits when this process does (its stdin closes), so a test file that times out
   // and skips its `after` hooks leaves no relay behind.
   const child = spawn(relayBinary, ["--addr", addr, "--exit-with-parent", ...args], {
-    env: { ...clean, RTC_RELAY_STATE_DIR: stateDir, ...env },
+    env: { ...clean, RTC_RELAY_STATE_DIR: stateDir, RTC_RELAY_WWW_DIR: join(root, "www"), ...env },
     stdio: ["pipe", "ignore", "pipe"],
   });
   return whenListening(child, child.stderr, "relay", (c) => c.kill("SIGTERM")).then((relay) => ({

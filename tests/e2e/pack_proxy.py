@@ -1,8 +1,14 @@
-"""The pack's same-origin proxy (comfy_extension/rtc_node/proxy.py) on its own aiohttp server,
-for browser tests that must go through the proxy ComfyUI really runs.
+"""The pack's own routes on an aiohttp server, for browser tests that must go through the code
+ComfyUI really runs: the same-origin proxy (comfy_extension/rtc_node/proxy.py) and the routes
+of comfy_extension/rtc_node/routes.py (catalog, UI files, relay status and restart).
 
-Reads the relay URL and token from RTC_PROXY_RELAY_URL / RTC_PROXY_RELAY_TOKEN (never argv),
-prints `listening on http://ADDR` once ready, and serves until stdin closes.
+Two ways to find the relay, both through the environment (never argv):
+- RTC_PROXY_RELAY_URL / RTC_PROXY_RELAY_TOKEN: a relay the test started; the status route
+  reports it running and restart does nothing.
+- RTC_PROXY_SUPERVISED=1: the pack's own supervisor starts and watches the relay, as inside
+  ComfyUI (RTC_RELAY_BIN, RTC_RELAY_STATE_DIR, RTC_RELAY_PORT say which binary and where).
+
+Prints `listening on http://ADDR` once ready, and serves until stdin closes.
 """
 
 from __future__ import annotations
@@ -15,23 +21,42 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
+class RelayOfTheTest:
+    """A relay the test runs itself, seen by the status route as always running."""
+
+    def status(self) -> dict[str, object]:
+        return {"state": "running", "reason": None, "log_tail": [], "restarts": 0}
+
+    def restart(self) -> None:
+        pass
+
+
 async def serve() -> None:
     from aiohttp import web
 
-    from comfy_extension.rtc_node.proxy import RelayProxy
+    from comfy_extension.rtc_node import proxy, routes, runtime
     from comfy_extension.rtc_node.relay_client import RelayEndpoint
 
-    relay = RelayEndpoint(os.environ["RTC_PROXY_RELAY_URL"], os.environ["RTC_PROXY_RELAY_TOKEN"])
+    table = web.RouteTableDef()
+    if os.environ.get("RTC_PROXY_SUPERVISED") == "1":
+        relay_proxy = proxy.RelayProxy(proxy.supervised_endpoint())
+        routes.register(table, runtime.supervisor)
+        runtime.supervisor().start_background()
+    else:
+        relay = RelayEndpoint(
+            os.environ["RTC_PROXY_RELAY_URL"], os.environ["RTC_PROXY_RELAY_TOKEN"]
+        )
 
-    async def endpoint() -> RelayEndpoint:
-        return relay
+        async def endpoint() -> RelayEndpoint:
+            return relay
 
-    proxy = RelayProxy(endpoint)
-    routes = web.RouteTableDef()
-    proxy.register(routes)
+        relay_proxy = proxy.RelayProxy(endpoint)
+        own = RelayOfTheTest()
+        routes.register(table, lambda: own)
+    relay_proxy.register(table)
     # ComfyUI's own limit for request bodies (raw frames are posted through the proxy).
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.add_routes(routes)
+    app.add_routes(table)
     # Tests stop the proxy with sockets still open; their handlers need not be waited for.
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
@@ -41,7 +66,7 @@ async def serve() -> None:
     sys.stdout.write(f"listening on http://{host}:{port}\n")
     sys.stdout.flush()
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    await proxy.close()
+    await relay_proxy.close()
     await runner.cleanup()
 
 

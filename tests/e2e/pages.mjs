@@ -6,7 +6,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startRelay } from "./harness.mjs";
 
-const checkout = new URL("../../", import.meta.url).pathname;
 /**
  * Where screenshots go: a scratch folder, so test runs leave the tracked tree alone;
  * `scripts/screenshots.sh` points it at `docs/` to refresh the README's pictures.
@@ -14,18 +13,10 @@ const checkout = new URL("../../", import.meta.url).pathname;
 const screenshotDir = process.env.RTC_SCREENSHOT_DIR ?? join(tmpdir(), "rtc-node-screenshots");
 export const WAIT_MS = 30_000;
 
-/**
- * A relay on the local backend whose token the test knows, serving this checkout's pages and
- * wasm package whichever checkout the binary was built from.
- */
+/** A relay on the local backend whose token the test knows. */
 export async function startTokenRelay(options = {}) {
   const token = randomBytes(16).toString("hex");
-  const env = {
-    RTC_RELAY_TOKEN: token,
-    RTC_RELAY_WWW_DIR: `${checkout}www`,
-    RTC_RELAY_PKG_DIR: `${checkout}www/pkg`,
-    ...(options.env ?? {}),
-  };
+  const env = { RTC_RELAY_TOKEN: token, ...(options.env ?? {}) };
   const relay = await startRelay({ ...options, env });
   const api = async (path, init = {}) => {
     const response = await fetch(new URL(path, relay.url), {

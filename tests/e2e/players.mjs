@@ -16,14 +16,15 @@ export async function startStack() {
   const browser = await launchBrowser();
   const routes = {
     direct: (path) => openRelayPage(browser, relay, path),
-    // The pages as ComfyUI shows them: same origin, every call through /rtc/api/.
+    // The pages as ComfyUI shows them: served by the pack under /rtc/ui/, every call through
+    // its proxy /rtc/api/.
     "ComfyUI's proxy": async (path) => {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       await grantMedia(context);
       const page = await context.newPage();
       const errors = [];
       page.on("pageerror", (err) => errors.push(err));
-      await page.goto(`${shim.url}/rtc/api/${path.replace(/^\//, "")}`);
+      await page.goto(`${shim.url}/rtc/ui/${path.replace(/^\//, "") || "index.html"}`);
       return { page, context, errors };
     },
   };

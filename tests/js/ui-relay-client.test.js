@@ -5,7 +5,9 @@ import { apiBaseForPage } from "../../www/js/api-base.mjs";
 import { createLiveState } from "../../www/js/live.mjs";
 import { createRelayClient, RelayError } from "../../www/js/relay-client.mjs";
 
-test("pages through the pack's /rtc/api/ proxy use it; relay-served pages use the root", () => {
+test("pages the pack serves use its /rtc/api/ proxy; relay-served pages use the root", () => {
+  assert.equal(apiBaseForPage("http://127.0.0.1:8188/rtc/ui/preview.html"), "http://127.0.0.1:8188/rtc/api/");
+  assert.equal(apiBaseForPage("https://box/comfy/rtc/ui/agent.html?camera=1"), "https://box/comfy/rtc/api/");
   assert.equal(
     apiBaseForPage("http://127.0.0.1:8188/rtc/api/preview.html"),
     "http://127.0.0.1:8188/rtc/api/",

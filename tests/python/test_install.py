@@ -256,7 +256,6 @@ def test_the_relay_starts_from_the_wheel(
     assert stand_in.relay_executable() == (comfy_python.parent / "rtc-relay").resolve()
 
 
-@pytest.mark.xfail(strict=True, reason="the pack's /rtc/ui/ routes are not merged yet")
 def test_the_ui_modules_and_the_wasm_come_from_comfyuis_origin(
     installed: tuple[StandIn, Path],
 ) -> None:

@@ -147,6 +147,21 @@ def test_the_proxy_reaches_the_relay(comfyui: str) -> None:
     assert health["version"] == required_relay_version()
 
 
+def test_comfyui_serves_the_ui_files_and_the_relay_status(comfyui: str) -> None:
+    """Through ComfyUI's own middlewares (caching, compression, origin checks)."""
+    for path, content_type in (
+        ("js/comfy.mjs", "text/javascript"),
+        ("css/rtc.css", "text/css"),
+        ("preview.html", "text/html"),
+    ):
+        with urllib.request.urlopen(f"{comfyui}/rtc/ui/{path}", timeout=10) as response:
+            assert response.headers.get_content_type() == content_type, path
+            assert response.headers["Cache-Control"] == "no-cache", path
+    # The proxy waits for the relay to be up; the status then says so.
+    get_json(f"{comfyui}/rtc/api/healthz")
+    assert get_json(f"{comfyui}/rtc/relay")["state"] == "running"
+
+
 def widgets_from(info: dict[str, Any]) -> WidgetNames:
     """The frontend's widget list for a node type, from ``/object_info``."""
 

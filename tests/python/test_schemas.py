@@ -110,7 +110,7 @@ def test_the_preview_takes_an_optional_linked_stream_and_hands_it_to_the_fronten
         assert preview.execute(stream_id=unlinked).ui is None
 
 
-@pytest.mark.parametrize("name", ["rtc_stream_workflow.json", "rtc_stream_in_out_workflow.json"])
+@pytest.mark.parametrize("name", sorted(path.name for path in EXAMPLES.glob("*.json")))
 def test_example_workflows_match_the_schemas(name: str) -> None:
     workflow = json.loads((EXAMPLES / name).read_text())
     prompt = to_api_prompt(workflow)
@@ -166,8 +166,16 @@ def starting_relay(tmp_path) -> Iterator[object]:
 def pack_routes() -> list[str]:
     from server import PromptServer
 
-    paths = [route.path for route in PromptServer.instance.routes]
-    return [p for p in paths if p in ("/rtc/api/{tail:.*}", "/rtc/catalog")]
+    return [route.path for route in PromptServer.instance.routes]
+
+
+PACK_ROUTES = [
+    "/rtc/api/{tail:.*}",
+    "/rtc/catalog",
+    "/rtc/relay",
+    "/rtc/relay/restart",
+    "/rtc/ui/{tail:.*}",
+]
 
 
 @pytest.fixture
@@ -192,7 +200,7 @@ def test_on_load_registers_the_proxy_and_never_waits_for_the_relay(
     # A relay that never becomes ready: on_load returned while it is still starting.
     assert starting_relay.status()["running"] is False
     assert starting_relay.status()["error"] is None
-    assert sorted(pack_routes()) == ["/rtc/api/{tail:.*}", "/rtc/catalog"]
+    assert sorted(pack_routes()) == PACK_ROUTES
 
 
 def test_listing_the_nodes_installs_the_routes_once(starting_relay, fresh_routes) -> None:
@@ -201,14 +209,14 @@ def test_listing_the_nodes_installs_the_routes_once(starting_relay, fresh_routes
 
     extension = asyncio.run(comfy_entrypoint())
     assert asyncio.run(extension.get_node_list()) == list(NODES)
-    assert sorted(pack_routes()) == ["/rtc/api/{tail:.*}", "/rtc/catalog"]
+    assert sorted(pack_routes()) == PACK_ROUTES
     asyncio.run(extension.on_load())
     assert asyncio.run(extension.get_node_list()) == list(NODES)
-    assert len(pack_routes()) == 2
+    assert len(pack_routes()) == len(PACK_ROUTES)
 
 
 def test_the_catalog_route_serves_the_catalog_file() -> None:
-    from comfy_extension.rtc_node.extension import catalog_route
+    from comfy_extension.rtc_node.routes import catalog_route
 
     response = asyncio.run(catalog_route(None))
     body = json.loads(response.body)

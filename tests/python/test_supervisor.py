@@ -127,6 +127,49 @@ def test_a_crashed_relay_is_restarted(tmp_path: Path) -> None:
         supervisor.stop()
 
 
+def test_the_status_says_what_the_relay_is_doing_and_why_it_restarted(tmp_path: Path) -> None:
+    supervisor = make(tmp_path, relay_binary(), health_interval=0.2)
+    try:
+        assert supervisor.status()["state"] == "stopped"
+        supervisor.endpoint()
+        assert supervisor.status()["state"] == "running"
+        assert supervisor.status()["reason"] is None
+        os.kill(supervisor.status()["pid"], signal.SIGKILL)
+        seen: list[dict[str, object]] = []
+
+        def restarted() -> bool:
+            seen.append(supervisor.status())
+            return seen[-1]["state"] == "running" and seen[-1]["restarts"] == 1
+
+        wait_until(restarted)
+        restarting = [status for status in seen if status["state"] == "restarting"]
+        # The backoff before the new start is long enough to be seen.
+        assert restarting, [status["state"] for status in seen]
+        assert restarting[0]["reason"] == "rtc-relay exited with status -9"
+        assert any("listening on" in line for line in restarting[0]["log_tail"])
+        assert seen[-1]["reason"] is None
+    finally:
+        supervisor.stop()
+
+
+def test_restart_replaces_the_running_relay(tmp_path: Path) -> None:
+    supervisor = make(tmp_path, relay_binary())
+    try:
+        first = supervisor.endpoint()
+        pid = supervisor.status()["pid"]
+        supervisor.restart()
+        second = supervisor.endpoint()
+        assert supervisor.status()["state"] == "running"
+        assert supervisor.status()["pid"] != pid
+        assert second.token != first.token and healthy(second.url)
+        # The first child was stopped and reaped, not left running beside the second.
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    finally:
+        supervisor.stop()
+    assert supervisor.status()["state"] == "stopped"
+
+
 def test_a_busy_default_port_does_not_stop_the_relay(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

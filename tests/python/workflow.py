@@ -19,7 +19,7 @@ from comfy_api.latest import io
 
 from comfy_extension.rtc_node.nodes import NODES
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_workflows"
 
 
 class EmptyImage(io.ComfyNode):

@@ -1,8 +1,10 @@
-// Where the relay API is, seen from a page. The relay serves the pages at its root; inside
-// ComfyUI the same pages come through the pack's same-origin proxy under `/rtc/api/`, and
-// every API call then goes through that proxy as well.
+// Where the relay API is, seen from a page. The relay serves the pages at its root, next to its
+// API. Inside ComfyUI the pack serves the same pages itself under `/rtc/ui/` and every API call
+// goes through its same-origin proxy `/rtc/api/`, beside it under the same (possibly
+// prefixed) root.
 
 const PACK_API = "/rtc/api/";
+const PACK_PAGES = [PACK_API, "/rtc/ui/"];
 
 /**
  * API base URL for a page at `pageUrl`. A same-origin `?api=` parameter wins, so a host can
@@ -17,8 +19,10 @@ export function apiBaseForPage(pageUrl) {
     const candidate = new URL(requested, page);
     if (candidate.origin === page.origin) return withSlash(candidate);
   }
-  const at = page.pathname.indexOf(PACK_API);
-  if (at >= 0) return new URL(page.pathname.slice(0, at + PACK_API.length), page.origin).href;
+  for (const prefix of PACK_PAGES) {
+    const at = page.pathname.indexOf(prefix);
+    if (at >= 0) return new URL(page.pathname.slice(0, at) + PACK_API, page.origin).href;
+  }
   return new URL("/", page.origin).href;
 }
 

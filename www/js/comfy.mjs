@@ -5,6 +5,7 @@ export { createCredentialsPanel } from "./credentials-panel.mjs";
 export { createLiveState } from "./live.mjs";
 export { loadPackage, startAgent } from "./media.mjs";
 export { createRelayClient } from "./relay-client.mjs";
+export { describeRelayStatus, isNewRelayStatus, mountRelayStatus } from "./relay-status.mjs";
 export { mountSidebar } from "./sidebar.mjs";
 export { describeStream } from "./status.mjs";
 export { selectStream } from "./stream-store.mjs";

@@ -11,11 +11,16 @@ export class MediaError extends Error {
   }
 }
 
+// The package sits beside `js/` wherever the pages are served from: the relay's `/pkg/`, the
+// pack's `/rtc/ui/pkg/` inside ComfyUI.
+const PACKAGE_URL = new URL("../pkg/", import.meta.url);
+
 /**
  * Imports and instantiates the package under `pkgUrl` (a folder URL ending in "/").
+ * @param {URL|string} [pkgUrl]
  * @returns {Promise<Record<string, any>>}
  */
-export async function loadPackage(pkgUrl) {
+export async function loadPackage(pkgUrl = PACKAGE_URL) {
   const wasm = await import(new URL("rtc_client.js", pkgUrl).href);
   await wasm.default({ module_or_path: new URL("rtc_client_bg.wasm", pkgUrl) });
   return wasm;

@@ -112,7 +112,7 @@ export function startPreview(root, pageUrl) {
     video,
     autoConnect,
     loadWasm: async () => {
-      wasm ??= await loadPackage(new URL("pkg/", apiBase));
+      wasm ??= await loadPackage();
       return wasm;
     },
     note,

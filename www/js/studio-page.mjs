@@ -1,4 +1,4 @@
-// The standalone studio: a test pattern or the camera → a stream → the processed output, side
+// The standalone studio: a test pattern, the camera or a video file → a stream → the processed output, side
 // by side, with the same badge and figures as the sidebar. Frames take the product's path:
 // this page posts them to the relay like the Frame Input node, the browser agent running in
 // this page publishes them, and the output comes back over WHEP.
@@ -40,7 +40,7 @@ export function startStudio(root, pageUrl) {
   let pumpNote = "";
 
   const loadWasm = () => {
-    wasmPromise ??= loadPackage(new URL("pkg/", apiBase));
+    wasmPromise ??= loadPackage();
     return wasmPromise;
   };
 
@@ -66,6 +66,15 @@ export function startStudio(root, pageUrl) {
     { name: "source", "aria-label": "Source" },
     h("option", { value: "pattern" }, "Test pattern"),
     h("option", { value: "camera" }, "Camera"),
+    h("option", { value: "file" }, "Video file"),
+  );
+  const fileInput = h("input", { type: "file", name: "file", accept: "video/*", "aria-label": "Video file" });
+  const loopInput = h("input", { type: "checkbox", name: "loop", "aria-label": "Loop the video file" });
+  const fileFields = h(
+    "span",
+    { className: "rtc-studio-file", hidden: true },
+    fileInput,
+    h("label", {}, loopInput, " Loop"),
   );
   const promptInput = h("input", {
     type: "text",
@@ -118,6 +127,7 @@ export function startStudio(root, pageUrl) {
       "div",
       { className: "rtc-studio-controls" },
       h("label", { className: "rtc-field" }, h("span", {}, "Source"), sourceSelect),
+      fileFields,
       h("label", { className: "rtc-field rtc-prompt" }, h("span", {}, "Prompt"), promptInput),
       startButton,
       applyButton,
@@ -167,6 +177,7 @@ export function startStudio(root, pageUrl) {
     badge.update(describeStream(stream, { relayReachable: state.connection !== "offline" }));
     root.dataset.stream = stream?.id ?? "";
     root.dataset.output = output.connection.phase;
+    root.dataset.source = source?.ended() ? "ended" : source ? "playing" : "idle";
     startButton.disabled = pumping;
     stopButton.disabled = !pumping && !stream;
     applyButton.disabled = !stream;
@@ -189,6 +200,12 @@ export function startStudio(root, pageUrl) {
 
   async function pump(id) {
     while (pumping && streamId === id) {
+      if (source.ended()) {
+        pumping = false;
+        note("the video file ended");
+        render();
+        return;
+      }
       const stream = current();
       const rate = stream?.settings?.frame_rate ?? 24;
       const width = stream?.settings?.width ?? 512;
@@ -226,7 +243,10 @@ export function startStudio(root, pageUrl) {
     setText(message, "");
     startButton.disabled = true;
     try {
-      source = await openSource(sourceSelect.value);
+      source = await openSource(sourceSelect.value, {
+        file: fileInput.files?.[0] ?? null,
+        loop: loopInput.checked,
+      });
       const catalog = await client.getCatalog();
       const stream = await client.createStream({
         name: "studio",
@@ -286,6 +306,9 @@ export function startStudio(root, pageUrl) {
     render();
   }
 
+  sourceSelect.addEventListener("change", () => {
+    fileFields.hidden = sourceSelect.value !== "file";
+  });
   startButton.addEventListener("click", start);
   stopButton.addEventListener("click", stop);
   applyButton.addEventListener("click", applyPrompt);

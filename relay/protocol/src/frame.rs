@@ -53,13 +53,19 @@ impl PixelFormat {
         }
     }
 
-    /// Exact payload size for a `width` × `height` frame.
+    /// Exact payload size for a `width` × `height` frame. Saturates at `usize::MAX` for
+    /// sizes that do not fit, so a header straight off the wire can be measured before its
+    /// dimensions are checked (no such size passes [`check_payload`]).
     pub const fn frame_len(self, width: u32, height: u32) -> usize {
         let (w, h) = (width as usize, height as usize);
+        let area = w.saturating_mul(h);
         match self {
-            Self::Rgba8 => w * h * 4,
-            Self::Rgb8 => w * h * 3,
-            Self::I420 => w * h + 2 * w.div_ceil(2) * h.div_ceil(2),
+            Self::Rgba8 => area.saturating_mul(4),
+            Self::Rgb8 => area.saturating_mul(3),
+            Self::I420 => {
+                let chroma = w.div_ceil(2).saturating_mul(h.div_ceil(2));
+                area.saturating_add(chroma.saturating_mul(2))
+            }
         }
     }
 }
@@ -328,6 +334,30 @@ mod tests {
             FrameHeader::decode(&zero),
             Err(FrameError::BadDimensions { .. })
         ));
+    }
+
+    #[test]
+    fn largest_header_sizes_are_refused_without_overflow() {
+        for format in [PixelFormat::Rgba8, PixelFormat::Rgb8, PixelFormat::I420] {
+            assert_eq!(format.frame_len(u32::MAX, u32::MAX), usize::MAX);
+            assert_eq!(
+                check_payload(
+                    format,
+                    u32::MAX,
+                    u32::MAX,
+                    format.frame_len(u32::MAX, u32::MAX)
+                ),
+                Err(FrameError::BadDimensions {
+                    width: u32::MAX,
+                    height: u32::MAX
+                })
+            );
+            let huge = header(format, u32::MAX, u32::MAX).encode();
+            assert!(matches!(
+                FrameHeader::decode(&huge),
+                Err(FrameError::BadDimensions { .. })
+            ));
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The threat model's rules (docs/ARCHITECTURE.md, "Threat model") over real HTTP: the key
 //! bound to its URL, the local backend's own key, no stream keys in answers or events,
-//! full-origin and content-type checks, and `/start` touching only its own stream.
+//! full-origin and content-type checks, and `/start` and `/stop` touching only their own stream.
 
 use crate::common;
 
@@ -258,19 +258,6 @@ async fn state_changes_need_a_preflighted_content_type() {
     let list = relay.get_json("/v1/streams").await;
     assert_eq!(list["streams"].as_array().unwrap().len(), 1);
     assert_eq!(list["streams"][0]["id"], stream["id"]);
-    let stopped = relay
-        .post("/stop")
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stopped.status(), 200);
-    assert!(
-        relay.get_json("/v1/streams").await["streams"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
     relay.stop().await;
 }
 
@@ -314,5 +301,55 @@ async fn legacy_start_validates_first_and_replaces_only_its_own_stream() {
     assert!(!now.contains(&first["stream_id"].as_str().unwrap().to_owned()));
     assert!(now.contains(&second["stream_id"].as_str().unwrap().to_owned()));
     assert_eq!(now.len(), 2);
+    relay.stop().await;
+}
+
+async fn legacy_stop(relay: &Relay) -> reqwest::Response {
+    relay
+        .post("/stop")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn legacy_stop_ends_only_the_stream_start_made() {
+    let relay = Relay::start().await;
+    let workflow = relay.default_stream().await;
+    let workflow_id = workflow["id"].as_str().unwrap().to_owned();
+    let stream_ids = || async {
+        relay.get_json("/v1/streams").await["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+
+    // Only a workflow's stream runs: /stop refuses and names the route that ends it.
+    let refused = expect_error(legacy_stop(&relay).await, 409, "not_started_here").await;
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&workflow_id), "{message}");
+    assert_eq!(stream_ids().await, vec![workflow_id.clone()]);
+
+    let started: Value = start(&relay, json!({})).await.json().await.unwrap();
+    let stopped = legacy_stop(&relay).await;
+    assert_eq!(stopped.status(), 200);
+    let stopped: Value = stopped.json().await.unwrap();
+    assert_eq!(stopped["running"], false);
+    let left = stream_ids().await;
+    assert_eq!(left, vec![workflow_id.clone()], "{started}");
+
+    // A second /stop finds no stream of its own again.
+    expect_error(legacy_stop(&relay).await, 409, "not_started_here").await;
+    let deleted = relay
+        .delete(&format!("/v1/streams/{workflow_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let idle = legacy_stop(&relay).await;
+    assert_eq!(idle.status(), 200);
     relay.stop().await;
 }

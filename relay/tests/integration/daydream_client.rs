@@ -19,6 +19,7 @@ fn client(relay: &Relay, key: &str, timeout: Duration) -> DaydreamClient {
             base: Duration::from_millis(5),
             cap: Duration::from_millis(20),
         },
+        None,
     )
     .unwrap()
 }
@@ -224,6 +225,7 @@ async fn a_dead_upstream_is_a_clear_error() {
             base: Duration::from_millis(5),
             cap: Duration::from_millis(5),
         },
+        None,
     )
     .unwrap();
     let e = c

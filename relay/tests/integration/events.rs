@@ -103,3 +103,117 @@ async fn snapshot_changes_removals_and_stats() {
     assert_eq!(removed["id"], created["id"]);
     relay.stop().await;
 }
+
+/// Ids of the listed streams in a given state.
+async fn listed(relay: &Relay, state: &str) -> Vec<Value> {
+    relay.get_json("/v1/streams").await["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == state)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stream_is_listed_as_starting_before_daydream_answers() {
+    let relay = Relay::start().await;
+    let mut events = Sse::open(&relay).await;
+    relay
+        .set_faults(serde_json::json!([{"route": "create", "stall_ms": 1500, "count": 1}]))
+        .await;
+    let create = tokio::spawn({
+        let request = relay
+            .post("/v1/streams")
+            .json(&serde_json::json!({"name": "slow"}));
+        async move { request.send().await.unwrap() }
+    });
+
+    // While the create waits for Daydream, the stream is listed and announced.
+    let announced = events.next_named("stream").await;
+    assert_eq!(announced["state"], "starting", "{announced}");
+    assert_eq!(announced["name"], "slow");
+    let pending_id = announced["id"].clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let starting = listed(&relay, "starting").await;
+        if starting.iter().any(|s| s["id"] == pending_id) {
+            assert!(
+                !create.is_finished(),
+                "listed only after the create answered"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not listed while starting"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let created = create.await.unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    // The real stream is announced, then its placeholder removed.
+    let (mut saw_stream, mut saw_removed) = (false, false);
+    while !saw_removed {
+        let (name, data) = events.next().await;
+        if name == "stream" && data["id"] == created["id"] {
+            saw_stream = true;
+        }
+        if name == "removed" && data["id"] == pending_id {
+            assert!(saw_stream, "the placeholder went before the stream came");
+            saw_removed = true;
+        }
+    }
+    let ids: Vec<Value> = relay.get_json("/v1/streams").await["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect();
+    assert_eq!(ids, [created["id"].clone()]);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_create_removes_its_starting_stream_with_an_event() {
+    let relay = Relay::start().await;
+    let mut events = Sse::open(&relay).await;
+    relay
+        .set_faults(serde_json::json!([{"route": "create", "status": 422, "count": 1}]))
+        .await;
+    let refused = relay
+        .post("/v1/streams")
+        .json(&serde_json::json!({"name": "refused"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+
+    let announced = events.next_named("stream").await;
+    assert_eq!(announced["state"], "starting", "{announced}");
+    let (mut saw_log, mut saw_removed) = (false, false);
+    while !(saw_log && saw_removed) {
+        let (name, data) = events.next().await;
+        if name == "log"
+            && data["message"]
+                .as_str()
+                .unwrap()
+                .contains("could not be created")
+        {
+            assert_eq!(data["level"], "warn");
+            saw_log = true;
+        }
+        if name == "removed" && data["id"] == announced["id"] {
+            saw_removed = true;
+        }
+    }
+    assert!(
+        relay.get_json("/v1/streams").await["streams"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    relay.stop().await;
+}

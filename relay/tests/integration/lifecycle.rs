@@ -97,6 +97,29 @@ async fn a_create_answered_500_after_it_happened_is_not_repeated() {
 }
 
 #[tokio::test]
+async fn a_create_answered_502_or_504_after_it_happened_is_not_repeated() {
+    let relay = Relay::start().await;
+    for status in [502, 504] {
+        let before = relay.calls("create").await.len();
+        relay
+            .set_faults(json!([{"route": "create", "status": status, "then": true}]))
+            .await;
+        let r = relay
+            .post("/v1/streams")
+            .json(&body())
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 503, "daydream_unavailable").await;
+        let creates = relay.calls("create").await.len() - before;
+        assert_eq!(creates, 1, "one create after a {status}, one bill");
+    }
+    let listed = relay.get_json("/v1/streams").await;
+    assert_eq!(listed["streams"], json!([]), "nothing registered");
+    relay.stop().await;
+}
+
+#[tokio::test]
 async fn creates_are_refused_once_shutdown_starts_and_in_flight_ones_are_deleted() {
     let upstream = Relay::start().await;
     let relay = Relay::start_with(|config| {

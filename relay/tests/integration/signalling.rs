@@ -304,6 +304,8 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
     let busy = offer(&relay, &whep).await;
     assert_eq!(busy.status(), 409);
     assert_eq!(busy.headers()["retry-after"], "1");
+    // The media server's own answer is passed through, not rewrapped as a relay error.
+    assert_eq!(busy.text().await.unwrap(), "no publisher yet");
     let ok = offer(&relay, &whep).await;
     assert_eq!(ok.status(), 201);
     let first_viewer = format!("{whep}/{}", session_location(&ok, "whep"));

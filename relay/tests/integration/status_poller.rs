@@ -73,6 +73,36 @@ async fn polls_back_off_and_wait_as_long_as_retry_after_asks() {
 }
 
 #[tokio::test]
+async fn server_errors_on_polls_are_retried_and_never_terminal() {
+    let relay = Relay::start().await;
+    let id = relay.default_stream().await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    relay
+        .set_faults(json!([
+            {"route": "status", "status": 500, "count": 1},
+            {"route": "status", "status": 502, "count": 1},
+            {"route": "status", "status": 503, "count": 1},
+        ]))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while faulted_polls(&relay).await < 3 {
+        assert!(Instant::now() < deadline, "the faults were not all polled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after_faults = relay.calls("status").await.len();
+    while relay.calls("status").await.len() < after_faults + 2 {
+        assert!(Instant::now() < deadline, "polling did not resume");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stream = relay.get_json(&format!("/v1/streams/{id}")).await;
+    assert_eq!(stream["error"], Value::Null, "{stream}");
+    assert_ne!(stream["state"], "error", "{stream}");
+    relay.stop().await;
+}
+
+#[tokio::test]
 async fn repeated_404s_end_in_remote_stream_gone_and_polling_stops() {
     let relay = Relay::start().await;
     let id = relay.default_stream().await["id"]

@@ -305,6 +305,13 @@ async fn frames_need_a_publisher_and_exact_sizes() {
     expect_error(bad_format, 400, "bad_header").await;
     let zero = relay.post_pixels(&frames, 0, 2, None, vec![]).await;
     expect_error(zero, 400, "bad_frame_size").await;
+    // The size the headers imply must not overflow before the dimensions are checked.
+    for format in ["rgb8", "rgba8", "i420"] {
+        let largest = relay
+            .post_pixels(&frames, u32::MAX, u32::MAX, Some(format), vec![0u8; 12])
+            .await;
+        expect_error(largest, 400, "bad_frame_size").await;
+    }
     let no_publisher = relay.post_pixels(&frames, 2, 2, None, vec![0u8; 12]).await;
     expect_error(no_publisher, 409, "no_publisher").await;
 

@@ -51,7 +51,13 @@ fn endpoint(role: Role) -> MethodRouter<MediaServer> {
               body: Body| async move {
             let key = stream_key(&segment, role)?;
             let offer = read_offer(&server, key, &headers, body, role).await?;
-            let created = server.accept_offer(key, offer, role)?;
+            // A new peer generates its DTLS certificate: off the async workers.
+            let created = {
+                let (server, key) = (server.clone(), key.to_owned());
+                tokio::task::spawn_blocking(move || server.accept_offer(&key, offer, role))
+                    .await
+                    .map_err(|_| MediaError::Unavailable)??
+            };
             let location = format!("{}/{}", uri.path().trim_end_matches('/'), created.session);
             let mut response = (StatusCode::CREATED, created.answer).into_response();
             let out = response.headers_mut();

@@ -230,13 +230,20 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Starts the binary with the test token and `env`, and waits for its listening line.
     pub async fn spawn(env: &[(&str, &str)]) -> Self {
+        Self::spawn_in(&std::env::current_dir().unwrap(), env).await
+    }
+
+    /// [`RelayProcess::spawn`] with `cwd` as the working folder.
+    pub async fn spawn_in(cwd: &std::path::Path, env: &[(&str, &str)]) -> Self {
         use tokio::io::AsyncBufReadExt;
 
         let state_dir = tempfile::tempdir().unwrap();
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rtc-relay"))
+            .current_dir(cwd)
             .args(["--addr", "127.0.0.1:0"])
             .env_remove("DAYDREAM_API_KEY")
             .env_remove("RUST_LOG")
+            .env_remove("RTC_ENV_FILE")
             .env("RTC_RELAY_TOKEN", TOKEN)
             .env("RTC_RELAY_STATE_DIR", state_dir.path())
             .env("RTC_BACKEND", "local")

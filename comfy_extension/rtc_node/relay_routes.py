@@ -1,0 +1,65 @@
+"""`GET /rtc/relay` and `POST /rtc/relay/restart`: the supervisor's view of the relay, served
+by ComfyUI so the sidebar can say why the relay is down (and offer to restart it) when the
+relay itself cannot answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from .access import TRUST_REMOTE_ENV, local_or_trusted
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+log = logging.getLogger("rtc_node.relay_routes")
+
+STATUS_ROUTE = "/rtc/relay"
+RESTART_ROUTE = "/rtc/relay/restart"
+# What the page needs; the relay's address, pid and token stay on the server.
+PUBLIC_FIELDS = ("state", "reason", "log_tail", "restarts", "adopted")
+
+
+class RelayControl(Protocol):
+    def status(self) -> dict[str, object]: ...
+
+    def restart(self) -> None: ...
+
+
+def _status(relay: RelayControl) -> dict[str, object]:
+    status = relay.status()
+    return {name: status.get(name) for name in PUBLIC_FIELDS}
+
+
+def register(routes: web.RouteTableDef, relay: Callable[[], RelayControl]) -> None:
+    """Adds both routes; `relay` gives the supervisor (called per request, so tests and
+    embedders can swap it)."""
+    from aiohttp import web
+
+    @routes.get(STATUS_ROUTE)
+    async def status(_request: web.Request) -> web.Response:
+        return web.json_response(_status(relay()), headers={"Cache-Control": "no-store"})
+
+    @routes.post(RESTART_ROUTE)
+    async def restart(request: web.Request) -> web.Response:
+        from .proxy import error_response
+        from .supervisor import RelayStartError
+
+        if not local_or_trusted(request):
+            log.warning("refused a relay restart from %s", request.remote)
+            return error_response(
+                403,
+                "restart_local_only",
+                "the relay can be restarted only from the machine running ComfyUI; set "
+                f"{TRUST_REMOTE_ENV}=1 if ComfyUI authenticates its users",
+            )
+        control = relay()
+        log.info("relay restart requested from %s", request.remote)
+        try:
+            # Stopping waits for the relay to close its streams: off the event loop.
+            await asyncio.get_running_loop().run_in_executor(None, control.restart)
+        except RelayStartError as error:
+            return error_response(409, "restart_refused", str(error))
+        return web.json_response(_status(control), status=202)
