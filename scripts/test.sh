@@ -49,8 +49,8 @@ finish() {
 }
 
 gate "cargo fmt" cargo fmt --all -- --check
-gate "ruff" .venv/bin/ruff check comfy_extension tests
-gate "ruff format" .venv/bin/ruff format --check comfy_extension tests
+gate "ruff" .venv/bin/ruff check __init__.py comfy_extension scripts tests
+gate "ruff format" .venv/bin/ruff format --check __init__.py comfy_extension scripts tests
 gate "biome" biome check
 gate "clippy" cargo clippy --workspace --all-targets -- -D warnings
 gate "clippy (wasm32)" cargo clippy -p rtc-client --target wasm32-unknown-unknown --all-targets -- -D warnings

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from . import credentials
-from .assets import PACK_DIR, WWW_DIR, wasm_dir
+from .assets import PACK_DIR, ROOT_DIR, WWW_DIR, relay_wheel, required_relay_version, wasm_dir
 from .relay_client import RelayClient
 from .supervisor import RelaySupervisor, SupervisorOptions, find_binary
 
@@ -41,10 +41,14 @@ def supervisor() -> RelaySupervisor:
     with _lock:
         if _supervisor is None:
             port = int(os.environ.get("RTC_RELAY_PORT", "8895"))
+            version = required_relay_version()
+            options = SupervisorOptions(
+                state_dir=state_dir(), port=port, extra_env=_static_dirs(), relay_version=version
+            )
             _supervisor = RelaySupervisor(
-                SupervisorOptions(state_dir=state_dir(), port=port, extra_env=_static_dirs()),
+                options,
                 credentials=lambda: credentials.from_process(PACK_DIR),
-                binary_finder=lambda: find_binary(os.environ, PACK_DIR),
+                binary_finder=lambda: find_binary(os.environ, ROOT_DIR, relay_wheel(), version),
             )
         return _supervisor
 

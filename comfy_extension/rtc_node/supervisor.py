@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import threading
 import time
@@ -25,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .assets import RELAY_DISTRIBUTION, RELAY_EXECUTABLE, RelayWheel
 from .credentials import KEY_VARIABLE, Credentials
 from .relay_client import RelayEndpoint
 
@@ -40,6 +40,8 @@ STOP_TIMEOUT = 5.0
 # On Windows terminate() is TerminateProcess: no shutdown, streams left running.
 HARD_TERMINATE = os.name == "nt"
 STATE_FILE = "pack-relay.json"
+VERSION_LINE = re.compile(r"rtc-relay (\S+)")
+VERSION_TIMEOUT = 10.0
 # How many of the relay's last log lines the status shows.
 STATUS_LOG_LINES = 12
 
@@ -58,38 +60,99 @@ class SupervisorOptions:
     health_interval: float = 5.0
     max_backoff: float = 30.0
     extra_env: Mapping[str, str] | None = None
+    # The relay version this pack needs; a binary or running relay of another is refused.
+    relay_version: str | None = None
 
 
-def find_binary(environ: Mapping[str, str], pack_dir: Path) -> tuple[Path | None, list[str]]:
-    """`RTC_RELAY_BIN`, then PATH, then the workspace's cargo target dirs (release first)."""
-    looked: list[str] = []
+def install_hint(version: str | None) -> str:
+    """What the user runs, with ComfyUI's Python, to get the relay this pack needs."""
+    if version is None:
+        return "run `pip install -r requirements.txt` in the pack's folder"
+    return f"run `pip install {RELAY_DISTRIBUTION}=={version}` in ComfyUI's Python environment"
+
+
+def find_binary(
+    environ: Mapping[str, str],
+    root_dir: Path,
+    wheel: RelayWheel | None,
+    version: str | None,
+) -> tuple[Path | None, list[str]]:
+    """The installed relay wheel, then `RTC_RELAY_BIN`, then a development build (release
+    first). A wheel of another version, or one without its executable, is an error rather
+    than a reason to look further: the user installed it and expects it to be used."""
+    if wheel is not None:
+        if version is not None and wheel.version != version:
+            raise RelayStartError(
+                f"{RELAY_DISTRIBUTION} {wheel.version} is installed but this pack needs "
+                f"{version}: {install_hint(version)}."
+            )
+        if wheel.binary is None:
+            raise RelayStartError(
+                f"{RELAY_DISTRIBUTION} {wheel.version} is installed without its "
+                f"{RELAY_EXECUTABLE} executable: {install_hint(version)} "
+                "with `--force-reinstall`."
+            )
+        return wheel.binary, [f"the {RELAY_DISTRIBUTION} wheel"]
+    looked = [f"the {RELAY_DISTRIBUTION} wheel (not installed)"]
     explicit = environ.get("RTC_RELAY_BIN")
     if explicit:
         path = Path(explicit)
-        return (path if path.is_file() else None), [f"RTC_RELAY_BIN={explicit}"]
-    on_path = shutil.which("rtc-relay", path=environ.get("PATH"))
-    looked.append("PATH")
-    if on_path:
-        return Path(on_path), looked
-    targets = [pack_dir / "bin"]
-    if environ.get("CARGO_TARGET_DIR"):
-        targets.append(Path(environ["CARGO_TARGET_DIR"]))
-    targets.append(pack_dir.parent / "target")
+        return (path if path.is_file() else None), [*looked, f"RTC_RELAY_BIN={explicit}"]
+    targets = [Path(environ["CARGO_TARGET_DIR"])] if environ.get("CARGO_TARGET_DIR") else []
+    targets.append(root_dir / "target")
     for target in targets:
-        for profile in ("", "release", "debug"):
-            candidate = target / profile / "rtc-relay" if profile else target / "rtc-relay"
+        for profile in ("release", "debug"):
+            candidate = target / profile / RELAY_EXECUTABLE
             looked.append(str(candidate))
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 return candidate, looked
     return None, looked
 
 
-def healthy(url: str, timeout: float = 1.0) -> bool:
+def binary_version(binary: Path, version: str | None) -> str:
+    """The version `binary --version` reports; a binary that cannot say is refused."""
+    broken = f"{binary} is not a working rtc-relay"
+    try:
+        result = subprocess.run(
+            [str(binary), "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=VERSION_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise RelayStartError(
+            f"{broken} (`--version` did not answer): {install_hint(version)}."
+        ) from error
+    except OSError as error:
+        raise RelayStartError(f"{broken} ({error}): {install_hint(version)}.") from error
+    match = VERSION_LINE.fullmatch(result.stdout.strip())
+    if result.returncode != 0 or match is None:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [
+            f"exit status {result.returncode}"
+        ]
+        raise RelayStartError(f"{broken} ({detail[0]}): {install_hint(version)}.")
+    return match.group(1)
+
+
+def health(url: str, timeout: float = 1.0) -> dict[str, object] | None:
+    """The relay's `/healthz` answer when it is up, else None."""
     try:
         with urllib.request.urlopen(f"{url}/healthz", timeout=timeout) as response:
-            return response.status == 200 and json.load(response).get("ok") is True
+            body = json.load(response)
     except (OSError, ValueError):
-        return False
+        return None
+    return (
+        body
+        if response.status == 200 and isinstance(body, dict) and body.get("ok") is True
+        else None
+    )
+
+
+def healthy(url: str, timeout: float = 1.0) -> bool:
+    return health(url, timeout) is not None
 
 
 def accepts_token(url: str, token: str, timeout: float = 2.0) -> bool:
@@ -257,7 +320,18 @@ class RelaySupervisor:
             url, token = str(state["url"]), str(state["token"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if not (healthy(url) and accepts_token(url, token)):
+        answer = health(url)
+        if answer is None or not accepts_token(url, token):
+            return None
+        wanted = self.options.relay_version
+        if wanted is not None and answer.get("version") != wanted:
+            # Left by an earlier install of the pack: it keeps its port, ours starts elsewhere.
+            log.info(
+                "not using the rtc-relay %s at %s: this pack needs %s",
+                answer.get("version"),
+                url,
+                wanted,
+            )
             return None
         log.info("using the rtc-relay already running at %s", url)
         with self._lock:
@@ -279,13 +353,20 @@ class RelaySupervisor:
         looked: list[str] = []
         if binary is None:
             binary, looked = self._find_binary()
+        wanted = self.options.relay_version
         if binary is None or not binary.is_file():
             raise RelayStartError(
                 "rtc-relay binary not found (looked in: "
                 + ", ".join(looked or [str(binary)])
-                + "). Build it with `cargo build --release -p rtc-relay`, put it on PATH, "
-                "or set RTC_RELAY_BIN."
+                + f"): {install_hint(wanted)}, or set RTC_RELAY_BIN to a relay you built."
             )
+        if wanted is not None:
+            found_version = binary_version(binary, wanted)
+            if found_version != wanted:
+                raise RelayStartError(
+                    f"{binary} is rtc-relay {found_version} but this pack needs {wanted}: "
+                    f"{install_hint(wanted)}."
+                )
         # Another program on the default port: listen elsewhere rather than fail.
         port = self.options.port if self.options.port and self._port_free() else 0
         token = secrets.token_urlsafe(32)
@@ -343,11 +424,17 @@ class RelaySupervisor:
                 )
             raise RelayStartError(f"rtc-relay exited at start-up with status {code}" + self._tail())
         url = found[0]
-        while not healthy(url):
+        while (answer := health(url)) is None:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 raise RelayStartError(f"rtc-relay at {url} is not healthy" + self._tail())
             time.sleep(0.05)
+        if wanted is not None and answer.get("version") != wanted:
+            process.kill()
+            raise RelayStartError(
+                f"rtc-relay at {url} reports version {answer.get('version')} but this pack "
+                f"needs {wanted}: {install_hint(wanted)}."
+            )
         self._write_state(url, token, process.pid)
         log.info("rtc-relay started at %s (pid %d)", url, process.pid)
         return RelayEndpoint(url, token)

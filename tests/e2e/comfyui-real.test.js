@@ -1,14 +1,15 @@
 // Opt-in, never in CI: the pack's frontend inside a real ComfyUI (COMFYUI_DIR, started --cpu with
-// the pack linked in), in both node renderers. Checks the sidebar tab, the settings and the
+// the pack installed as users install it: a clone in custom_nodes/ and the relay wheel in
+// ComfyUI's Python, tests/python/pack_install.py), in both node renderers. Checks the sidebar tab, the settings and the
 // preview widget. Without COMFYUI_DIR every test is reported as skipped, with the reason.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { launchBrowser, relayBinary } from "./harness.mjs";
+import { launchBrowser } from "./harness.mjs";
 import { screenshot, WAIT_MS } from "./pages.mjs";
 
 const comfyDir = process.env.COMFYUI_DIR;
@@ -32,12 +33,19 @@ async function startComfyUI() {
   const base = mkdtempSync(join(tmpdir(), "comfyui-"));
   const nodes = join(base, "custom_nodes");
   mkdirSync(nodes);
-  symlinkSync(join(root, "comfy_extension"), join(nodes, "rtc-node"));
+  const python = process.env.COMFYUI_PYTHON ?? join(comfyDir, ".venv", "bin", "python");
+  execFileSync(
+    join(root, ".venv", "bin", "python"),
+    [join(root, "tests", "python", "pack_install.py"), nodes, python],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
   writeFileSync(join(base, "extra_paths.yaml"), `rtc:\n  custom_nodes: ${nodes}\n`);
   const port = await freePort();
-  const python = process.env.COMFYUI_PYTHON ?? join(comfyDir, ".venv", "bin", "python");
-  const env = { ...process.env, RTC_RELAY_BIN: relayBinary, RTC_RELAY_STATE_DIR: join(base, "relay-state") };
-  delete env.DAYDREAM_API_KEY;
+  const env = { ...process.env, RTC_RELAY_STATE_DIR: join(base, "relay-state") };
+  // Only the wheel may provide the relay.
+  for (const name of ["DAYDREAM_API_KEY", "RTC_RELAY_BIN", "CARGO_TARGET_DIR"]) delete env[name];
   const child = spawn(
     python,
     [

@@ -65,6 +65,14 @@ class RelayProcess:
             self.proc.kill()
 
 
+@pytest.fixture(scope="session")
+def relay_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The relay wheel, built once per run (scripts/build-wheel.sh, dev profile)."""
+    from pack_install import build_wheel
+
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
 @pytest.fixture
 def relay_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYDREAM_", "RTC_"))}

@@ -1,7 +1,9 @@
 """Opt-in: the pack inside a real ComfyUI (``COMFYUI_DIR``), on the relay's local backend.
 
 Needs a ComfyUI checkout with its requirements installed (see TOOLCHAIN.md); the Python that
-runs it is ``COMFYUI_PYTHON`` or ``$COMFYUI_DIR/.venv/bin/python``. Never part of CI.
+runs it is ``COMFYUI_PYTHON`` or ``$COMFYUI_DIR/.venv/bin/python``. The pack is installed as a
+user installs it: cloned into ``custom_nodes/`` and the relay wheel into ComfyUI's Python.
+Never part of CI.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 
 import pytest
 from agent import Agent
-from conftest import ROOT, relay_binary
+from pack_install import FOLDER, clone_layout, install_wheel
 from workflow import EXAMPLES, Widget, WidgetNames, to_api_prompt
+
+from comfy_extension.rtc_node.assets import required_relay_version
 
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
 pytestmark = pytest.mark.skipif(
@@ -54,11 +58,10 @@ def post_json(url: str, body: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def comfyui(tmp_path_factory: pytest.TempPathFactory, relay_wheel: Path) -> Iterator[str]:
     base = tmp_path_factory.mktemp("comfyui")
     nodes_dir = base / "custom_nodes"
-    nodes_dir.mkdir()
-    (nodes_dir / "rtc-node").symlink_to(ROOT / "comfy_extension")
+    clone_layout(nodes_dir)
     config = base / "extra_paths.yaml"
     config.write_text(f"rtc:\n  custom_nodes: {nodes_dir}\n")
     with socket.socket() as probe:
@@ -66,13 +69,15 @@ def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port = probe.getsockname()[1]
     comfy = Path(str(COMFYUI_DIR))
     python = os.environ.get("COMFYUI_PYTHON", str(comfy / ".venv" / "bin" / "python"))
+    install_wheel(Path(python), relay_wheel)
     env = {
         **os.environ,
-        "RTC_RELAY_BIN": str(relay_binary()),
         "RTC_RELAY_STATE_DIR": str(base / "relay-state"),
         "RTC_RELAY_PORT": "0",
     }
-    env.pop("DAYDREAM_API_KEY", None)
+    # Only the wheel may provide the relay.
+    for name in ("DAYDREAM_API_KEY", "RTC_RELAY_BIN", "CARGO_TARGET_DIR"):
+        env.pop(name, None)
     log = (base / "comfyui.log").open("w")
     process = subprocess.Popen(
         [
@@ -133,12 +138,13 @@ def test_all_nodes_are_listed_in_object_info(comfyui: str) -> None:
         "status_json",
     ]
     extensions = get_json(f"{comfyui}/extensions")
-    assert any(path.endswith("/main.js") and "rtc-node" in path for path in extensions)
+    assert f"/extensions/{FOLDER}/main.js" in extensions
 
 
 def test_the_proxy_reaches_the_relay(comfyui: str) -> None:
     health = get_json(f"{comfyui}/rtc/api/healthz")
     assert health["ok"] is True and health["backend"] == "local"
+    assert health["version"] == required_relay_version()
 
 
 def test_comfyui_serves_the_ui_files_and_the_relay_status(comfyui: str) -> None:

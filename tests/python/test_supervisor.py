@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import stat
@@ -12,17 +13,23 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import relay_binary
+from conftest import ROOT, relay_binary
 
 from comfy_extension.rtc_node import supervisor as supervisor_module
+from comfy_extension.rtc_node.assets import RelayWheel
 from comfy_extension.rtc_node.credentials import Credentials
 from comfy_extension.rtc_node.supervisor import (
     RelayStartError,
     RelaySupervisor,
     SupervisorOptions,
     find_binary,
+    health,
     healthy,
 )
+
+WORKSPACE_VERSION = re.search(
+    r'^version = "(.+)"$', (ROOT / "Cargo.toml").read_text(encoding="utf-8"), re.MULTILINE
+).group(1)
 
 SECRET = "dd-test-key-0123456789"
 
@@ -177,21 +184,117 @@ def test_a_busy_default_port_does_not_stop_the_relay(tmp_path: Path) -> None:
             supervisor.stop()
 
 
+def executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
 def test_binary_lookup_order(tmp_path: Path) -> None:
-    pack = tmp_path / "ws" / "comfy_extension"
-    release = tmp_path / "ws" / "target" / "release" / "rtc-relay"
-    debug = tmp_path / "ws" / "target" / "debug" / "rtc-relay"
-    for path in (release, debug):
-        path.parent.mkdir(parents=True)
-        path.write_text("#!/bin/sh\n")
-        path.chmod(0o755)
-    pack.mkdir()
-    env = {"PATH": str(tmp_path / "empty")}
-    assert find_binary(env, pack)[0] == release
+    root = tmp_path / "pack"
+    release = executable(root / "target" / "release" / "rtc-relay")
+    debug = executable(root / "target" / "debug" / "rtc-relay")
+    wheel = RelayWheel("0.1.0", executable(tmp_path / "venv" / "bin" / "rtc-relay"), None)
+    explicit = executable(tmp_path / "built" / "rtc-relay")
+    env = {"RTC_RELAY_BIN": str(explicit)}
+    # The installed wheel wins over everything a developer may have around.
+    assert find_binary(env, root, wheel, "0.1.0") == (wheel.binary, ["the rtc-node-relay wheel"])
+    assert find_binary(env, root, None, "0.1.0")[0] == explicit
+    assert find_binary({}, root, None, "0.1.0")[0] == release
     release.unlink()
-    assert find_binary(env, pack)[0] == debug
-    explicit = find_binary({**env, "RTC_RELAY_BIN": str(tmp_path / "missing")}, pack)
-    assert explicit == (None, [f"RTC_RELAY_BIN={tmp_path / 'missing'}"])
+    assert find_binary({}, root, None, "0.1.0")[0] == debug
+    missing = find_binary({"RTC_RELAY_BIN": str(tmp_path / "missing")}, root, None, "0.1.0")
+    assert missing == (
+        None,
+        ["the rtc-node-relay wheel (not installed)", f"RTC_RELAY_BIN={tmp_path / 'missing'}"],
+    )
+
+
+def test_windows_builds_are_found_by_their_exe_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(supervisor_module, "RELAY_EXECUTABLE", "rtc-relay.exe")
+    executable(tmp_path / "target" / "release" / "rtc-relay")
+    exe = executable(tmp_path / "target" / "debug" / "rtc-relay.exe")
+    assert find_binary({}, tmp_path, None, None)[0] == exe
+
+
+def test_a_wheel_of_another_version_names_the_one_to_install(tmp_path: Path) -> None:
+    wheel = RelayWheel("0.0.9", executable(tmp_path / "bin" / "rtc-relay"), None)
+    with pytest.raises(RelayStartError) as caught:
+        find_binary({}, tmp_path, wheel, "0.1.0")
+    assert "rtc-node-relay 0.0.9 is installed but this pack needs 0.1.0" in str(caught.value)
+    assert "`pip install rtc-node-relay==0.1.0`" in str(caught.value)
+
+
+def test_a_wheel_without_its_executable_asks_for_a_reinstall(tmp_path: Path) -> None:
+    with pytest.raises(RelayStartError) as caught:
+        find_binary({}, tmp_path, RelayWheel("0.1.0", None, None), "0.1.0")
+    assert "installed without its rtc-relay executable" in str(caught.value)
+    assert "`pip install rtc-node-relay==0.1.0`" in str(caught.value)
+    assert "--force-reinstall" in str(caught.value)
+
+
+def test_a_missing_relay_names_the_wheel_to_install(tmp_path: Path) -> None:
+    supervisor = make(tmp_path, None, relay_version="0.1.0")
+    with pytest.raises(RelayStartError) as caught:
+        supervisor.endpoint(timeout=600)
+    assert "`pip install rtc-node-relay==0.1.0`" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("echo 'rtc-relay 0.0.9'\n", "is rtc-relay 0.0.9 but this pack needs 0.1.0"),
+        ("echo 'segfault' >&2\nexit 139\n", "is not a working rtc-relay (segfault)"),
+        ("echo 'something else 1.0'\n", "is not a working rtc-relay"),
+    ],
+)
+def test_a_relay_of_another_version_or_a_broken_one_is_not_started(
+    tmp_path: Path, body: str, expected: str
+) -> None:
+    fake = script(tmp_path, body)
+    supervisor = make(tmp_path, fake, relay_version="0.1.0")
+    with pytest.raises(RelayStartError) as caught:
+        supervisor.endpoint(timeout=600)
+    assert expected in str(caught.value)
+    assert "`pip install rtc-node-relay==0.1.0`" in str(caught.value)
+    assert supervisor.status()["pid"] is None
+
+
+def test_a_corrupt_binary_is_reported_not_raised(tmp_path: Path) -> None:
+    corrupt = tmp_path / "rtc-relay"
+    corrupt.write_bytes(b"\x7fELF\x02\x01\x01" + b"\x00" * 64)
+    corrupt.chmod(0o755)
+    supervisor = make(tmp_path, corrupt, relay_version="0.1.0")
+    with pytest.raises(RelayStartError) as caught:
+        supervisor.endpoint(timeout=600)
+    assert f"{corrupt} is not a working rtc-relay (" in str(caught.value)
+    assert "`pip install rtc-node-relay==0.1.0`" in str(caught.value)
+
+
+def test_the_real_relay_reports_the_workspace_version(tmp_path: Path) -> None:
+    supervisor = make(tmp_path, relay_binary(), relay_version=WORKSPACE_VERSION)
+    try:
+        endpoint = supervisor.endpoint()
+        assert health(endpoint.url)["version"] == WORKSPACE_VERSION
+    finally:
+        supervisor.stop()
+
+
+def test_a_running_relay_of_another_version_is_not_adopted(tmp_path: Path) -> None:
+    owner = make(tmp_path, relay_binary())
+    try:
+        owner.endpoint()
+        newer = make(tmp_path, relay_binary(), relay_version="9.9.9")
+        with pytest.raises(RelayStartError) as caught:
+            newer.endpoint(timeout=600)
+        # Not adopted: it went on to check its own binary, which is not 9.9.9 either.
+        assert f"is rtc-relay {WORKSPACE_VERSION} but this pack needs 9.9.9" in str(caught.value)
+        assert newer.status()["adopted"] is False
+    finally:
+        owner.stop()
 
 
 def test_a_healthy_relay_with_our_token_is_adopted_not_duplicated(tmp_path: Path) -> None:
@@ -344,3 +447,34 @@ def test_stop_closes_stdin_before_terminating(
         assert lines == ["stdin closed", "exited"]
     else:
         assert lines[-1] == "term, stdin closed", lines
+
+
+LYING_RELAY = """
+import http.server, sys, threading
+if sys.argv[1:] == ["--version"]:
+    print("rtc-relay 0.1.0")
+    sys.exit(0)
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'{"ok": true, "version": "0.0.9", "backend": "local"}')
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(f"listening on http://127.0.0.1:{server.server_address[1]}", file=sys.stderr, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_relay_whose_health_reports_another_version_is_refused(tmp_path: Path) -> None:
+    fake = tmp_path / "fake-relay"
+    fake.write_text(f"#!{sys.executable}\n" + LYING_RELAY)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    supervisor = make(tmp_path, fake, relay_version="0.1.0")
+    with pytest.raises(RelayStartError) as caught:
+        supervisor.endpoint(timeout=600)
+    assert "reports version 0.0.9 but this pack needs 0.1.0" in str(caught.value)
+    assert "`pip install rtc-node-relay==0.1.0`" in str(caught.value)
+    assert supervisor.status()["running"] is False

@@ -102,6 +102,7 @@ def said_by_the_product(
     relay: RelayProcess, relay_env: dict[str, str], tmp_path: Path, refusing_daydream: str
 ) -> dict[str, list[str]]:
     """Brings each case about and collects what the product printed, by where it shows."""
+    from comfy_extension.rtc_node.assets import RelayWheel, required_relay_version
     from comfy_extension.rtc_node.credentials import Credentials
     from comfy_extension.rtc_node.nodes.common import explain
     from comfy_extension.rtc_node.relay_client import RelayError
@@ -109,6 +110,7 @@ def said_by_the_product(
         RelayStartError,
         RelaySupervisor,
         SupervisorOptions,
+        find_binary,
     )
 
     said: dict[str, list[str]] = {}
@@ -121,10 +123,17 @@ def said_by_the_product(
     address = url.removeprefix("http://")
 
     # The relay does not start: what the pack's supervisor reports in the ComfyUI console.
+    version = required_relay_version()
     missing = RelaySupervisor(
-        SupervisorOptions(state_dir=tmp_path / "pack", start_timeout=10),
+        SupervisorOptions(state_dir=tmp_path / "pack", start_timeout=10, relay_version=version),
         credentials=Credentials,
-        binary_finder=lambda: (None, ["PATH"]),
+        binary_finder=lambda: find_binary({}, tmp_path, None, version),
+    )
+    old_wheel = RelayWheel("0.0.1", relay_binary(), None)
+    other_version = RelaySupervisor(
+        SupervisorOptions(state_dir=tmp_path / "pack", start_timeout=10, relay_version=version),
+        credentials=Credentials,
+        binary_finder=lambda: find_binary({}, tmp_path, old_wheel, version),
     )
     exits = RelaySupervisor(
         SupervisorOptions(
@@ -137,7 +146,7 @@ def said_by_the_product(
         credentials=Credentials,
         binary_finder=lambda: (relay_binary(), []),
     )
-    for supervisor in (missing, exits):
+    for supervisor in (missing, other_version, exits):
         with pytest.raises(RelayStartError) as error:
             supervisor.endpoint(timeout=15)
         record("ComfyUI console", str(error.value))
