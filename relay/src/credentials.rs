@@ -153,7 +153,8 @@ impl Credentials {
         // A URL given at start (and its host) is the operator's choice; otherwise only
         // Daydream's hosts and those in DAYDREAM_ALLOW_API_HOST may receive the key.
         let configured_url = config.api_url.as_deref().map(normalise_base).transpose();
-        let configured_url = configured_url.map_err(anyhow::Error::msg)?;
+        let configured_url =
+            configured_url.map_err(|e| anyhow::anyhow!("DAYDREAM_API_URL: {e}"))?;
         let hosts = HostPolicy::new(
             config
                 .allow_api_hosts

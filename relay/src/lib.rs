@@ -129,8 +129,7 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| config::Secret::new(auth::random_token()));
         let credentials =
-            credentials::Credentials::load(&config, local_base.clone(), local_key.clone())
-                .context("cannot load the stored credentials")?;
+            credentials::Credentials::load(&config, local_base.clone(), local_key.clone())?;
         Ok(Arc::new(Self {
             guard: auth::Guard::new(token, addr, &config.allowed_hosts),
             local: local::rest::LocalBackend::new(media.clone(), local_base, local_key, faults),
