@@ -16,6 +16,7 @@ mod health;
 mod legacy;
 mod lifecycle;
 mod local_backend;
+mod media_effect;
 mod media_forwarding;
 mod media_http;
 mod sessions;

@@ -138,6 +138,7 @@ fn run(
     let mut last_keyframe: Option<Instant> = None;
     let mut last_resync: Option<Instant> = None;
     let mut decoded_any = false;
+    let mut encoded_size = (0, 0);
     while let Ok(first) = units.recv() {
         // Newest frame wins: decode everything queued (references need it), process the last.
         let mut latest = None;
@@ -218,7 +219,10 @@ fn run(
             Plan::Effect { .. } => continue,
         }
         let keyframe_due = last_keyframe.is_none_or(|t| now.duration_since(t) >= KEYFRAME_INTERVAL);
-        if force_keyframe.swap(false, Ordering::Relaxed) || keyframe_due {
+        // A new size starts a new sequence: viewers can only decode it from a keyframe.
+        let resized = encoded_size != (picture.width, picture.height);
+        encoded_size = (picture.width, picture.height);
+        if force_keyframe.swap(false, Ordering::Relaxed) || keyframe_due || resized {
             encoder.force_intra_frame();
             last_keyframe = Some(now);
         }
