@@ -48,7 +48,7 @@ impl Source {
         let shift = self.frame as usize * 3;
         for y in 0..h {
             for x in 0..w {
-                let checker = ((x + shift) / 16 + y / 16) % 2 == 0;
+                let checker = ((x + shift) / 16 + y / 16).is_multiple_of(2);
                 let ramp = (x * 120 / w) as u8;
                 self.picture.y[y * w + x] = if checker { 60 + ramp } else { 110 + ramp };
             }
@@ -146,7 +146,7 @@ impl Session {
         // Like a Daydream client, play once the stream is ONLINE.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let frame = source.next(source.frame % 10 == 0);
+            let frame = source.next(source.frame.is_multiple_of(10));
             publisher.send_frame(frame.clone());
             sent.push(frame);
             let status: Value = relay

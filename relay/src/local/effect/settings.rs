@@ -87,7 +87,7 @@ impl EffectParams {
             let mean_t = t_index.iter().sum::<f64>() / t_index.len() as f64;
             let (edges, depth) = controlnet_weights(map.get("controlnets"));
             Look {
-                palette: palette_for(&heaviest(get("prompt"), Value::as_str).unwrap_or_default()),
+                palette: palette_for(heaviest(get("prompt"), Value::as_str).unwrap_or_default()),
                 strength: (0.35 + 0.65 * number("delta")).clamp(0.0, 1.0) as f32,
                 contrast: (1.0 + 0.2 * (number("guidance_scale") - 1.0)).clamp(1.0, 3.0) as f32,
                 passes: t_index.len(),
@@ -199,8 +199,8 @@ mod tests {
 
     use super::*;
 
-    fn look(params: Value) -> Look {
-        EffectParams::from_params(&params).look.expect("effect on")
+    fn look(params: &Value) -> Look {
+        EffectParams::from_params(params).look.expect("effect on")
     }
 
     #[test]
@@ -224,7 +224,7 @@ mod tests {
     fn every_hot_param_changes_the_look() {
         let base = json!({"model_id": "stabilityai/sdxl-turbo", "prompt": "a", "delta": 0.5,
             "guidance_scale": 1.0, "t_index_list": [10], "num_inference_steps": 50, "seed": 1});
-        let reference = look(base.clone());
+        let reference = look(&base);
         for (key, value) in [
             ("prompt", json!("b")),
             ("delta", json!(0.9)),
@@ -243,14 +243,14 @@ mod tests {
         ] {
             let mut changed = base.clone();
             changed[key] = value.clone();
-            assert_ne!(look(changed), reference, "{key} = {value} changed nothing");
+            assert_ne!(look(&changed), reference, "{key} = {value} changed nothing");
         }
     }
 
     #[test]
     fn weighted_prompts_and_seeds_use_the_heaviest_entry() {
         let weighted =
-            look(json!({"prompt": [["a", 0.2], ["b", 0.8]], "seed": [[5, 0.9], [6, 0.1]]}));
+            look(&json!({"prompt": [["a", 0.2], ["b", 0.8]], "seed": [[5, 0.9], [6, 0.1]]}));
         assert_eq!(weighted.palette, palette_for("b"));
         assert_eq!(weighted.seed, 5);
     }
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn disabled_controlnets_add_nothing() {
         let off = look(
-            json!({"controlnets": [{"model_id": "xinsir/controlnet-canny-sdxl-1.0",
+            &json!({"controlnets": [{"model_id": "xinsir/controlnet-canny-sdxl-1.0",
             "conditioning_scale": 0.8, "enabled": false}]}),
         );
         assert_eq!((off.edges, off.depth), (0.0, 0.0));
