@@ -13,6 +13,14 @@ export async function loadMarkers() {
 }
 
 /** Authenticated calls to the relay's HTTP API. */
+/**
+ * Stream settings that make the local backend forward frames unchanged (`skip_diffusion`):
+ * marker, pixel and latency checks need the input back, not the effect's picture.
+ */
+export const PASSTHROUGH = {
+  pipeline_config: { params: { model_id: "stabilityai/sdxl-turbo", skip_diffusion: true } },
+};
+
 export class RelayApi {
   constructor(url, token) {
     this.url = url;
@@ -37,6 +45,7 @@ export class RelayApi {
     return text ? JSON.parse(text) : undefined;
   }
 
+  /** Creates a stream; `settings` may carry `pipeline_config` (see {@link PASSTHROUGH}). */
   createStream(settings) {
     return this.json("POST", "/v1/streams", { json: { name: "loop", ...settings } });
   }
