@@ -301,17 +301,19 @@ impl Driver {
                     }
                 }
             }
-            Produced::KeyframeWanted { stream } => self.ask_publisher(&stream, now),
+            Produced::KeyframeWanted { stream } => {
+                self.ask_publisher(&stream, KeyframeRequestKind::Pli, now);
+            }
         }
     }
 
-    fn ask_publisher(&mut self, stream: &str, now: Instant) {
+    fn ask_publisher(&mut self, stream: &str, kind: KeyframeRequestKind, now: Instant) {
         if let Some(publisher) = self
             .peers
             .iter_mut()
             .find(|p| p.role == Role::Publisher && p.stream == stream && p.is_open())
         {
-            publisher.request_keyframe(KeyframeRequestKind::Pli, now);
+            publisher.request_keyframe(kind, now);
         }
     }
 
@@ -532,18 +534,14 @@ impl Driver {
                     .is_some_and(|transcoder| transcoder.push(unit));
                 if !queued {
                     // The decoder lost a frame: only a keyframe gets it back in sync.
-                    self.ask_publisher(&stream, now);
+                    self.ask_publisher(&stream, KeyframeRequestKind::Pli, now);
                 }
             }
             Propagate::KeyframeWanted { stream, kind } => {
                 if let Some(transcoder) = self.transcoders.get(&stream) {
                     transcoder.request_keyframe();
-                } else if let Some(publisher) = self
-                    .peers
-                    .iter_mut()
-                    .find(|p| p.role == Role::Publisher && p.stream == stream && p.is_open())
-                {
-                    publisher.request_keyframe(kind, now);
+                } else {
+                    self.ask_publisher(&stream, kind, now);
                 }
             }
             Propagate::PublisherGone { stream } => self.end_viewers(&stream, now),

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use openh264::OpenH264API;
@@ -20,7 +20,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::local::effect::{Control, Picture, Plan, PlaneRef, Scratch, kernels};
 
 /// Highest output frame rate: like the service, input above it is thinned.
-pub(super) const MAX_FPS: f64 = 24.0;
+const MAX_FPS: f64 = 24.0;
 /// A keyframe goes out at least this often, so late viewers and losses recover.
 const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
 /// Access units waiting for the thread; beyond this the newest are dropped.
@@ -83,10 +83,7 @@ impl Transcoder {
     /// Queues an access unit; `false` when the thread is behind and the unit was dropped
     /// (the decoder then needs a keyframe).
     pub(super) fn push(&self, unit: Unit) -> bool {
-        match self.units.try_send(unit) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-        }
+        self.units.try_send(unit).is_ok()
     }
 
     /// Makes the next output frame a keyframe (a viewer asked).
@@ -98,13 +95,13 @@ impl Transcoder {
 /// Thins input to [`MAX_FPS`] by RTP time, letting a slightly early frame through so a
 /// 30 fps source yields 24 fps rather than 15.
 #[derive(Debug, Default)]
-pub(super) struct Pacer {
+struct Pacer {
     due: Option<f64>,
 }
 
 impl Pacer {
     /// Whether the frame at `seconds` is taken.
-    pub(super) fn take(&mut self, seconds: f64) -> bool {
+    fn take(&mut self, seconds: f64) -> bool {
         let period = 1.0 / MAX_FPS;
         match self.due {
             Some(due) if seconds + 0.002 < due && due - seconds < 10.0 => false,
@@ -260,7 +257,7 @@ fn encoder_config() -> EncoderConfig {
 }
 
 /// The encoder's view of a picture.
-pub(super) fn as_source(picture: &Picture) -> YUVSlices<'_> {
+fn as_source(picture: &Picture) -> YUVSlices<'_> {
     let cw = picture.chroma_width();
     YUVSlices::new(
         (&picture.y, &picture.u, &picture.v),
