@@ -4,7 +4,8 @@
 //! The page never learns the upstream URLs (the WHIP URL lets anyone publish into the
 //! stream). The relay forwards the SDP to the stream's WHIP URL, or to its WHEP URL (from
 //! `Livepeer-Playback-URL`, else the status), follows 307/308, and passes the upstream
-//! answer through: 201, WHEP's 406 counter-offer, 409 + `Retry-After`, other 4xx. Only URLs
+//! answer through: 201, WHEP's 406 counter-offer, 409 + `Retry-After`, other 4xx (a WHEP 404,
+//! the gateway's "no output yet", becomes 409 `output_not_ready` + `Retry-After`). Only URLs
 //! Daydream returned are contacted, and for streams on the Daydream backend only those
 //! [`crate::upstream::HostPolicy`] allows (https, public addresses), redirects and
 //! `Location`s included.
@@ -44,6 +45,8 @@ const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_REDIRECTS: usize = 5;
 /// What a viewer over the gateway's limit is told to wait, as Daydream's own clients do.
 const VIEWER_LIMIT_RETRY_SECS: u32 = 2;
+/// `Retry-After` for a player that asked before the stream had output.
+const OUTPUT_RETRY_SECS: u32 = 1;
 const PLAYBACK_HEADER: &str = "livepeer-playback-url";
 
 /// Routes of this module.
@@ -253,6 +256,20 @@ async fn offer(
     let forwarded = [(header::CONTENT_TYPE, "application/sdp".to_owned())];
     let (response, final_url) = send(state, &entry, Method::POST, url, &forwarded, &body).await?;
     let status = response.status().as_u16();
+    if kind == Kind::Whep && status == 404 {
+        // Daydream's gateway answers 404 until the pipeline has output. The stream exists
+        // (it is registered here), so for a player this means "not yet", which WHEP clients
+        // retry when told so.
+        let mut response = ApiError::conflict(
+            "output_not_ready",
+            "the stream has no output yet; retry after Retry-After seconds",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(OUTPUT_RETRY_SECS));
+        return Ok(response);
+    }
     if kind == Kind::Whep && status == 429 {
         return Err(ApiError::TooManyRequests {
             code: "viewer_limit",

@@ -137,7 +137,7 @@ test("a browser publishes over WHIP and two browsers view over WHEP", async () =
   await viewerPage.close();
 });
 
-test("a browser viewer arriving before the publisher gets 409 with Retry-After", async () => {
+test("a browser viewer arriving before there is output gets 404 with Retry-After", async () => {
   const key = "stk_early_browser";
   await openStream(key);
   const page = await newPage();
@@ -153,6 +153,6 @@ test("a browser viewer arriving before the publisher gets 409 with Retry-After",
     pc.close();
     return { status: response.status, retryAfter: response.headers.get("retry-after") };
   }, `${server.url}/local/live/video-to-video/${key}-out/whep`);
-  assert.deepEqual(result, { status: 409, retryAfter: "1" });
+  assert.deepEqual(result, { status: 404, retryAfter: "1" });
   await page.close();
 });

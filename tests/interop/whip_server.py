@@ -205,7 +205,7 @@ def routes(server: Server) -> web.RouteTableDef:
     async def page(request: web.Request) -> web.FileResponse:
         return web.FileResponse(Path(__file__).with_name("page.html"))
 
-    r.static("/pkg", ROOT / "comfy_extension" / "web" / "pkg")
+    r.static("/pkg", ROOT / "www" / "pkg")
     return r
 
 

@@ -145,12 +145,12 @@ async fn unknown_stream_and_unknown_session_are_404() {
 }
 
 #[tokio::test]
-async fn viewer_before_publisher_gets_409_with_retry_after() {
+async fn viewer_before_output_gets_404_with_retry_after() {
     let server = TestServer::start().await;
     server.media.open_stream("stk_early", &passthrough());
     let viewer = Offer::new(Direction::RecvOnly).await;
     let response = post_offer(&server.whep_url("stk_early"), &viewer.sdp).await;
-    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(response.headers()["retry-after"], "1");
     assert_eq!(error_code(response).await, "no_publisher");
     assert_eq!(server.media.status("stk_early").unwrap().viewers, 0);

@@ -139,7 +139,11 @@ async fn start_cloud() -> Cloud {
                     *posts += 1;
                     *posts
                 };
+                // The gateway's "no output yet", then a media server's "not ready".
                 if n == 1 {
+                    return (StatusCode::NOT_FOUND, "no output").into_response();
+                }
+                if n == 2 {
                     return (
                         StatusCode::CONFLICT,
                         [("retry-after", "1")],
@@ -301,6 +305,9 @@ async fn whip_and_whep_are_proxied_with_sessions_kept() {
     );
 
     let whep = format!("/v1/streams/{id}/whep");
+    let early = offer(&relay, &whep).await;
+    assert_eq!(early.headers()["retry-after"], "1");
+    expect_error(early, 409, "output_not_ready").await;
     let busy = offer(&relay, &whep).await;
     assert_eq!(busy.status(), 409);
     assert_eq!(busy.headers()["retry-after"], "1");

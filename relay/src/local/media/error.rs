@@ -27,7 +27,10 @@ pub enum MediaError {
     UnknownStream,
     #[error("no such session; it was deleted or has ended")]
     UnknownSession,
-    #[error("nothing is being published on this stream yet; retry after Retry-After seconds")]
+    /// Like Daydream's gateway, a WHEP offer before the stream has output is not found.
+    #[error(
+        "this stream has no output yet (nothing is published); retry after Retry-After seconds"
+    )]
     NoPublisher,
     #[error("this stream already has {limit} viewers; close one and retry")]
     TooManyViewers { limit: usize },
@@ -66,8 +69,7 @@ impl MediaError {
             Self::NoVideo | Self::CodecNotSupported { .. } | Self::BadDirection { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Self::UnknownStream | Self::UnknownSession => StatusCode::NOT_FOUND,
-            Self::NoPublisher => StatusCode::CONFLICT,
+            Self::UnknownStream | Self::UnknownSession | Self::NoPublisher => StatusCode::NOT_FOUND,
             Self::TooManyViewers { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
