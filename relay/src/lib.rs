@@ -120,8 +120,7 @@ impl AppState {
             None => Vec::new(),
         };
         // Media follows the HTTP bind: loopback unless the relay was explicitly exposed.
-        let reload_time = Duration::from_millis(config.local_reload_ms);
-        let media = local::media::MediaServer::start(addr.ip(), reload_time)
+        let media = local::media::MediaServer::start(addr.ip())
             .await
             .context("cannot start the local media server")?;
         let local_base = format!("http://{addr}/local");

@@ -25,12 +25,7 @@ function startServer() {
 }
 
 async function openStream(key) {
-  // Marker checks need the input back unchanged: no effect stage.
-  const response = await fetch(`${server.url}/streams/${key}`, {
-    method: "PUT",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ skip_diffusion: true }),
-  });
+  const response = await fetch(`${server.url}/streams/${key}`, { method: "PUT" });
   assert.equal(response.status, 204);
 }
 

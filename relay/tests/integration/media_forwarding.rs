@@ -7,15 +7,14 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use media_support::{
-    PeerEvent, TestServer, absolute, connect, delete, frame_number, numbered, passthrough,
-    pump_until_received,
+    PeerEvent, TestServer, absolute, connect, delete, frame_number, numbered, pump_until_received,
 };
 use str0m::media::Direction;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publisher_frames_reach_every_viewer_intact() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_fwd", &passthrough());
+    server.media.open_stream("stk_fwd");
     let mut publisher = connect(&server.whip_url("stk_fwd"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
@@ -81,7 +80,7 @@ async fn publisher_frames_reach_every_viewer_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joining_viewer_triggers_a_keyframe_request_at_the_publisher() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_kf", &passthrough());
+    server.media.open_stream("stk_kf");
     let mut publisher = connect(&server.whip_url("stk_kf"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
@@ -100,7 +99,7 @@ async fn a_joining_viewer_triggers_a_keyframe_request_at_the_publisher() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_end_when_the_publisher_leaves() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_leave", &passthrough());
+    server.media.open_stream("stk_leave");
     let mut publisher = connect(&server.whip_url("stk_leave"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
@@ -128,7 +127,7 @@ async fn viewers_end_when_the_publisher_leaves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_stream_ends_every_session() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_close", &passthrough());
+    server.media.open_stream("stk_close");
     let mut publisher = connect(&server.whip_url("stk_close"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
@@ -143,7 +142,7 @@ async fn closing_the_stream_ends_every_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_publisher_replaces_the_old_one_and_viewers_keep_watching() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_replace", &passthrough());
+    server.media.open_stream("stk_replace");
     let mut old = connect(&server.whip_url("stk_replace"), Direction::SendOnly).await;
     old.wait_for("old publisher connected", |e| *e == PeerEvent::Connected)
         .await;
@@ -171,7 +170,7 @@ async fn a_new_publisher_replaces_the_old_one_and_viewers_keep_watching() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_that_vanishes_without_delete_ends_its_viewers() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_vanish", &passthrough());
+    server.media.open_stream("stk_vanish");
     let mut publisher = connect(&server.whip_url("stk_vanish"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
