@@ -13,7 +13,7 @@ import { h, setText } from "./dom.mjs";
 
 const BACKEND_LABELS = {
   daydream: "Daydream (cloud)",
-  local: "Local (stand-in effect, no account)",
+  local: "Local (passes video through unchanged)",
 };
 
 /** What the UI calls a backend. */
