@@ -3,6 +3,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[tokio::main]
+#[expect(
+    clippy::print_stderr,
+    reason = "the start-up error is the process's last word, printed as anyhow's own main would"
+)]
 async fn main() -> ExitCode {
     match start().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -198,7 +198,7 @@ impl Pending {
     fn announce(state: &Arc<AppState>, new: &NewStream) -> Self {
         let id = format!("pending_{:016x}", rand::random::<u64>());
         let view = json!({
-            "id": id, "index": null, "name": new.name, "current": false,
+            "id": id, "provisional": true, "index": null, "name": new.name, "current": false,
             "created_at": crate::rfc3339_now(), "backend": new.backend.as_str(),
             "playback_id": null, "whip_url": null, "whep_url": null,
             "state": "starting", "error": null,

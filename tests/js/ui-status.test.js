@@ -89,8 +89,9 @@ test("an unknown state is shown as itself rather than hidden", () => {
   assert.equal(badge.label, "PAUSED");
 });
 
-test("only a stream that is not already stopping can be stopped", () => {
+test("only a created stream that is not already stopping can be stopped", () => {
   assert.equal(isStoppable(stream("live")), true);
+  assert.equal(isStoppable({ ...stream("starting"), provisional: true }), false);
   assert.equal(isStoppable(stream("error")), true);
   assert.equal(isStoppable(stream("stopping")), false);
   assert.equal(isStoppable(null), false);

@@ -83,6 +83,17 @@ test("the selected stream: user's choice, then current, then newest", () => {
   assert.equal(selectStream(state, "gone").id, "str_a");
   assert.equal(selectStream({ ...state, current: null }).id, "str_b");
   assert.equal(selectStream(initialState()), null);
+  // A create's provisional entry is newer, but the newest existing stream is shown.
+  const pending = {
+    id: "pending_1",
+    provisional: true,
+    state: "starting",
+    created_at: "2099-01-01T00:00:00Z",
+  };
+  const creating = reduce(state, { type: "stream", stream: pending });
+  assert.equal(selectStream({ ...creating, current: null }).id, "str_b");
+  const only = reduce(initialState(), { type: "stream", stream: pending });
+  assert.equal(selectStream(only).id, "pending_1");
 });
 
 test("figures: in from the publisher, out from the player, latest stats win", () => {

@@ -22,6 +22,7 @@ test("state changes that matter raise one toast each", () => {
   assert.match(failed.detail, /WHIP refused/);
   assert.equal(toastForStreamChange(undefined, s("starting")), null);
   assert.equal(toastForRemoval(s("live")).detail, "demo (str_a)");
+  assert.equal(toastForRemoval(s("starting", { provisional: true })), null, "a create's placeholder");
 });
 
 test("server events are validated and given a lifetime by severity", () => {

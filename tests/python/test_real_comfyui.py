@@ -141,6 +141,17 @@ def test_all_nodes_are_listed_in_object_info(comfyui: str) -> None:
     assert f"/extensions/{FOLDER}/main.js" in extensions
 
 
+def test_the_example_workflows_are_templates_without_missing_nodes(comfyui: str) -> None:
+    templates = get_json(f"{comfyui}/workflow_templates")
+    names = sorted(path.stem for path in EXAMPLES.glob("*.json"))
+    assert sorted(templates[FOLDER]) == names
+    known = set(get_json(f"{comfyui}/object_info"))
+    for name in names:
+        served = get_json(f"{comfyui}/api/workflow_templates/{FOLDER}/{name}.json")
+        missing = {node["type"] for node in served["nodes"]} - known
+        assert not missing, f"{name}: {missing}"
+
+
 def test_the_proxy_reaches_the_relay(comfyui: str) -> None:
     health = get_json(f"{comfyui}/rtc/api/healthz")
     assert health["ok"] is True and health["backend"] == "local"

@@ -92,5 +92,6 @@ export function describeStream(stream, { relayReachable = true } = {}) {
 
 /** Whether a stream still holds resources that Stop would release. */
 export function isStoppable(stream) {
-  return Boolean(stream) && stream.state !== "stopping";
+  // A create's provisional entry has no stream to stop yet; the created one replaces it.
+  return Boolean(stream) && !stream.provisional && stream.state !== "stopping";
 }

@@ -142,14 +142,21 @@ export function counterRates(previous, next, at) {
 
 /**
  * The stream the UI should show: the user's choice while it exists, otherwise the relay's
- * current stream, otherwise the newest one.
+ * current stream, otherwise the newest one that exists (a create's provisional entry only
+ * while there is nothing else).
  */
 export function selectStream(state, preferredId = null) {
   if (preferredId && state.streams.has(preferredId)) return state.streams.get(preferredId);
   if (state.current && state.streams.has(state.current)) return state.streams.get(state.current);
   let newest = null;
+  const rank = (stream) => [stream.provisional ? 0 : 1, String(stream.created_at ?? "")];
   for (const stream of state.streams.values()) {
-    if (!newest || String(stream.created_at ?? "") >= String(newest.created_at ?? "")) newest = stream;
+    if (!newest) {
+      newest = stream;
+      continue;
+    }
+    const [a, b] = [rank(stream), rank(newest)];
+    if (a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1])) newest = stream;
   }
   return newest;
 }

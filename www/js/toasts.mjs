@@ -49,8 +49,12 @@ export function toastForStreamChange(previous, stream) {
   }
 }
 
-/** Toast for a stream that disappeared. */
+/**
+ * Toast for a stream that disappeared, or null for a create's provisional entry: it gives
+ * way to the created stream, and a failed create is reported where it was asked for.
+ */
 export function toastForRemoval(previous) {
+  if (previous?.provisional) return null;
   return makeToast("info", "Stream stopped", previous ? label(previous) : "");
 }
 
@@ -62,7 +66,8 @@ export function streamToasts(state, previous) {
     if (toast) toasts.push(toast);
   }
   for (const [id, stream] of previous.streams) {
-    if (!state.streams.has(id)) toasts.push(toastForRemoval(stream));
+    const toast = state.streams.has(id) ? null : toastForRemoval(stream);
+    if (toast) toasts.push(toast);
   }
   return toasts;
 }
