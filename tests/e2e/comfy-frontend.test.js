@@ -11,7 +11,7 @@ import { launchBrowser, relayBinary } from "./harness.mjs";
 import { grantMedia, screenshot, startTokenRelay, WAIT_MS } from "./pages.mjs";
 
 const SIDEBAR_ID = "rtc-node.stream";
-const SECRET = "sk_test_should_never_leave_the_relay_7f3a";
+const SECRET = "fake-key-that-must-never-leave-the-relay";
 
 let relay;
 let shim;

@@ -22,6 +22,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = "rtc-node"
+# The node ids an installed pack must register.
+NODE_IDS = {
+    "RTCStreamPipelineConfig",
+    "RTCStreamControlNet",
+    "StartRTCStream",
+    "UpdateRTCStream",
+    "RTCStreamFrameInput",
+    "RTCStreamFrameOutput",
+    "RTCStreamStatus",
+    "RTCStreamUIPreview",
+}
 
 
 def build_wheel(out: Path) -> Path:

@@ -26,21 +26,11 @@ from pathlib import Path
 import pytest
 from agent import Agent
 from conftest import ROOT
-from pack_install import FOLDER, clone_layout, install_wheel, registry_layout
+from pack_install import FOLDER, NODE_IDS, clone_layout, install_wheel, registry_layout
 
 from comfy_extension.rtc_node import assets
 
 STUB_MAIN = Path(__file__).resolve().parent / "comfy_stub" / "main.py"
-NODE_IDS = {
-    "RTCStreamPipelineConfig",
-    "RTCStreamControlNet",
-    "StartRTCStream",
-    "UpdateRTCStream",
-    "RTCStreamFrameInput",
-    "RTCStreamFrameOutput",
-    "RTCStreamStatus",
-    "RTCStreamUIPreview",
-}
 
 
 def toml_value(text: str, key: str) -> str:

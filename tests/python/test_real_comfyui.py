@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from agent import Agent
-from pack_install import FOLDER, clone_layout, install_wheel
+from pack_install import FOLDER, NODE_IDS, clone_layout, install_wheel
 from workflow import EXAMPLES, Widget, WidgetNames, to_api_prompt
 
 from comfy_extension.rtc_node.assets import required_relay_version
@@ -31,16 +31,6 @@ COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
 pytestmark = pytest.mark.skipif(
     not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout to run the real-ComfyUI test"
 )
-NODE_IDS = {
-    "RTCStreamPipelineConfig",
-    "RTCStreamControlNet",
-    "StartRTCStream",
-    "UpdateRTCStream",
-    "RTCStreamFrameInput",
-    "RTCStreamFrameOutput",
-    "RTCStreamStatus",
-    "RTCStreamUIPreview",
-}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
 

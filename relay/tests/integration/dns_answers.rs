@@ -28,7 +28,7 @@ async fn counting_listener() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
 }
 
 fn daydream_resolving_to(config: &mut Config, addr: std::net::SocketAddr) {
-    config.api_key = Some(Secret::new("sk-user-key-0123456789"));
+    config.api_key = Some(Secret::new("test-only-key"));
     config.backend = Some(Backend::Daydream);
     config.dns_overrides = vec![("api.daydream.live".to_owned(), addr)];
     config.upstream_attempts = 2;
