@@ -307,6 +307,7 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         publish,
         resume,
         prefer_i420,
+        fallback,
     }))) = hello
     else {
         let refusal = RelayMessage::Error {
@@ -344,12 +345,13 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         outbox: outbox.clone(),
         frames: frames.clone(),
     });
-    tracing::info!(agent = %id, label = %escaped(&label), publish, "agent connected");
+    tracing::info!(agent = %id, label = %escaped(&label), publish, fallback, "agent connected");
     lease_input(
         &state,
         Input::AgentJoined {
             agent: id.clone(),
             candidate: publish,
+            fallback,
             resume,
         },
     );

@@ -40,7 +40,7 @@ async def serve() -> None:
     table = web.RouteTableDef()
     if os.environ.get("RTC_PROXY_SUPERVISED") == "1":
         relay_proxy = proxy.RelayProxy(proxy.supervised_endpoint())
-        routes.register(table, runtime.supervisor)
+        routes.register(table, runtime.supervisor, runtime.headless)
         runtime.supervisor().start_background()
     else:
         relay = RelayEndpoint(
@@ -52,7 +52,7 @@ async def serve() -> None:
 
         relay_proxy = proxy.RelayProxy(endpoint)
         own = RelayOfTheTest()
-        routes.register(table, lambda: own)
+        routes.register(table, lambda: own, runtime.headless)
     relay_proxy.register(table)
     # ComfyUI's own limit for request bodies (raw frames are posted through the proxy).
     app = web.Application(client_max_size=64 * 1024 * 1024)

@@ -40,6 +40,8 @@ pub(crate) struct AgentOptions {
     pub label: Option<String>,
     /// Take publish leases (default true).
     pub publish: Option<bool>,
+    /// Take them only while no other candidate is connected (default false).
+    pub fallback: Option<bool>,
     /// Socket reconnection policy.
     pub reconnect: ReconnectOptions,
     /// Stats report period.
@@ -282,6 +284,7 @@ impl Agent {
             resume,
             // The publisher turns I420 straight into a VideoFrame; RGB would need expanding.
             prefer_i420: true,
+            fallback: self.options.fallback.unwrap_or(false),
         });
     }
 

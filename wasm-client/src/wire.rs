@@ -38,6 +38,7 @@ pub fn encode(message: &AgentMessage) -> String {
             publish,
             resume,
             prefer_i420,
+            fallback,
         } => {
             let obj = tagged("hello");
             js::set(&obj, "protocol", &(*protocol).into());
@@ -49,6 +50,7 @@ pub fn encode(message: &AgentMessage) -> String {
             }
             js::set(&obj, "resume", &list);
             js::set(&obj, "prefer_i420", &(*prefer_i420).into());
+            js::set(&obj, "fallback", &(*fallback).into());
             obj
         }
         AgentMessage::State {

@@ -272,6 +272,7 @@ mod wire {
                 publish: false,
                 resume: vec!["str_a".into(), "str_b".into()],
                 prefer_i420: true,
+                fallback: true,
             },
             AgentMessage::Hello {
                 protocol: 1,
@@ -279,6 +280,7 @@ mod wire {
                 publish: true,
                 resume: vec![],
                 prefer_i420: false,
+                fallback: false,
             },
             AgentMessage::State {
                 stream_id: "str_a".into(),

@@ -86,6 +86,11 @@ export interface AgentOptions {
   label?: string;
   /** Take publish leases. Default true. */
   publish?: boolean;
+  /**
+   * Take a lease only while no other publishing agent is connected, and hand it over when one
+   * joins (a headless browser standing in for a tab). Default false.
+   */
+  fallback?: boolean;
   /** Socket reconnection policy. */
   reconnect?: ReconnectOptions;
   /** Stats report period in ms. Default 1000. */

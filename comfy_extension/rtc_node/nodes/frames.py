@@ -14,7 +14,8 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from .. import tensors
+from .. import runtime, tensors
+from ..headless import describe
 from ..notify import toast
 from ..relay_client import OutputFrame, RelayClient, RelayError
 from .common import (
@@ -30,6 +31,8 @@ from .common import (
 
 # A stream made in the same prompt has no publisher until a tab's agent takes its lease.
 PUBLISHER_GRACE_S = 5.0
+# How long a headless agent that is starting or running gets to take it: a browser's start.
+HEADLESS_GRACE_S = 30.0
 # Frame Output waits in slices this long so Cancel is noticed while it waits.
 WAIT_SLICE_MS = 250
 # The relay's default frame size, for a black frame when no stream says otherwise.
@@ -93,16 +96,23 @@ class FrameInput(io.ComfyNode):
 
 
 def _published(client: RelayClient, stream_id: str) -> dict[str, Any]:
-    """The stream once a tab's agent holds its publisher lease; a stream started in the same
-    queue gets a moment. Checked before sending: the relay refuses a frame without a
-    publisher before reading it, which breaks the connection under a large frame."""
-    deadline = time.monotonic() + PUBLISHER_GRACE_S
+    """The stream once an agent holds its publisher lease; a stream started in the same
+    queue gets a moment, and the headless agent is asked to stand in for a missing tab.
+    Checked before sending: the relay refuses a frame without a publisher before reading it,
+    which breaks the connection under a large frame."""
+    started = time.monotonic()
+    headless: dict[str, Any] | None = None
     while True:
         stream = client.get_stream(stream_id)
         if stream.get("lease"):
             return stream
-        if time.monotonic() > deadline:
-            raise no_publisher(stream_id, f"No tab took the stream within {PUBLISHER_GRACE_S:g} s.")
+        headless = runtime.headless().demand() if headless is None else runtime.headless().status()
+        standing_in = headless["state"] in ("starting", "running")
+        waited = time.monotonic() - started
+        if waited > (HEADLESS_GRACE_S if standing_in else PUBLISHER_GRACE_S):
+            raise no_publisher(
+                stream_id, f"No tab took the stream within {waited:.0f} s." + describe(headless)
+            )
         throw_if_interrupted()
         time.sleep(0.1)  # the relay has no wait-for-lease call; poll it with a deadline
 

@@ -37,6 +37,10 @@ pub enum AgentMessage {
         /// RGB, and what a video encoder consumes). Otherwise frames arrive as posted.
         #[serde(default)]
         prefer_i420: bool,
+        /// A fallback candidate (the pack's headless browser): it gets a lease only while no
+        /// other candidate is connected, and gives it up as soon as one joins.
+        #[serde(default)]
+        fallback: bool,
     },
     /// The agent's publisher or player changed state.
     State {
@@ -230,6 +234,7 @@ mod tests {
                 publish: true,
                 resume: vec![],
                 prefer_i420: false,
+                fallback: false,
             }
         );
     }

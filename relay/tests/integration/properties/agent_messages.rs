@@ -87,15 +87,17 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
             ".{0,24}",
             any::<bool>(),
             vec(".{0,12}", 0..3),
+            any::<bool>(),
             any::<bool>()
         )
-            .prop_map(|(protocol, label, publish, resume, prefer_i420)| {
+            .prop_map(|(protocol, label, publish, resume, prefer_i420, fallback)| {
                 AgentMessage::Hello {
                     protocol,
                     label,
                     publish,
                     resume,
                     prefer_i420,
+                    fallback,
                 }
             }),
         (
@@ -185,6 +187,7 @@ fn message_like() -> impl Strategy<Value = Value> {
         "publish",
         "resume",
         "prefer_i420",
+        "fallback",
         "stream_id",
         "role",
         "state",
@@ -216,7 +219,7 @@ fn message_like() -> impl Strategy<Value = Value> {
             .prop_map(|s| serde_json::to_value(s).unwrap())
             .boxed(),
         "resume" => vec(".{0,12}", 0..3).prop_map(|r| json!(r)).boxed(),
-        "publish" | "prefer_i420" => any::<bool>().prop_map(|b| json!(b)).boxed(),
+        "publish" | "prefer_i420" | "fallback" => any::<bool>().prop_map(|b| json!(b)).boxed(),
         _ => ".{0,30}".prop_map(|s| json!(s)).boxed(),
     })
 }
