@@ -124,7 +124,9 @@ LAYOUTS = {"git clone": clone_layout, "Registry archive": registry_layout}
 class StandIn:
     """The stand-in ComfyUI serving the installed pack."""
 
-    def __init__(self, python: Path, pack: Path, state: Path) -> None:
+    def __init__(
+        self, python: Path, pack: Path, state: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         bin_dir = str(python.parent)
         env = {
             # No cargo, no target dir, no explicit relay: only what a user's machine has.
@@ -132,6 +134,7 @@ class StandIn:
             "HOME": str(state),
             "RTC_RELAY_STATE_DIR": str(state / "relay-state"),
             "RTC_RELAY_PORT": "0",
+            **(extra_env or {}),
         }
         self.process = subprocess.Popen(
             [str(python), str(STUB_MAIN), str(pack)],

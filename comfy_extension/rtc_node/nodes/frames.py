@@ -48,8 +48,8 @@ class FrameInput(io.ComfyNode):
             category=CATEGORY,
             description="Sends every frame of the IMAGE batch to the stream (the current "
             "one when stream_id is empty), resized to the stream's width and height. A "
-            "ComfyUI tab must be open: it publishes them. With no stream running it warns "
-            "and sends nothing.",
+            "ComfyUI tab publishes them, or a headless browser the pack starts when no tab is "
+            "open. With no stream running it warns and sends nothing.",
             inputs=[
                 io.Image.Input("image"),
                 io.Boolean.Input("enabled", default=True, optional=True),
