@@ -19,6 +19,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -51,15 +52,21 @@ MAC_APPS = (
     "Microsoft Edge.app/Contents/MacOS/Microsoft Edge",
 )
 WINDOWS_APPS = (
-    r"Google\Chrome\Application\chrome.exe",
-    r"Microsoft\Edge\Application\msedge.exe",
-    r"Chromium\Application\chrome.exe",
+    ("Google", "Chrome", "Application", "chrome.exe"),
+    ("Microsoft", "Edge", "Application", "msedge.exe"),
+    ("Chromium", "Application", "chrome.exe"),
 )
 # The browser's last stderr lines kept for the status and the errors.
 TAIL_LINES = 8
 # The POSIX way to tie the browser's life to ComfyUI's: with --remote-debugging-pipe it reads
 # commands from fd 3 and exits when that pipe closes, which the OS does however ComfyUI ends.
 PIPE_FDS = (3, 4)
+TRAMPOLINE = (
+    "import os, sys\n"
+    f"os.dup2(int(sys.argv[1]), {PIPE_FDS[0]})\n"
+    f"os.dup2(int(sys.argv[2]), {PIPE_FDS[1]})\n"
+    "os.execv(sys.argv[3], sys.argv[3:])\n"
+)
 
 
 class HeadlessUnavailable(RuntimeError):
@@ -91,7 +98,7 @@ def find_browser(
         for variable in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA"):
             base = environ.get(variable)
             if base:
-                candidates += [Path(base) / app for app in WINDOWS_APPS]
+                candidates += [Path(base).joinpath(*parts) for parts in WINDOWS_APPS]
     for path in candidates:
         looked.append(str(path))
         if path.is_file():
@@ -156,7 +163,7 @@ class HeadlessOptions:
     state_dir: Path
     # How long the browser stays once no stream needs it, so a tab reloading or a workflow
     # queued again right away does not start a new one.
-    idle_grace: float = 20.0
+    idle_grace: float = 10.0
     # How long the browser gets to take a stream before it counts as failed.
     start_timeout: float = 30.0
     # Before a failed start is tried again.
@@ -237,9 +244,9 @@ class HeadlessAgent:
         allows it (it does not wait); returns the status."""
         with self._lock:
             self._demanded = True
-            self._changed.notify_all()
-        self._ensure_thread()
         self.tick()
+        # After the look, so that the watcher finds the browser it started and stays.
+        self._ensure_thread()
         return self.status()
 
     def wake(self) -> None:
@@ -422,10 +429,9 @@ class HeadlessAgent:
                 self._failed_at = None
             pid = self._process.pid if self._process else None
             browser = self._browser
+        # Starting, stopping (which leads to idle) and failures have lines of their own.
         if state == "running":
             log.info("headless agent running: %s (pid %s)", browser, pid)
-        elif state == "idle":
-            log.info("headless agent idle: tabs publish every stream, or there is none")
 
     def _fail(self, reason: str) -> None:
         with self._lock:
@@ -504,26 +510,30 @@ def _unserved(stream: Mapping[str, Any]) -> bool:
 
 def _spawn_with_pipe(command: list[str]) -> tuple[subprocess.Popen[str], int]:
     """Starts the browser with its DevTools pipe on fds 3 and 4; returns it and the write
-    end of its command pipe, whose closing ends it."""
+    end of its command pipe, whose closing ends it. A small Python moves the pipe onto fds 3
+    and 4 and execs the browser, so nothing runs in the forked child before exec (a shell
+    cannot: dash takes only one-digit fds)."""
     commands_read, commands_write = os.pipe()
     answers_read, answers_write = os.pipe()
-    # Above the fds the child's dup2 targets, so neither is overwritten before it is copied.
+    # Above 4, so that moving one onto fd 3 or 4 never overwrites the other.
     commands_read, answers_write = _above_pipe_fds(commands_read), _above_pipe_fds(answers_write)
-
-    def child() -> None:
-        os.dup2(commands_read, PIPE_FDS[0])
-        os.dup2(answers_write, PIPE_FDS[1])
-
+    trampoline = [
+        sys.executable,
+        "-c",
+        TRAMPOLINE,
+        str(commands_read),
+        str(answers_write),
+        *command,
+    ]
     try:
         process = subprocess.Popen(
-            command,
+            trampoline,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             errors="replace",
-            close_fds=False,
-            preexec_fn=child,  # noqa: PLW1509 - only dup2, before exec
+            pass_fds=(commands_read, answers_write),
         )
     except OSError:
         os.close(commands_write)

@@ -70,6 +70,9 @@ test("the headless agent's state is one line naming the browser or what to do", 
     state: "running",
     text: "Headless browser: /usr/bin/chromium (pid 42) publishes the streams no tab holds.",
   });
-  const failed = describeHeadless({ state: "failed", reason: "no Chromium, Chrome or Edge found: set RTC_BROWSER" });
+  const failed = describeHeadless({
+    state: "failed",
+    reason: "no Chromium, Chrome or Edge found: set RTC_BROWSER",
+  });
   assert.equal(failed.text, "Headless browser: failed: no Chromium, Chrome or Edge found: set RTC_BROWSER");
 });
