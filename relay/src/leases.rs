@@ -822,10 +822,14 @@ mod tests {
                     stream: "s1".into(),
                     reason: "a browser tab publishes this stream now".into()
                 },
-                Action::Unassigned { stream: "s1".into() },
+                Action::Unassigned {
+                    stream: "s1".into()
+                },
             ]
         );
-        assert!(matches!(&actions[2], Action::Stop { agent, stream, .. } if agent == "headless" && stream == "s2"));
+        assert!(
+            matches!(&actions[2], Action::Stop { agent, stream, .. } if agent == "headless" && stream == "s2")
+        );
         let granted: Vec<_> = actions
             .iter()
             .filter_map(|a| match a {

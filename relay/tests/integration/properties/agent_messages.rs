@@ -90,16 +90,18 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
             any::<bool>(),
             any::<bool>()
         )
-            .prop_map(|(protocol, label, publish, resume, prefer_i420, fallback)| {
-                AgentMessage::Hello {
-                    protocol,
-                    label,
-                    publish,
-                    resume,
-                    prefer_i420,
-                    fallback,
+            .prop_map(
+                |(protocol, label, publish, resume, prefer_i420, fallback)| {
+                    AgentMessage::Hello {
+                        protocol,
+                        label,
+                        publish,
+                        resume,
+                        prefer_i420,
+                        fallback,
+                    }
                 }
-            }),
+            ),
         (
             ".{0,20}",
             role(),
