@@ -337,19 +337,8 @@ class HeadlessAgent:
         profile = Path(tempfile.mkdtemp(prefix="rtc-headless-"))
         as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         command = browser_command(browser, page, profile, as_root)
-        pipe: int | None = None
         try:
-            if os.name == "posix":
-                process, pipe = _spawn_with_pipe(command)
-            else:
-                process = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    errors="replace",
-                )
+            process, pipe = _spawn(command)
         except OSError as error:
             shutil.rmtree(profile, ignore_errors=True)
             self._fail(f"cannot run {browser}: {error}; set {BROWSER_ENV} to another browser")
@@ -508,41 +497,37 @@ def _unserved(stream: Mapping[str, Any]) -> bool:
     return not stream.get("lease") or bool(stream.get("lease_fallback"))
 
 
-def _spawn_with_pipe(command: list[str]) -> tuple[subprocess.Popen[str], int]:
-    """Starts the browser with its DevTools pipe on fds 3 and 4; returns it and the write
-    end of its command pipe, whose closing ends it. A small Python moves the pipe onto fds 3
-    and 4 and execs the browser, so nothing runs in the forked child before exec (a shell
-    cannot: dash takes only one-digit fds)."""
-    commands_read, commands_write = os.pipe()
-    answers_read, answers_write = os.pipe()
-    # Above 4, so that moving one onto fd 3 or 4 never overwrites the other.
-    commands_read, answers_write = _above_pipe_fds(commands_read), _above_pipe_fds(answers_write)
-    trampoline = [
-        sys.executable,
-        "-c",
-        TRAMPOLINE,
-        str(commands_read),
-        str(answers_write),
-        *command,
-    ]
+def _spawn(command: list[str]) -> tuple[subprocess.Popen[str], int | None]:
+    """Starts the browser; on POSIX with its DevTools pipe on fds 3 and 4, and returns the
+    write end of its command pipe, whose closing ends it. There a small Python moves the pipe
+    onto fds 3 and 4 and execs the browser, so nothing runs in the forked child before exec
+    (and a shell cannot: dash takes only one-digit fds)."""
+    pipe = kept = None
+    if os.name == "posix":
+        commands_read, pipe = os.pipe()
+        answers_read, answers_write = os.pipe()
+        os.close(answers_read)
+        # Above 4, so that moving one onto fd 3 or 4 never overwrites the other.
+        kept = (_above_pipe_fds(commands_read), _above_pipe_fds(answers_write))
+        command = [sys.executable, "-c", TRAMPOLINE, *map(str, kept), *command]
     try:
         process = subprocess.Popen(
-            trampoline,
+            command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             errors="replace",
-            pass_fds=(commands_read, answers_write),
+            pass_fds=kept or (),
         )
     except OSError:
-        os.close(commands_write)
+        if pipe is not None:
+            os.close(pipe)
         raise
     finally:
-        os.close(commands_read)
-        os.close(answers_write)
-        os.close(answers_read)
-    return process, commands_write
+        for fd in kept or ():
+            os.close(fd)
+    return process, pipe
 
 
 def _above_pipe_fds(fd: int) -> int:

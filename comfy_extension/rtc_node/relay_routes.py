@@ -41,6 +41,21 @@ def _status(relay: RelayControl) -> dict[str, object]:
     return {name: status.get(name) for name in PUBLIC_FIELDS}
 
 
+def _refused_remotely(request: web.Request, code: str, what: str) -> web.Response | None:
+    """The local-only rule of `access.py`: a 403 naming `what`, or None when allowed."""
+    from .proxy import error_response
+
+    if local_or_trusted(request):
+        return None
+    log.warning("refused %s from %s", code, request.remote)
+    return error_response(
+        403,
+        code,
+        f"{what} only from the machine running ComfyUI; set {TRUST_REMOTE_ENV}=1 if ComfyUI "
+        "authenticates its users",
+    )
+
+
 def register(
     routes: web.RouteTableDef,
     relay: Callable[[], RelayControl],
@@ -59,14 +74,9 @@ def register(
     async def headless_setting(request: web.Request) -> web.Response:
         from .proxy import error_response
 
-        if not local_or_trusted(request):
-            log.warning("refused a headless agent setting from %s", request.remote)
-            return error_response(
-                403,
-                "headless_setting_local_only",
-                "the headless agent can be turned on or off only from the machine running "
-                f"ComfyUI; set {TRUST_REMOTE_ENV}=1 if ComfyUI authenticates its users",
-            )
+        what = "the headless agent can be turned on or off"
+        if refused := _refused_remotely(request, "headless_setting_local_only", what):
+            return refused
         try:
             body = await request.json()
         except ValueError:
@@ -88,14 +98,9 @@ def register(
         from .proxy import error_response
         from .supervisor import RelayStartError
 
-        if not local_or_trusted(request):
-            log.warning("refused a relay restart from %s", request.remote)
-            return error_response(
-                403,
-                "restart_local_only",
-                "the relay can be restarted only from the machine running ComfyUI; set "
-                f"{TRUST_REMOTE_ENV}=1 if ComfyUI authenticates its users",
-            )
+        what = "the relay can be restarted"
+        if refused := _refused_remotely(request, "restart_local_only", what):
+            return refused
         control = relay()
         log.info("relay restart requested from %s", request.remote)
         try:
