@@ -130,9 +130,9 @@ def browser_command(browser: Path, page: str, profile: Path, as_root: bool) -> l
         "--disable-backgrounding-occluded-windows",
         # The local backend's media server answers on loopback only.
         "--allow-loopback-in-peer-connection",
-        # The page asks for a camera (`?camera=1`) because Chromium gathers ICE candidates on
-        # every interface only for pages with media permission: grant it without a prompt and
-        # give it a generated camera, never the user's.
+        # Chromium gathers ICE candidates on every interface (instead of one mDNS name) only
+        # for pages with media permission; this grants it with no camera opened. Should
+        # anything ask for a camera, it gets a generated one, never the user's.
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
     ]

@@ -98,7 +98,7 @@ def agent_page_url() -> str | None:
     elif address == "::":
         address = "::1"
     host = f"[{address}]" if ":" in address else address
-    return f"http://{host}:{port}/rtc/ui/agent.html?camera=1&fallback=1"
+    return f"http://{host}:{port}/rtc/ui/agent.html?fallback=1"
 
 
 def headless() -> HeadlessAgent:

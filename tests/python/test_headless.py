@@ -71,7 +71,7 @@ def test_browsers_on_path_in_order_then_the_windows_install_folders(tmp_path: Pa
 
 
 def test_the_command_line_is_headless_private_and_sandboxed_unless_root(tmp_path: Path) -> None:
-    page = "http://127.0.0.1:8188/rtc/ui/agent.html?camera=1&fallback=1"
+    page = "http://127.0.0.1:8188/rtc/ui/agent.html?fallback=1"
     command = browser_command(CHROMIUM, page, tmp_path, as_root=False)
     assert command[0] == str(CHROMIUM) and command[-1] == page
     for flag in (
@@ -125,7 +125,7 @@ def manager_for(tmp_path: Path) -> Iterator[Callable[..., HeadlessAgent]]:
         manager = HeadlessAgent(
             HeadlessOptions(state_dir=tmp_path / "state", poll_interval=0.05, **options),
             relay,
-            lambda: "http://127.0.0.1:1/rtc/ui/agent.html?camera=1&fallback=1",
+            lambda: "http://127.0.0.1:1/rtc/ui/agent.html?fallback=1",
             environ=environ,
             finder=lambda: (browser, ["chromium on PATH"]),
         )
