@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -192,6 +193,39 @@ def test_a_browser_that_exits_is_reported_and_retried_only_after_a_pause(
     assert manager.demand()["state"] == "failed"
     assert not (tmp_path / "args").exists(), "retried before the pause"
     assert describe(manager.status()).startswith(" The headless agent could not stand in: ")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+def test_the_browser_does_not_outlive_comfyui_even_when_it_is_killed(tmp_path: Path) -> None:
+    browser = fake_browser(tmp_path, "cat <&3 >/dev/null")
+    comfyui = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            f"sys.path.insert(0, {str(ROOT)!r})\n"
+            "from pathlib import Path\n"
+            "from comfy_extension.rtc_node.headless import HeadlessAgent, HeadlessOptions\n"
+            "manager = HeadlessAgent(\n"
+            f"    HeadlessOptions(state_dir=Path({str(tmp_path)!r})),\n"
+            "    lambda: [{'id': 's', 'state': 'live', 'lease': None}],\n"
+            "    lambda: 'http://127.0.0.1:1/rtc/ui/agent.html?fallback=1',\n"
+            "    environ={},\n"
+            f"    finder=lambda: (Path({str(browser)!r}), []),\n"
+            ")\n"
+            "print(manager.demand()['pid'], flush=True)\n"
+            "time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert comfyui.stdout is not None
+    pid = int(comfyui.stdout.readline())
+    wait_for(lambda: (tmp_path / "args").is_file(), what="browser started")
+    assert alive(pid)
+    comfyui.kill()  # no atexit, no cleanup: only the OS closing the pipe
+    comfyui.wait(timeout=10)
+    wait_for(lambda: not alive(pid), 10, "browser exit")
 
 
 def test_no_browser_and_a_browser_that_takes_nothing_fail_with_what_to_do(
