@@ -311,8 +311,11 @@ def test_a_workflow_queued_with_no_tab_open_gets_frames_from_the_headless_browse
         assert fresh is True, history["outputs"]
         assert image["shape"] == [1, 512, 512, 3]
         assert abs(image["mean"] - (255 + 128) / 3 / 255) < 0.03, image
-        running = headless_status(stand_in)
-        assert running["state"] == "running" and running["browser"] == str(CHROMIUM), running
+        # The watcher sees the lease the headless agent holds within its next look.
+        running = wait_for(
+            lambda: (h := headless_status(stand_in))["state"] == "running" and h, 10, "running"
+        )
+        assert running["browser"] == str(CHROMIUM), running
         pid = running["pid"]
         assert alive(pid)
         status, body, _ = stand_in.get("/rtc/api/v1/streams")
