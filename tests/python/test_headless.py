@@ -22,14 +22,12 @@ from conftest import ROOT, relay_binary
 from test_install import StandIn
 from workflow import EXAMPLES, to_api_prompt
 
+from comfy_extension.rtc_node.browser import BROWSER_ENV, browser_command, find_browser
 from comfy_extension.rtc_node.headless import (
-    BROWSER_ENV,
     MODE_ENV,
     HeadlessAgent,
     HeadlessOptions,
-    browser_command,
     describe,
-    find_browser,
     mode_from,
 )
 
