@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from comfy_api.latest import io
 
 
@@ -26,6 +25,9 @@ class EmptyImage(io.ComfyNode):
 
     @classmethod
     def execute(cls, width: int, height: int, batch_size: int, color: int) -> io.NodeOutput:
+        # Imported here: the stand-in ComfyUI of the install tests runs without numpy.
+        import numpy as np
+
         rgb = [(color >> 16) & 0xFF, (color >> 8) & 0xFF, color & 0xFF]
         image = np.empty((batch_size, height, width, 3), np.float32)
         image[...] = np.array(rgb, np.float32) / 255.0
