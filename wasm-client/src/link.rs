@@ -21,6 +21,10 @@ use crate::{js, sdp, stats};
 /// How long `disconnected` may last before an ICE restart is tried.
 const DISCONNECT_GRACE_MS: u32 = 1500;
 
+/// How long ICE may take to connect a fresh session before this browser is taken not to reach
+/// the media server; Chromium itself declares failure only after about 30 s.
+const CONNECT_TIMEOUT_MS: u32 = 10_000;
+
 /// Called on every state change (the agent reports them to the relay).
 pub(crate) type StateHook = Box<dyn Fn(MediaState, Option<&ClientError>)>;
 
@@ -44,6 +48,11 @@ pub(crate) struct Link {
     /// Bumped by every new connection attempt and by stop, so late callbacks of an old peer
     /// are ignored.
     generation: Cell<u32>,
+    /// ICE connected on the current session at least once.
+    reached: Cell<bool>,
+    /// Declares the media server unreachable when ICE has not connected a fresh session in
+    /// time; dropping it cancels it.
+    connect_deadline: RefCell<Option<gloo_timers::callback::Timeout>>,
     gather_ms: u32,
     sampler: RefCell<stats::Sampler>,
 }
@@ -84,6 +93,8 @@ impl Link {
             backoff: RefCell::new(Backoff::new(reconnect)),
             connection: RefCell::new(None),
             generation: Cell::new(0),
+            reached: Cell::new(false),
+            connect_deadline: RefCell::new(None),
             gather_ms,
             sampler: RefCell::new(stats::Sampler::default()),
         }
@@ -184,11 +195,7 @@ pub(crate) async fn connect(media: Rc<dyn Media>) -> Result<()> {
             return Err(err);
         };
         link.set_state(MediaState::Reconnecting, None);
-        let event = js::object();
-        js::set(&event, "attempt", &link.backoff.borrow().attempt().into());
-        js::set(&event, "delayMs", &delay_ms.into());
-        js::set(&event, "reason", &JsValue::from(err));
-        link.events.emit("reconnect", &event);
+        announce_retry(link, delay_ms, err);
         TimeoutFuture::new(delay_ms).await;
         if !link.is_current(generation) {
             return Err(ClientError::new(
@@ -199,8 +206,18 @@ pub(crate) async fn connect(media: Rc<dyn Media>) -> Result<()> {
     }
 }
 
+/// The `reconnect` event: which attempt comes after how long, and why.
+fn announce_retry(link: &Link, delay_ms: u32, reason: ClientError) {
+    let event = js::object();
+    js::set(&event, "attempt", &link.backoff.borrow().attempt().into());
+    js::set(&event, "delayMs", &delay_ms.into());
+    js::set(&event, "reason", &JsValue::from(reason));
+    link.events.emit("reconnect", &event);
+}
+
 async fn negotiate(media: &Rc<dyn Media>, generation: u32) -> Result<()> {
     let link = media.link();
+    link.reached.set(false);
     let mut peer = Peer::new()?;
     media.clone().prepare(&mut peer)?;
     let weak = Rc::downgrade(media);
@@ -238,7 +255,50 @@ async fn negotiate(media: &Rc<dyn Media>, generation: u32) -> Result<()> {
     if let Some(old) = old {
         spawn_delete(old.session, endpoint.token);
     }
+    if !link.reached.get() {
+        let weak = Rc::downgrade(media);
+        let deadline = gloo_timers::callback::Timeout::new(CONNECT_TIMEOUT_MS, move || {
+            if let Some(media) = weak.upgrade() {
+                // Not from inside the timer's own callback: handling it drops the timer.
+                js::spawn(unreachable(media, generation));
+            }
+        });
+        link.connect_deadline.replace(Some(deadline));
+    }
     Ok(())
+}
+
+/// ICE never connected the current session: this browser cannot reach any address the
+/// server announced. Says so (with the addresses tried and what to do), drops the session
+/// and negotiates a new one after the backoff delay, so the cause stays visible while the
+/// retries go on.
+async fn unreachable(media: Rc<dyn Media>, generation: u32) {
+    let link = media.link();
+    if !link.is_current(generation) || link.reached.get() {
+        return;
+    }
+    link.connect_deadline.take();
+    let Some(old) = link.connection.take() else {
+        return;
+    };
+    let tried = old
+        .peer
+        .remote_sdp()
+        .map(|answer| sdp::candidate_addresses(&answer))
+        .unwrap_or_default();
+    spawn_delete(old.session, link.token());
+    let err = ClientError::media_unreachable(&tried);
+    let delay = link.backoff.borrow_mut().next_delay(None);
+    let Some(delay_ms) = delay else {
+        link.set_state(MediaState::Failed, Some(&err));
+        return;
+    };
+    link.set_state(MediaState::Reconnecting, Some(&err));
+    announce_retry(link, delay_ms, err);
+    TimeoutFuture::new(delay_ms).await;
+    if link.is_current(generation) {
+        let _ = connect(media).await;
+    }
 }
 
 fn spawn_delete(session: Session, token: Option<String>) {
@@ -256,12 +316,17 @@ fn on_connection_state(media: &Rc<dyn Media>, generation: u32, state: &str) {
     }
     match state {
         "connected" => {
+            link.reached.set(true);
+            link.connect_deadline.take();
             link.backoff.borrow_mut().reset();
             link.set_state(MediaState::Live, None);
         }
         "disconnected" => {
             link.set_state(MediaState::Reconnecting, None);
             js::spawn(restart_ice(media.clone(), generation));
+        }
+        "failed" if !link.reached.get() => {
+            js::spawn(unreachable(media.clone(), generation));
         }
         "failed" => {
             link.set_state(MediaState::Reconnecting, None);
@@ -332,6 +397,7 @@ pub(crate) async fn reconnect(media: Rc<dyn Media>) {
 /// Ends the connection for good: closes the peer and DELETEs the session.
 pub(crate) async fn stop(link: &Link) {
     link.generation.set(link.generation.get() + 1);
+    link.connect_deadline.take();
     link.set_state(MediaState::Ended, None);
     if let Some(old) = link.connection.take() {
         drop(old.peer);

@@ -17,6 +17,8 @@ export type ErrorCode =
   | "SERVER_ERROR"
   | "BAD_SDP"
   | "CONNECTION_FAILED"
+  /** ICE never connected: this browser cannot reach the media server's announced addresses. */
+  | "MEDIA_UNREACHABLE"
   | "UNSUPPORTED"
   | "INVALID_FRAME"
   | "INVALID_OPTIONS"
