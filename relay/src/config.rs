@@ -71,26 +71,25 @@ impl FromStr for AnnouncedAddr {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
-        if let Ok(addr) = text.parse::<SocketAddr>() {
-            if addr.port() == 0 {
-                return Err(format!("{text}: port 0 cannot be announced"));
-            }
-            return Ok(Self {
-                ip: addr.ip(),
-                port: Some(addr.port()),
-            });
-        }
-        let ip = text
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .map_err(|_| format!("{text}: expected an IP address or IP:port"))?;
+        let (ip, port) = match text.parse::<SocketAddr>() {
+            Ok(addr) => (addr.ip(), Some(addr.port())),
+            Err(_) => (
+                text.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .map_err(|_| format!("{text}: expected an IP address or IP:port"))?,
+                None,
+            ),
+        };
         if ip.is_unspecified() {
             return Err(format!(
                 "{text}: the unspecified address cannot be announced; name the address browsers reach"
             ));
         }
-        Ok(Self { ip, port: None })
+        if port == Some(0) {
+            return Err(format!("{text}: port 0 cannot be announced"));
+        }
+        Ok(Self { ip, port })
     }
 }
 

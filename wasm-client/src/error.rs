@@ -140,10 +140,10 @@ impl ClientError {
                 ports.push(port);
             }
         }
-        let ports = if ports.is_empty() {
-            "its UDP port".to_owned()
-        } else {
-            format!("UDP port {}", ports.join(", "))
+        let ports = match ports.len() {
+            0 => "its UDP port".to_owned(),
+            1 => format!("UDP port {}", ports[0]),
+            _ => format!("UDP ports {}", ports.join(", ")),
         };
         Self::new(
             ErrorCode::MediaUnreachable,
