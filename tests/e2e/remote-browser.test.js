@@ -44,9 +44,8 @@ async function remoteComfyTab(comfyArgs, run) {
       packProxy: pack.url,
       host: remote.hostIp,
     });
-    // Plain http on a LAN address is no secure context, and the agent needs WebCodecs: users
-    // reach a remote ComfyUI over HTTPS or a tunnel; the test tells Chromium to trust it.
-    browser = await remote.launchBrowser({ args: [`--unsafely-treat-insecure-origin-as-secure=${comfy.url}`] });
+    // Plain http on a LAN address, as users often open ComfyUI: no secure context.
+    browser = await remote.launchBrowser();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await grantMedia(context);
     const tab = await context.newPage();
