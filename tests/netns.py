@@ -1,4 +1,4 @@
-""""Another machine" for tests: a network namespace joined to this one by a veth pair.
+""" "Another machine" for tests: a network namespace joined to this one by a veth pair.
 
 A process inside reaches this host only at the pair's host address, never through its
 loopback, like a laptop on the LAN reaching a GPU box. ``shape`` puts a queueing discipline on

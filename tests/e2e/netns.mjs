@@ -24,7 +24,9 @@ export function createRemoteHost({ shape } = {}) {
   try {
     created = JSON.parse(execFileSync(python, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }));
   } catch (err) {
-    throw new Error(`cannot create the "remote machine" network namespace: ${(err.stderr || err.message).trim()}`);
+    throw new Error(
+      `cannot create the "remote machine" network namespace: ${(err.stderr || err.message).trim()}`,
+    );
   }
   const scratch = mkdtempSync(join(tmpdir(), "rtc-remote-"));
   let removed = false;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { startComfyShim, startPackProxy } from "./comfy-shim.mjs";
 import { relayBinary } from "./harness.mjs";
-import { loadMarkers, RelayApi, startSink, startSource, until } from "./loop.mjs";
+import { loadMarkers, quantile, RelayApi, startSink, startSource, until } from "./loop.mjs";
 import { createRemoteHost } from "./netns.mjs";
 import { grantMedia, WAIT_MS } from "./pages.mjs";
 
@@ -54,7 +54,9 @@ async function remoteComfyTab(comfyArgs, run) {
     await tab.goto(`${comfy.url}/`);
     await tab.waitForFunction(() => window.comfyShim?.ready === true, null, { timeout: WAIT_MS });
     await tab.evaluate((id) => window.comfyShim.openSidebar(id), SIDEBAR_ID);
-    await tab.locator("#sidebar [data-field=agent]", { hasText: "agent connected" }).waitFor({ timeout: WAIT_MS });
+    await tab
+      .locator("#sidebar [data-field=agent]", { hasText: "agent connected" })
+      .waitFor({ timeout: WAIT_MS });
     const stateFile = join(dir, "state", "pack-relay.json");
     await until("the pack's relay", () => existsSync(stateFile));
     const { url, token } = JSON.parse(readFileSync(stateFile, "utf8"));
@@ -94,6 +96,10 @@ test("with ComfyUI on --listen, a browser on another machine publishes and plays
       source.stop();
       await sink.stop();
     }
+    const { latenciesMs } = sink.stats;
+    console.log(
+      `remote browser loop: ${latenciesMs.length} frames, relay-to-relay p50 ${quantile(latenciesMs, 0.5).toFixed(1)} ms, p95 ${quantile(latenciesMs, 0.95).toFixed(1)} ms`,
+    );
     const stream = await api.stream(streamId);
     assert.equal(stream.publisher.state, "live");
     assert.equal(stream.publisher.error, null);

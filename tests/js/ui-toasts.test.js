@@ -64,7 +64,11 @@ test("an unreachable media server is toasted once, when the agent first reports 
   assert.equal(first.severity, "error");
   assert.equal(first.summary, "Media unreachable");
   assert.match(first.detail, /^demo \(str_a\): MEDIA_UNREACHABLE: .*127\.0\.0\.1:40000/);
-  assert.equal(toastForStreamChange(s("reconnecting", why), s("reconnecting", why)), null, "retries stay quiet");
+  assert.equal(
+    toastForStreamChange(s("reconnecting", why), s("reconnecting", why)),
+    null,
+    "retries stay quiet",
+  );
   assert.equal(
     toastForStreamChange(s("reconnecting"), s("reconnecting", why)).summary,
     "Media unreachable",

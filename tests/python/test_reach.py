@@ -12,11 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import relay_binary
 
 from comfy_extension.rtc_node import reach
 from comfy_extension.rtc_node.credentials import Credentials
 from comfy_extension.rtc_node.supervisor import RelaySupervisor, SupervisorOptions
-from conftest import relay_binary
 
 STUB = Path(__file__).resolve().parent / "comfy_stub"
 

@@ -76,7 +76,10 @@ export function describeStream(stream, { relayReachable = true } = {}) {
     case "reconnecting": {
       const why = publisherError(stream);
       if (isUnreachable(why)) return badge("unreachable", why);
-      return badge("reconnecting", why ? `Retrying with backoff: ${why}` : "The connection dropped; retrying with backoff.");
+      return badge(
+        "reconnecting",
+        why ? `Retrying with backoff: ${why}` : "The connection dropped; retrying with backoff.",
+      );
     }
     case "starting":
       return badge("starting", "Creating the stream.");
