@@ -17,6 +17,7 @@ pub mod hub;
 pub mod leases;
 pub mod legacy;
 pub mod local;
+pub mod media_advice;
 pub mod pixels;
 pub mod registry;
 pub mod remote_ledger;

@@ -259,8 +259,7 @@ async fn negotiate(media: &Rc<dyn Media>, generation: u32) -> Result<()> {
         let weak = Rc::downgrade(media);
         let deadline = gloo_timers::callback::Timeout::new(CONNECT_TIMEOUT_MS, move || {
             if let Some(media) = weak.upgrade() {
-                // Not from inside the timer's own callback: handling it drops the timer.
-                js::spawn(unreachable(media, generation));
+                unreachable(&media, generation);
             }
         });
         link.connect_deadline.replace(Some(deadline));
@@ -269,25 +268,21 @@ async fn negotiate(media: &Rc<dyn Media>, generation: u32) -> Result<()> {
 }
 
 /// ICE never connected the current session: this browser cannot reach any address the
-/// server announced. Says so (with the addresses tried and what to do), drops the session
-/// and negotiates a new one after the backoff delay, so the cause stays visible while the
-/// retries go on.
-async fn unreachable(media: Rc<dyn Media>, generation: u32) {
+/// server announced. Says so, drops the session and negotiates a new one after the backoff
+/// delay, so the cause stays visible while the retries go on.
+fn unreachable(media: &Rc<dyn Media>, generation: u32) {
     let link = media.link();
     if !link.is_current(generation) || link.reached.get() {
         return;
     }
-    link.connect_deadline.take();
-    let Some(old) = link.connection.take() else {
-        return;
-    };
-    let tried = old
-        .peer
-        .remote_sdp()
-        .map(|answer| sdp::candidate_addresses(&answer))
-        .unwrap_or_default();
-    spawn_delete(old.session, link.token());
-    let err = ClientError::media_unreachable(&tried);
+    if let Some(old) = link.connection.take() {
+        spawn_delete(old.session, link.token());
+    }
+    // The relay, which knows where its media listens, adds the addresses and the fix.
+    let err = ClientError::new(
+        ErrorCode::MediaUnreachable,
+        "this browser cannot reach the media server (UDP; ICE did not connect)",
+    );
     let delay = link.backoff.borrow_mut().next_delay(None);
     let Some(delay_ms) = delay else {
         link.set_state(MediaState::Failed, Some(&err));
@@ -295,10 +290,7 @@ async fn unreachable(media: Rc<dyn Media>, generation: u32) {
     };
     link.set_state(MediaState::Reconnecting, Some(&err));
     announce_retry(link, delay_ms, err);
-    TimeoutFuture::new(delay_ms).await;
-    if link.is_current(generation) {
-        let _ = connect(media).await;
-    }
+    js::spawn(reconnect(media.clone(), delay_ms));
 }
 
 fn spawn_delete(session: Session, token: Option<String>) {
@@ -326,11 +318,12 @@ fn on_connection_state(media: &Rc<dyn Media>, generation: u32, state: &str) {
             js::spawn(restart_ice(media.clone(), generation));
         }
         "failed" if !link.reached.get() => {
-            js::spawn(unreachable(media.clone(), generation));
+            link.connect_deadline.take();
+            unreachable(media, generation);
         }
         "failed" => {
             link.set_state(MediaState::Reconnecting, None);
-            js::spawn(reconnect(media.clone()));
+            js::spawn(reconnect(media.clone(), 0));
         }
         _ => {}
     }
@@ -348,7 +341,7 @@ async fn restart_ice(media: Rc<dyn Media>, generation: u32) {
     }
     match try_restart_ice(link).await {
         Ok(true) => {}
-        Ok(false) | Err(_) if link.is_current(generation) => reconnect(media).await,
+        Ok(false) | Err(_) if link.is_current(generation) => reconnect(media, 0).await,
         _ => {}
     }
 }
@@ -381,8 +374,8 @@ async fn try_restart_ice(link: &Link) -> Result<bool> {
     }
 }
 
-/// Drops the connection and negotiates a new session.
-pub(crate) async fn reconnect(media: Rc<dyn Media>) {
+/// Drops the connection and negotiates a new session, after `delay_ms`.
+pub(crate) async fn reconnect(media: Rc<dyn Media>, delay_ms: u32) {
     let link = media.link();
     if link.state() == MediaState::Ended {
         return;
@@ -391,6 +384,10 @@ pub(crate) async fn reconnect(media: Rc<dyn Media>) {
         spawn_delete(old.session, link.token());
     }
     link.set_state(MediaState::Reconnecting, None);
+    if delay_ms > 0 {
+        // A stop meanwhile ends the link, and `connect` then refuses.
+        TimeoutFuture::new(delay_ms).await;
+    }
     let _ = connect(media).await;
 }
 

@@ -35,22 +35,6 @@ pub fn candidates(sdp: &str) -> Vec<&str> {
         .collect()
 }
 
-/// `ip:port` of every UDP candidate, in order (the addresses a peer will try).
-pub fn candidate_addresses(sdp: &str) -> Vec<String> {
-    candidates(sdp)
-        .into_iter()
-        .filter_map(|line| {
-            // candidate:<foundation> <component> <transport> <priority> <ip> <port> typ …
-            let mut fields = line.split_ascii_whitespace().skip(2);
-            let transport = fields.next()?;
-            let (ip, port) = (fields.nth(1)?, fields.next()?);
-            transport
-                .eq_ignore_ascii_case("udp")
-                .then(|| format!("{ip}:{port}"))
-        })
-        .collect()
-}
-
 /// Whether an offer or answer is usable: it has a video section and ICE credentials.
 pub fn check(sdp: &str) -> Result<(), &'static str> {
     if !lines(sdp).any(|l| l.starts_with("m=video")) {
@@ -181,12 +165,6 @@ mod tests {
             Some(("abcd".into(), "secretsecretsecretsecret".into()))
         );
         assert_eq!(candidates(OFFER).len(), 2);
-        assert_eq!(
-            candidate_addresses(OFFER),
-            ["127.0.0.1:50000", "10.0.0.2:50001"]
-        );
-        let tcp = "a=candidate:3 1 tcp 1 192.0.2.1 9 typ host tcptype active\r\n";
-        assert!(candidate_addresses(tcp).is_empty());
         assert_eq!(check(OFFER), Ok(()));
         assert_eq!(check("v=0\r\nm=audio 9 RTP 0\r\n"), Err("no video section"));
     }
