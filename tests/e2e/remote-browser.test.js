@@ -117,16 +117,16 @@ test("with media on loopback only, the remote browser's UI says the media server
     const port = health.media[0].split(":")[1];
     await tab.locator('#sidebar .rtc-badge[data-state="unreachable"]').waitFor({ timeout: WAIT_MS });
     const detail = await tab.textContent("#sidebar .rtc-detail");
-    assert.match(detail, new RegExp(`^MEDIA_UNREACHABLE: .*127\\.0\\.0\\.1:${port}`));
-    assert.match(detail, new RegExp(`open UDP port ${port} on that machine`));
-    assert.match(detail, /RTC_LOCAL_MEDIA_ANNOUNCE/);
+    assert.match(detail, /^MEDIA_UNREACHABLE: this browser cannot reach the media server/);
+    assert.ok(detail.includes(`Tried 127.0.0.1:${port}: `), detail);
+    assert.match(detail, /start ComfyUI with --listen/);
     assert.equal(
       await tab.textContent(`#sidebar li[data-stream-id="${streamId}"] .rtc-chip`),
       "MEDIA UNREACHABLE",
     );
     const toast = tab.locator('.shim-toast[data-severity="error"]', { hasText: "Media unreachable" });
     await toast.waitFor({ timeout: WAIT_MS });
-    assert.match(await toast.textContent(), /MEDIA_UNREACHABLE: .*127\.0\.0\.1/);
+    assert.ok((await toast.textContent()).includes(`Tried 127.0.0.1:${port}`));
 
     // The relay records it, so the Frame nodes can say it too.
     const stream = await api.stream(streamId);

@@ -4,12 +4,16 @@
 use crate::common;
 use crate::media_support;
 
+use std::time::{Duration, Instant};
+
 use clap::Parser;
 use common::Relay;
+use futures_util::SinkExt;
 use media_support::{Offer, post_offer};
 use rtc_relay::config::{AnnouncedAddr, Config};
 use serde_json::{Value, json};
 use str0m::media::Direction;
+use tokio_tungstenite::tungstenite::Message;
 
 fn parse(args: &[&str]) -> Result<Config, clap::Error> {
     Config::try_parse_from(std::iter::once("rtc-relay").chain(args.iter().copied()))
@@ -142,4 +146,51 @@ async fn a_taken_media_port_stops_the_relay_with_the_reason() {
         format!("{error:#}").contains("cannot start the local media server"),
         "{error:#}"
     );
+}
+
+#[tokio::test]
+async fn an_unreachable_report_reaches_the_stream_with_the_addresses_and_the_fix() {
+    let relay = Relay::start().await;
+    let (mut agent, _) = common::agent(&relay, true).await;
+    let stream = relay.default_stream().await;
+    let id = stream["id"].as_str().unwrap();
+    common::next_of_type(&mut agent, "publish").await;
+    let health: Value = reqwest::get(relay.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let media = health["media"][0].as_str().unwrap().to_owned();
+    assert!(media.starts_with("127.0.0.1:"), "{health}");
+
+    let report = "MEDIA_UNREACHABLE: this browser cannot reach the media server (UDP; ICE did not connect)";
+    let state = json!({"type": "state", "stream_id": id, "role": "publisher", "state": "reconnecting", "error": report});
+    agent
+        .send(Message::Text(state.to_string().into()))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let stream = loop {
+        let one: Value = relay
+            .get(&format!("/v1/streams/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if one["publisher"]["error"].is_string() {
+            break one;
+        }
+        assert!(Instant::now() < deadline, "{one}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Still retrying, not failed: the stream reconnects and says why.
+    assert_eq!(stream["state"], "reconnecting", "{stream}");
+    let error = stream["publisher"]["error"].as_str().unwrap();
+    assert!(error.starts_with(report), "{error}");
+    assert!(error.contains(&format!("Tried {media}: ")), "{error}");
+    assert!(error.contains("start ComfyUI with --listen"), "{error}");
+    relay.stop().await;
 }
