@@ -77,7 +77,10 @@ mod tests {
             text.contains("Tried 127.0.0.1:50000, 192.168.1.20:50000, 203.0.113.7:40000: "),
             "{text}"
         );
-        assert!(text.contains("open UDP port 50000, 40000 on the machine running ComfyUI"), "{text}");
+        assert!(
+            text.contains("open UDP port 50000, 40000 on the machine running ComfyUI"),
+            "{text}"
+        );
         assert!(text.contains("RTC_LOCAL_MEDIA_ANNOUNCE"), "{text}");
     }
 

@@ -116,7 +116,9 @@ async fn answers_and_healthz_carry_the_announced_addresses() {
 
     let created: Value = relay
         .local(reqwest::Method::POST, "/v1/streams")
-        .json(&json!({"pipeline": "streamdiffusion", "params": {"model_id": "stabilityai/sd-turbo"}}))
+        .json(
+            &json!({"pipeline": "streamdiffusion", "params": {"model_id": "stabilityai/sd-turbo"}}),
+        )
         .send()
         .await
         .unwrap()
@@ -164,7 +166,8 @@ async fn an_unreachable_report_reaches_the_stream_with_the_addresses_and_the_fix
     let media = health["media"][0].as_str().unwrap().to_owned();
     assert!(media.starts_with("127.0.0.1:"), "{health}");
 
-    let report = "MEDIA_UNREACHABLE: this browser cannot reach the media server (UDP; ICE did not connect)";
+    let report =
+        "MEDIA_UNREACHABLE: this browser cannot reach the media server (UDP; ICE did not connect)";
     let state = json!({"type": "state", "stream_id": id, "role": "publisher", "state": "reconnecting", "error": report});
     agent
         .send(Message::Text(state.to_string().into()))

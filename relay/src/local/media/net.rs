@@ -118,7 +118,10 @@ mod tests {
 
     #[test]
     fn announcements_replace_the_interfaces_and_keep_loopback_when_bound_there() {
-        let wildcard = settings("0.0.0.0", &["203.0.113.7", "198.51.100.2:40000", "203.0.113.7"]);
+        let wildcard = settings(
+            "0.0.0.0",
+            &["203.0.113.7", "198.51.100.2:40000", "203.0.113.7"],
+        );
         assert_eq!(
             candidates(&wildcard, 7000),
             addrs(&["127.0.0.1:7000", "203.0.113.7:7000", "198.51.100.2:40000"])
