@@ -106,12 +106,7 @@ async fn answers_and_healthz_carry_the_announced_addresses() {
         format!("203.0.113.7:{port}"),
         "198.51.100.2:40000".to_owned(),
     ];
-    let health: Value = reqwest::get(relay.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = relay.get_json("/healthz").await;
     assert_eq!(health["media"], json!(expected), "{health}");
 
     let created: Value = relay
@@ -157,12 +152,7 @@ async fn an_unreachable_report_reaches_the_stream_with_the_addresses_and_the_fix
     let stream = relay.default_stream().await;
     let id = stream["id"].as_str().unwrap();
     common::next_of_type(&mut agent, "publish").await;
-    let health: Value = reqwest::get(relay.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = relay.get_json("/healthz").await;
     let media = health["media"][0].as_str().unwrap().to_owned();
     assert!(media.starts_with("127.0.0.1:"), "{health}");
 
@@ -175,14 +165,7 @@ async fn an_unreachable_report_reaches_the_stream_with_the_addresses_and_the_fix
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let stream = loop {
-        let one: Value = relay
-            .get(&format!("/v1/streams/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let one = relay.get_json(&format!("/v1/streams/{id}")).await;
         if one["publisher"]["error"].is_string() {
             break one;
         }
