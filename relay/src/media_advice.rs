@@ -20,13 +20,13 @@ pub fn advise(report: String, backend: Backend, candidates: &[SocketAddr]) -> St
     let report = report.trim_end_matches('.');
     if backend == Backend::Daydream {
         return format!(
-            "{report}. Daydream's media servers take WebRTC over UDP: let UDP through this \
-             browser's firewall or VPN."
+            "{report}: this browser cannot reach Daydream's media servers (UDP). Let UDP \
+             through this browser's firewall or VPN."
         );
     }
     let tried: Vec<String> = candidates.iter().map(ToString::to_string).collect();
     let fix = if candidates.iter().all(|c| c.ip().is_loopback()) {
-        "the local backend's media listens on the ComfyUI machine's loopback only: start \
+        "The local backend's media listens on the ComfyUI machine's loopback only: start \
          ComfyUI with --listen (or set RTC_LOCAL_MEDIA_BIND=0.0.0.0) so browsers on other \
          machines reach it"
             .to_owned()
@@ -38,13 +38,14 @@ pub fn advise(report: String, backend: Backend, candidates: &[SocketAddr]) -> St
             }
         }
         format!(
-            "open UDP port {} on the machine running ComfyUI, or set RTC_LOCAL_MEDIA_ANNOUNCE \
+            "Open UDP port {} on the machine running ComfyUI, or set RTC_LOCAL_MEDIA_ANNOUNCE \
              to an address this browser reaches (NAT, containers, port mappings)",
             ports.join(", ")
         )
     };
     format!(
-        "{report}. Tried {}: {fix}; or use Daydream.",
+        "{report}: this browser cannot reach the media server at {} (UDP). {fix}; or use \
+         Daydream.",
         tried.join(", ")
     )
 }
@@ -53,8 +54,7 @@ pub fn advise(report: String, backend: Backend, candidates: &[SocketAddr]) -> St
 mod tests {
     use super::*;
 
-    const REPORT: &str =
-        "MEDIA_UNREACHABLE: this browser cannot reach the media server (UDP; ICE did not connect)";
+    const REPORT: &str = "MEDIA_UNREACHABLE: ICE did not connect";
 
     fn addrs(list: &[&str]) -> Vec<SocketAddr> {
         list.iter().map(|a| a.parse().unwrap()).collect()
@@ -64,7 +64,10 @@ mod tests {
     fn media_on_loopback_only_asks_for_listen() {
         let text = advise(REPORT.into(), Backend::Local, &addrs(&["127.0.0.1:41234"]));
         assert!(text.starts_with(REPORT), "{text}");
-        assert!(text.contains("Tried 127.0.0.1:41234: "), "{text}");
+        assert!(
+            text.contains("cannot reach the media server at 127.0.0.1:41234 (UDP). "),
+            "{text}"
+        );
         assert!(text.contains("start ComfyUI with --listen"), "{text}");
         assert!(text.ends_with("; or use Daydream."), "{text}");
     }
@@ -74,11 +77,11 @@ mod tests {
         let candidates = addrs(&["127.0.0.1:50000", "192.168.1.20:50000", "203.0.113.7:40000"]);
         let text = advise(REPORT.into(), Backend::Local, &candidates);
         assert!(
-            text.contains("Tried 127.0.0.1:50000, 192.168.1.20:50000, 203.0.113.7:40000: "),
+            text.contains("at 127.0.0.1:50000, 192.168.1.20:50000, 203.0.113.7:40000 (UDP)"),
             "{text}"
         );
         assert!(
-            text.contains("open UDP port 50000, 40000 on the machine running ComfyUI"),
+            text.contains("Open UDP port 50000, 40000 on the machine running ComfyUI"),
             "{text}"
         );
         assert!(text.contains("RTC_LOCAL_MEDIA_ANNOUNCE"), "{text}");
@@ -87,7 +90,7 @@ mod tests {
     #[test]
     fn daydream_streams_get_daydreams_advice_and_other_reports_stay() {
         let text = advise(REPORT.into(), Backend::Daydream, &addrs(&["127.0.0.1:1"]));
-        assert!(text.contains("let UDP through"), "{text}");
+        assert!(text.contains("Let UDP through"), "{text}");
         assert!(!text.contains("127.0.0.1"), "{text}");
         let other = "NOT_READY: no publisher yet".to_owned();
         assert_eq!(advise(other.clone(), Backend::Local, &[]), other);

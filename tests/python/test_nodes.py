@@ -283,7 +283,7 @@ def test_frame_nodes_say_once_that_the_browser_cannot_reach_the_media_server(
         agent.wait_for(lambda: any(m.get("type") == "welcome" for m in agent.messages))
         stream_id = Executor(ALL_NODES).run(graph())["2"][0]
         agent.wait_lease(stream_id)
-        report = "MEDIA_UNREACHABLE: this browser cannot reach the media server (UDP)"
+        report = "MEDIA_UNREACHABLE: ICE did not connect"
         agent.send_json(
             {
                 "type": "state",

@@ -456,7 +456,7 @@ impl Agent {
             );
             let state = slot.publisher.link().state();
             if renegotiate || matches!(state, MediaState::Failed | MediaState::Idle) {
-                js::spawn(crate::link::reconnect(slot.publisher.clone(), 0));
+                js::spawn(crate::link::reconnect(slot.publisher.clone()));
             }
             return;
         }

@@ -20,9 +20,7 @@ pub enum ErrorCode {
     Server,
     /// The answer or offer could not be applied to the peer connection.
     BadSdp,
-    /// ICE or DTLS failed, or the connection dropped for good.
-    ConnectionFailed,
-    /// ICE never connected a fresh session: this browser cannot reach the media server's
+    /// ICE failed before the first connection: this browser cannot reach the media server's
     /// addresses (e.g. a local backend announced on loopback, a firewall dropping UDP).
     MediaUnreachable,
     /// The browser lacks an API this needs.
@@ -48,7 +46,6 @@ impl ErrorCode {
             Self::Rejected => "REJECTED",
             Self::Server => "SERVER_ERROR",
             Self::BadSdp => "BAD_SDP",
-            Self::ConnectionFailed => "CONNECTION_FAILED",
             Self::MediaUnreachable => "MEDIA_UNREACHABLE",
             Self::Unsupported => "UNSUPPORTED",
             Self::InvalidFrame => "INVALID_FRAME",
@@ -73,11 +70,7 @@ impl ErrorCode {
     pub const fn is_transient(self) -> bool {
         matches!(
             self,
-            Self::Network
-                | Self::NotReady
-                | Self::Server
-                | Self::ConnectionFailed
-                | Self::MediaUnreachable
+            Self::Network | Self::NotReady | Self::Server | Self::MediaUnreachable
         )
     }
 }

@@ -21,10 +21,6 @@ use crate::{js, sdp, stats};
 /// How long `disconnected` may last before an ICE restart is tried.
 const DISCONNECT_GRACE_MS: u32 = 1500;
 
-/// How long ICE may take to connect a fresh session before this browser is taken not to reach
-/// the media server; Chromium itself declares failure only after about 30 s.
-const CONNECT_TIMEOUT_MS: u32 = 10_000;
-
 /// Called on every state change (the agent reports them to the relay).
 pub(crate) type StateHook = Box<dyn Fn(MediaState, Option<&ClientError>)>;
 
@@ -48,11 +44,6 @@ pub(crate) struct Link {
     /// Bumped by every new connection attempt and by stop, so late callbacks of an old peer
     /// are ignored.
     generation: Cell<u32>,
-    /// ICE connected on the current session at least once.
-    reached: Cell<bool>,
-    /// Declares the media server unreachable when ICE has not connected a fresh session in
-    /// time; dropping it cancels it.
-    connect_deadline: RefCell<Option<gloo_timers::callback::Timeout>>,
     gather_ms: u32,
     sampler: RefCell<stats::Sampler>,
 }
@@ -93,8 +84,6 @@ impl Link {
             backoff: RefCell::new(Backoff::new(reconnect)),
             connection: RefCell::new(None),
             generation: Cell::new(0),
-            reached: Cell::new(false),
-            connect_deadline: RefCell::new(None),
             gather_ms,
             sampler: RefCell::new(stats::Sampler::default()),
         }
@@ -195,7 +184,11 @@ pub(crate) async fn connect(media: Rc<dyn Media>) -> Result<()> {
             return Err(err);
         };
         link.set_state(MediaState::Reconnecting, None);
-        announce_retry(link, delay_ms, err);
+        let event = js::object();
+        js::set(&event, "attempt", &link.backoff.borrow().attempt().into());
+        js::set(&event, "delayMs", &delay_ms.into());
+        js::set(&event, "reason", &JsValue::from(err));
+        link.events.emit("reconnect", &event);
         TimeoutFuture::new(delay_ms).await;
         if !link.is_current(generation) {
             return Err(ClientError::new(
@@ -206,18 +199,8 @@ pub(crate) async fn connect(media: Rc<dyn Media>) -> Result<()> {
     }
 }
 
-/// The `reconnect` event: which attempt comes after how long, and why.
-fn announce_retry(link: &Link, delay_ms: u32, reason: ClientError) {
-    let event = js::object();
-    js::set(&event, "attempt", &link.backoff.borrow().attempt().into());
-    js::set(&event, "delayMs", &delay_ms.into());
-    js::set(&event, "reason", &JsValue::from(reason));
-    link.events.emit("reconnect", &event);
-}
-
 async fn negotiate(media: &Rc<dyn Media>, generation: u32) -> Result<()> {
     let link = media.link();
-    link.reached.set(false);
     let mut peer = Peer::new()?;
     media.clone().prepare(&mut peer)?;
     let weak = Rc::downgrade(media);
@@ -255,42 +238,7 @@ async fn negotiate(media: &Rc<dyn Media>, generation: u32) -> Result<()> {
     if let Some(old) = old {
         spawn_delete(old.session, endpoint.token);
     }
-    if !link.reached.get() {
-        let weak = Rc::downgrade(media);
-        let deadline = gloo_timers::callback::Timeout::new(CONNECT_TIMEOUT_MS, move || {
-            if let Some(media) = weak.upgrade() {
-                unreachable(&media, generation);
-            }
-        });
-        link.connect_deadline.replace(Some(deadline));
-    }
     Ok(())
-}
-
-/// ICE never connected the current session: this browser cannot reach any address the
-/// server announced. Says so, drops the session and negotiates a new one after the backoff
-/// delay, so the cause stays visible while the retries go on.
-fn unreachable(media: &Rc<dyn Media>, generation: u32) {
-    let link = media.link();
-    if !link.is_current(generation) || link.reached.get() {
-        return;
-    }
-    if let Some(old) = link.connection.take() {
-        spawn_delete(old.session, link.token());
-    }
-    // The relay, which knows where its media listens, adds the addresses and the fix.
-    let err = ClientError::new(
-        ErrorCode::MediaUnreachable,
-        "this browser cannot reach the media server (UDP; ICE did not connect)",
-    );
-    let delay = link.backoff.borrow_mut().next_delay(None);
-    let Some(delay_ms) = delay else {
-        link.set_state(MediaState::Failed, Some(&err));
-        return;
-    };
-    link.set_state(MediaState::Reconnecting, Some(&err));
-    announce_retry(link, delay_ms, err);
-    js::spawn(reconnect(media.clone(), delay_ms));
 }
 
 fn spawn_delete(session: Session, token: Option<String>) {
@@ -308,8 +256,6 @@ fn on_connection_state(media: &Rc<dyn Media>, generation: u32, state: &str) {
     }
     match state {
         "connected" => {
-            link.reached.set(true);
-            link.connect_deadline.take();
             link.backoff.borrow_mut().reset();
             link.set_state(MediaState::Live, None);
         }
@@ -317,13 +263,14 @@ fn on_connection_state(media: &Rc<dyn Media>, generation: u32, state: &str) {
             link.set_state(MediaState::Reconnecting, None);
             js::spawn(restart_ice(media.clone(), generation));
         }
-        "failed" if !link.reached.get() => {
-            link.connect_deadline.take();
-            unreachable(media, generation);
-        }
         "failed" => {
-            link.set_state(MediaState::Reconnecting, None);
-            js::spawn(reconnect(media.clone(), 0));
+            // A first connection that fails never connected: this browser cannot reach any
+            // address the server announced. The relay, which knows where its media listens,
+            // adds which and what to do.
+            let unreachable = (link.state() == MediaState::Connecting)
+                .then(|| ClientError::new(ErrorCode::MediaUnreachable, "ICE did not connect"));
+            link.set_state(MediaState::Reconnecting, unreachable.as_ref());
+            js::spawn(reconnect(media.clone()));
         }
         _ => {}
     }
@@ -341,7 +288,7 @@ async fn restart_ice(media: Rc<dyn Media>, generation: u32) {
     }
     match try_restart_ice(link).await {
         Ok(true) => {}
-        Ok(false) | Err(_) if link.is_current(generation) => reconnect(media, 0).await,
+        Ok(false) | Err(_) if link.is_current(generation) => reconnect(media).await,
         _ => {}
     }
 }
@@ -374,8 +321,8 @@ async fn try_restart_ice(link: &Link) -> Result<bool> {
     }
 }
 
-/// Drops the connection and negotiates a new session, after `delay_ms`.
-pub(crate) async fn reconnect(media: Rc<dyn Media>, delay_ms: u32) {
+/// Drops the connection and negotiates a new session.
+pub(crate) async fn reconnect(media: Rc<dyn Media>) {
     let link = media.link();
     if link.state() == MediaState::Ended {
         return;
@@ -384,17 +331,12 @@ pub(crate) async fn reconnect(media: Rc<dyn Media>, delay_ms: u32) {
         spawn_delete(old.session, link.token());
     }
     link.set_state(MediaState::Reconnecting, None);
-    if delay_ms > 0 {
-        // A stop meanwhile ends the link, and `connect` then refuses.
-        TimeoutFuture::new(delay_ms).await;
-    }
     let _ = connect(media).await;
 }
 
 /// Ends the connection for good: closes the peer and DELETEs the session.
 pub(crate) async fn stop(link: &Link) {
     link.generation.set(link.generation.get() + 1);
-    link.connect_deadline.take();
     link.set_state(MediaState::Ended, None);
     if let Some(old) = link.connection.take() {
         drop(old.peer);

@@ -16,8 +16,7 @@ export type ErrorCode =
   | "REJECTED"
   | "SERVER_ERROR"
   | "BAD_SDP"
-  | "CONNECTION_FAILED"
-  /** ICE never connected: this browser cannot reach the media server's announced addresses. */
+  /** ICE failed before the first connection: this browser cannot reach the media server. */
   | "MEDIA_UNREACHABLE"
   | "UNSUPPORTED"
   | "INVALID_FRAME"
