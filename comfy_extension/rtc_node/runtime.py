@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import credentials
+from . import credentials, reach
 from .assets import PACK_DIR, ROOT_DIR, WWW_DIR, relay_wheel, required_relay_version, wasm_dir
 from .headless import HeadlessAgent, HeadlessOptions
 from .relay_client import RelayClient, RelayError
@@ -45,8 +45,12 @@ def supervisor() -> RelaySupervisor:
         if _supervisor is None:
             port = int(os.environ.get("RTC_RELAY_PORT", "8895"))
             version = required_relay_version()
+            extra_env = {
+                **_static_dirs(),
+                **reach.media_environment(reach.comfy_listen(), os.environ),
+            }
             options = SupervisorOptions(
-                state_dir=state_dir(), port=port, extra_env=_static_dirs(), relay_version=version
+                state_dir=state_dir(), port=port, extra_env=extra_env, relay_version=version
             )
             _supervisor = RelaySupervisor(
                 options,

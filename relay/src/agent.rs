@@ -708,6 +708,8 @@ fn handle_text(state: &AppState, agent_id: &str, outbox: &Outbox, text: &str) {
             let Some(entry) = held_stream(state, agent_id, outbox, &stream_id) else {
                 return;
             };
+            let error = error
+                .map(|e| crate::media_advice::advise(e, entry.backend, state.media.candidates()));
             {
                 let mut info = lock(&entry.info);
                 let slot = match role {

@@ -8,6 +8,10 @@ Two ways to find the relay, both through the environment (never argv):
 - RTC_PROXY_SUPERVISED=1: the pack's own supervisor starts and watches the relay, as inside
   ComfyUI (RTC_RELAY_BIN, RTC_RELAY_STATE_DIR, RTC_RELAY_PORT say which binary and where).
 
+ComfyUI's own arguments (e.g. `--listen 10.77.0.1`) may follow on the command line, with the
+stand-in `comfy` package (tests/python/comfy_stub) on PYTHONPATH: the pack reads them from
+there as inside ComfyUI. The proxy itself always listens on loopback.
+
 Prints `listening on http://ADDR` once ready, and serves until stdin closes.
 """
 

@@ -16,7 +16,8 @@ export type ErrorCode =
   | "REJECTED"
   | "SERVER_ERROR"
   | "BAD_SDP"
-  | "CONNECTION_FAILED"
+  /** ICE failed before the first connection: this browser cannot reach the media server. */
+  | "MEDIA_UNREACHABLE"
   | "UNSUPPORTED"
   | "INVALID_FRAME"
   | "INVALID_OPTIONS"

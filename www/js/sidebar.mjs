@@ -303,7 +303,14 @@ export function mountSidebar(root, options) {
     // Rebuilt only when something shown changes, so 1 Hz stats never swap a button under the
     // pointer mid-click.
     const signature = JSON.stringify([
-      [...state.streams.values()].map((s) => [s.id, s.name, s.state, s.remote?.state, s.playback_id]),
+      [...state.streams.values()].map((s) => [
+        s.id,
+        s.name,
+        s.state,
+        s.remote?.state,
+        s.playback_id,
+        s.publisher?.error,
+      ]),
       selected?.id,
       busy,
       backend,
@@ -333,7 +340,7 @@ export function mountSidebar(root, options) {
           stream.name ? `${stream.name} · ` : "",
           shortId(stream.id),
         ),
-        h("span", { className: `rtc-chip rtc-tone-${status.tone}` }, status.label),
+        h("span", { className: `rtc-chip rtc-tone-${status.tone}`, title: status.detail }, status.label),
         h("a", { href: link.href, target: "_blank", rel: "noopener noreferrer" }, link.text),
         h(
           "button",

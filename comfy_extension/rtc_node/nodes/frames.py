@@ -76,7 +76,14 @@ class FrameInput(io.ComfyNode):
             toast("warn", "No Stream Running", f"Frame Input sent nothing: {error}")
             return io.NodeOutput(0)
         try:
-            settings = _published(client, chosen).get("settings") or {}
+            published = _published(client, chosen)
+            why = _media_failing(published)
+            # The frames still go to the publisher, which keeps retrying: said once per cause,
+            # not on every run of a looping workflow.
+            if why and _warned.get(chosen) != why:
+                toast("warn", "Frames Not Reaching The Backend", f"Frame Input: {why}")
+            _warned[chosen] = why
+            settings = published.get("settings") or {}
             size = (int(settings["width"]), int(settings["height"]))
             interval = 1.0 / max(1.0, float(settings.get("frame_rate") or 24))
             sent = 0
@@ -93,6 +100,10 @@ class FrameInput(io.ComfyNode):
         except RelayError as error:
             raise explain(error, chosen) from error
         return io.NodeOutput(sent)
+
+
+# Per stream, the publisher error Frame Input last warned about.
+_warned: dict[str, str] = {}
 
 
 def _published(client: RelayClient, stream_id: str) -> dict[str, Any]:
@@ -250,12 +261,25 @@ def _why_no_frames(client: RelayClient, stream_id: str) -> str:
         stream = client.get_stream(stream_id)
     except RelayError:
         return ""
+    why = _media_failing(stream)
+    if why:
+        return f" {why}"
     player = stream.get("player") or {}
     if player.get("error"):
         return f" The browser playing the output back reports: {player['error']}"
     if not stream.get("lease"):
         return " No browser tab publishes this stream: open ComfyUI in a browser tab."
     return ""
+
+
+def _media_failing(stream: dict[str, Any]) -> str:
+    """Why the publishing tab's media does not reach the backend, as its agent reported it
+    (e.g. MEDIA_UNREACHABLE with the addresses tried and what to do), or ""."""
+    publisher = stream.get("publisher") or {}
+    error = publisher.get("error")
+    if not error:
+        return ""
+    return f"The browser publishing the stream reports: {error}"
 
 
 def _newest_after(
