@@ -298,7 +298,7 @@ impl Agent {
         let Some(delay) = delay else {
             let err = ClientError::new(
                 ErrorCode::Network,
-                format!("agent socket closed ({code} {reason}); giving up after retries"),
+                format!("agent socket closed ({code} {reason}); gave up"),
             );
             self.events.emit("error", &JsValue::from(err.clone()));
             self.settle(&Err(err));

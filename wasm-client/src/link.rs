@@ -154,7 +154,7 @@ pub(crate) async fn connect(media: Rc<dyn Media>) -> Result<()> {
     if link.state() == MediaState::Ended {
         return Err(ClientError::new(
             ErrorCode::Closed,
-            "stopped; create a new object to connect again",
+            "stopped; create a new one to connect again",
         ));
     }
     link.generation.set(link.generation.get() + 1);
