@@ -245,7 +245,10 @@ def test_the_relay_starts_from_the_wheel(
     status, body, _ = stand_in.get("/rtc/api/healthz")
     assert status == 200, body
     health = json.loads(body)
+    media = health.pop("media")
     assert health == {"ok": True, "version": PACK_VERSION, "backend": "local"}
+    # ComfyUI listens on loopback here, so the local backend announces loopback only.
+    assert len(media) == 1 and media[0].startswith("127.0.0.1:"), media
     assert stand_in.relay_executable() == (comfy_python.parent / "rtc-relay").resolve()
 
 
