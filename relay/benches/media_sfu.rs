@@ -82,9 +82,12 @@ impl ServerHandle {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let media = MediaServer::start(std::net::Ipv4Addr::LOCALHOST.into())
-                    .await
-                    .unwrap();
+                let media = MediaServer::start(
+                    std::net::Ipv4Addr::LOCALHOST.into(),
+                    Duration::from_secs(2),
+                )
+                .await
+                .unwrap();
                 let app = axum::Router::new().nest("/local", media.router());
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
@@ -120,7 +123,10 @@ async fn open_streams(server: &ServerHandle, count: usize) -> Vec<Stream> {
     let mut streams = Vec::new();
     for i in 0..count {
         let key = format!("stk_bench{i}");
-        server.media.open_stream(&key);
+        // The SFU path alone: the effect stage has its own benchmark.
+        server
+            .media
+            .open_stream(&key, &serde_json::json!({"skip_diffusion": true}));
         let whip = format!("{}/local{}", server.base, whip_path(&key));
         let mut publisher = connect(&whip, Direction::SendOnly).await;
         publisher

@@ -114,6 +114,11 @@ pub struct Config {
     #[arg(long, env = "RTC_LOCAL_FAULTS")]
     pub local_faults: Option<String>,
 
+    /// How long the local backend shows its reloading frame after a param change that
+    /// reloads the pipeline (model, size, ControlNet list, IP-Adapter, processors), in ms.
+    #[arg(long, env = "RTC_LOCAL_RELOAD_MS", default_value_t = 2_000)]
+    pub local_reload_ms: u64,
+
     /// Timeout of one request to Daydream, in milliseconds.
     #[arg(long, env = "RTC_UPSTREAM_TIMEOUT_MS", default_value_t = 15_000)]
     pub upstream_timeout_ms: u64,

@@ -120,7 +120,8 @@ impl AppState {
             None => Vec::new(),
         };
         // Media follows the HTTP bind: loopback unless the relay was explicitly exposed.
-        let media = local::media::MediaServer::start(addr.ip())
+        let reload_time = Duration::from_millis(config.local_reload_ms);
+        let media = local::media::MediaServer::start(addr.ip(), reload_time)
             .await
             .context("cannot start the local media server")?;
         let local_base = format!("http://{addr}/local");

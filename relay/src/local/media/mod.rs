@@ -5,7 +5,9 @@
 //! the stream from LOADING to ONLINE, and mounts [`MediaServer::router`] under `/local`.
 //!
 //! The HTTP handlers accept offers and hand each session's `Rtc` to the driver task, which
-//! owns the socket and forwards the publisher's media to every viewer (no transcoding).
+//! owns the socket and sends the publisher's media to every viewer: video through the
+//! stream's effect stage ([`crate::local::effect`], codec work on a thread per stream), or
+//! unchanged when the params say `skip_diffusion`.
 
 mod driver;
 mod error;
@@ -13,12 +15,14 @@ mod http;
 mod net;
 mod signaling;
 mod state;
+mod transcode;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
+use serde_json::Value;
 use str0m::change::SdpOffer;
 use str0m::crypto::CryptoProvider;
 use str0m::{Candidate, Rtc};
@@ -88,8 +92,9 @@ impl MediaServer {
     /// The relay passes the address its HTTP listener uses, so media stays on loopback unless
     /// the relay was explicitly exposed. With the unspecified address the socket listens on
     /// every IPv4 interface (peers in other network namespaces can reach it) and ICE and
-    /// DTLS-SRTP credentials from the signalling keep strangers out.
-    pub async fn start(bind: IpAddr) -> std::io::Result<Self> {
+    /// DTLS-SRTP credentials from the signalling keep strangers out. A reload of a stream's
+    /// pipeline shows the reloading frame for `reload_time`.
+    pub async fn start(bind: IpAddr, reload_time: Duration) -> std::io::Result<Self> {
         let socket = UdpSocket::bind((bind, 0)).await?;
         // Every stream shares this socket: a larger buffer absorbs keyframe bursts from
         // several publishers while the driver is busy. The kernel caps it at rmem_max.
@@ -97,7 +102,7 @@ impl MediaServer {
         let port = socket.local_addr()?.port();
         let ips = net::candidate_ips(bind);
         let candidates = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry::new(reload_time));
         let (commands, receiver) = mpsc::unbounded_channel();
         tokio::spawn(Driver::new(socket, ips, Arc::clone(&registry)).run(receiver));
         tracing::info!(port, "media server listening on UDP");
@@ -116,9 +121,16 @@ impl MediaServer {
         http::router(self.clone())
     }
 
-    /// Allows WHIP and WHEP for `stream_key`.
-    pub fn open_stream(&self, stream_key: &str) {
-        self.inner.registry.open(stream_key);
+    /// Allows WHIP and WHEP for `stream_key`, whose output follows `params` (validated
+    /// StreamDiffusion params; `{"skip_diffusion": true}` forwards the input unchanged).
+    pub fn open_stream(&self, stream_key: &str, params: &Value) {
+        self.inner.registry.open(stream_key, params);
+    }
+
+    /// Applies a stream's updated params: hot ones from the next frame, others after a
+    /// reload. Returns whether the stream is open.
+    pub fn update_params(&self, stream_key: &str, params: &Value) -> bool {
+        self.inner.registry.update(stream_key, params)
     }
 
     /// Ends every session of `stream_key` and forgets it.
@@ -164,11 +176,19 @@ impl MediaServer {
             .map_err(|e| MediaError::BadSdp(e.to_string()))?;
         let session = new_session_id();
         let registry = &self.inner.registry;
+        let control = registry.control(key).ok_or(MediaError::UnknownStream)?;
         let counters = match role {
             Role::Publisher => registry.add_publisher(key, &session)?.1,
             Role::Viewer => registry.add_viewer(key, &session)?,
         };
-        let peer = Peer::new(session.clone(), key.to_owned(), role, rtc, counters);
+        let peer = Peer::new(
+            session.clone(),
+            key.to_owned(),
+            role,
+            rtc,
+            counters,
+            control,
+        );
         if self
             .inner
             .commands
