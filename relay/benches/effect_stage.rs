@@ -8,22 +8,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use openh264::OpenH264API;
 use openh264::decoder::Decoder;
 use openh264::encoder::{Encoder, EncoderConfig, IntraFramePeriod};
-use openh264::formats::{YUVSlices, YUVSource};
-use rtc_relay::local::effect::{EffectParams, Look, Picture, PlaneRef, Scratch, kernels};
+use rtc_relay::local::effect::{EffectParams, Look, Picture, Scratch, codec, kernels};
 use serde_json::json;
 
 const SIDE: usize = 512;
 /// Frames in the looped input: two GOPs, so decoding can wrap around at a keyframe.
 const FRAMES: usize = 48;
-
-fn source(picture: &Picture) -> YUVSlices<'_> {
-    let cw = picture.chroma_width();
-    YUVSlices::new(
-        (&picture.y, &picture.u, &picture.v),
-        (picture.width, picture.height),
-        (picture.width, cw, cw),
-    )
-}
 
 fn encoder() -> Encoder {
     let config = EncoderConfig::new().intra_frame_period(IntraFramePeriod::from_num_frames(24));
@@ -46,7 +36,7 @@ fn input() -> Vec<Vec<u8>> {
             if frame % 24 == 0 {
                 encoder.force_intra_frame();
             }
-            encoder.encode(&source(&picture)).unwrap().to_vec()
+            encoder.encode(&codec::as_source(&picture)).unwrap().to_vec()
         })
         .collect()
 }
@@ -68,33 +58,7 @@ fn look() -> Look {
 
 /// Decodes the next input frame into `picture` (scaled to its size).
 fn decode_into(decoder: &mut Decoder, unit: &[u8], picture: &mut Picture) {
-    let yuv = decoder.decode(unit).unwrap().unwrap();
-    let (w, h) = yuv.dimensions();
-    let (cw, ch) = yuv.dimensions_uv();
-    let (sy, su, sv) = yuv.strides();
-    kernels::scale_into(
-        [
-            PlaneRef {
-                data: yuv.y(),
-                stride: sy,
-                width: w,
-                height: h,
-            },
-            PlaneRef {
-                data: yuv.u(),
-                stride: su,
-                width: cw,
-                height: ch,
-            },
-            PlaneRef {
-                data: yuv.v(),
-                stride: sv,
-                width: cw,
-                height: ch,
-            },
-        ],
-        picture,
-    );
+    codec::scale_decoded(&decoder.decode(unit).unwrap().unwrap(), picture);
 }
 
 fn per_frame(c: &mut Criterion) {
@@ -114,7 +78,7 @@ fn per_frame(c: &mut Criterion) {
                 if with_effect {
                     kernels::apply(&look, &mut picture, &mut scratch);
                 }
-                black_box(encoder.encode(&source(&picture)).unwrap().to_vec())
+                black_box(encoder.encode(&codec::as_source(&picture)).unwrap().to_vec())
             });
         });
     }

@@ -2,6 +2,7 @@
 //! driven by the stream's StreamDiffusion params, so a changed param visibly changes the
 //! output. Pure pixel and params logic; the media path does the codec work around it.
 
+pub mod codec;
 pub mod control;
 pub mod kernels;
 pub mod settings;

@@ -12,12 +12,11 @@ use openh264::decoder::Decoder;
 use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode,
 };
-use openh264::formats::{YUVSlices, YUVSource};
 use str0m::format::PayloadParams;
 use str0m::media::MediaTime;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::local::effect::{Control, Picture, Plan, PlaneRef, Scratch, kernels};
+use crate::local::effect::{Control, Picture, Plan, Scratch, codec, kernels};
 
 /// Highest output frame rate: like the service, input above it is thinned.
 const MAX_FPS: f64 = 24.0;
@@ -134,48 +133,26 @@ fn run(
     let mut scratch = Scratch::default();
     let mut last_keyframe: Option<Instant> = None;
     let mut last_resync: Option<Instant> = None;
-    let mut decoded_any = false;
     let mut encoded_size = (0, 0);
     while let Ok(first) = units.recv() {
         // Newest frame wins: decode everything queued (references need it), process the last.
+        let batch: Vec<Unit> = std::iter::once(first).chain(units.try_iter()).collect();
+        let last = batch.len() - 1;
         let mut latest = None;
         let now = Instant::now();
         let plan = control.plan(now);
-        for unit in std::iter::once(first).chain(units.try_iter()) {
+        for (index, unit) in batch.into_iter().enumerate() {
             match decoder.decode(&unit.data) {
                 Ok(Some(yuv)) => {
+                    if index < last {
+                        continue;
+                    }
                     if let Plan::Effect { width, height, .. } = &plan {
-                        let (w, h) = yuv.dimensions();
-                        let (sy, su, _) = yuv.strides();
-                        let (cw, ch) = yuv.dimensions_uv();
                         if (picture.width, picture.height) != (*width, *height) {
                             picture = Picture::new(*width, *height);
                         }
-                        kernels::scale_into(
-                            [
-                                PlaneRef {
-                                    data: yuv.y(),
-                                    stride: sy,
-                                    width: w,
-                                    height: h,
-                                },
-                                PlaneRef {
-                                    data: yuv.u(),
-                                    stride: su,
-                                    width: cw,
-                                    height: ch,
-                                },
-                                PlaneRef {
-                                    data: yuv.v(),
-                                    stride: su,
-                                    width: cw,
-                                    height: ch,
-                                },
-                            ],
-                            &mut picture,
-                        );
+                        codec::scale_decoded(&yuv, &mut picture);
                     }
-                    decoded_any = true;
                     latest = Some(unit);
                 }
                 Ok(None) => {}
@@ -210,10 +187,7 @@ fn run(
                 }
                 kernels::reloading(&mut picture, progress);
             }
-            Plan::Effect { look, .. } if decoded_any => {
-                kernels::apply(&look, &mut picture, &mut scratch);
-            }
-            Plan::Effect { .. } => continue,
+            Plan::Effect { look, .. } => kernels::apply(&look, &mut picture, &mut scratch),
         }
         let keyframe_due = last_keyframe.is_none_or(|t| now.duration_since(t) >= KEYFRAME_INTERVAL);
         // A new size starts a new sequence: viewers can only decode it from a keyframe.
@@ -223,7 +197,7 @@ fn run(
             encoder.force_intra_frame();
             last_keyframe = Some(now);
         }
-        let data = encoder.encode(&as_source(&picture))?.to_vec();
+        let data = encoder.encode(&codec::as_source(&picture))?.to_vec();
         if data.is_empty() {
             continue;
         }
@@ -254,16 +228,6 @@ fn encoder_config() -> EncoderConfig {
         .intra_frame_period(IntraFramePeriod::from_num_frames(
             (MAX_FPS * KEYFRAME_INTERVAL.as_secs_f64()) as u32,
         ))
-}
-
-/// The encoder's view of a picture.
-fn as_source(picture: &Picture) -> YUVSlices<'_> {
-    let cw = picture.chroma_width();
-    YUVSlices::new(
-        (&picture.y, &picture.u, &picture.v),
-        (picture.width, picture.height),
-        (picture.width, cw, cw),
-    )
 }
 
 #[cfg(test)]
