@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::settings::{EffectParams, Look};
+use rtc_effect::Look;
+
+use super::settings::EffectParams;
 
 /// What the next output frame is.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use rtc_effect::{Look, palette_for};
+
 use crate::catalog;
 
 /// Params applied to the next frame without a reload, as the runner documents them.
@@ -17,38 +19,6 @@ const HOT: [&str; 6] = [
 
 /// Params of the stand-in itself, not of the pipeline: changing them reloads nothing.
 const STAND_IN: [&str; 2] = ["skip_diffusion", "show_reloading_frame"];
-
-/// A palette: the chroma of dark and of light areas, and how many luma bands remain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Palette {
-    /// (U, V) given to the darkest luma.
-    pub dark: (u8, u8),
-    /// (U, V) given to the brightest luma.
-    pub light: (u8, u8),
-    /// Luma bands after posterising, 3 to 8.
-    pub levels: u8,
-}
-
-/// The hot part of the params, as effect settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Look {
-    /// From the prompt.
-    pub palette: Palette,
-    /// How much of the effect replaces the input, 0 to 1 (from `delta`).
-    pub strength: f32,
-    /// Luma contrast factor, 1 or more (from `guidance_scale`).
-    pub contrast: f32,
-    /// Smoothing passes, one per `t_index_list` entry.
-    pub passes: usize,
-    /// Share of the input's detail kept, 0 to 1 (mean `t_index_list` over `num_inference_steps`).
-    pub detail: f32,
-    /// Edge overlay weight (canny, HED, openpose, tile ControlNets).
-    pub edges: f32,
-    /// Depth-like shading weight (depth ControlNets).
-    pub depth: f32,
-    /// Grain pattern.
-    pub seed: u64,
-}
 
 /// Everything the media path needs from a stream's params.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,29 +138,6 @@ fn shape_of(map: &Map<String, Value>) -> Value {
         }
     }
     Value::Object(shape)
-}
-
-/// A palette picked by the prompt's FNV-1a hash: the same prompt always looks the same.
-pub fn palette_for(prompt: &str) -> Palette {
-    let hash = prompt
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
-        .to_le_bytes();
-    // Chroma pairs kept away from neutral grey so every palette is visibly coloured.
-    let tint = |byte: u8| {
-        if byte < 128 {
-            byte / 2 + 32
-        } else {
-            byte / 2 + 96
-        }
-    };
-    Palette {
-        dark: (tint(hash[0]), tint(hash[1])),
-        light: (tint(hash[2]), tint(hash[3])),
-        levels: 3 + hash[4] % 6,
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! posterising, a Sobel edge overlay, depth-like shading, palette toning and grain.
 //! Integer arithmetic on whole rows; no allocation once the scratch buffers exist.
 
-use super::settings::Look;
+use crate::look::Look;
 
 /// Luma of black and of white in limited-range video.
 const BLACK: u8 = 16;
@@ -287,8 +287,8 @@ pub fn is_reloading(picture: &Picture) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::settings::{Palette, palette_for};
     use super::*;
+    use crate::look::{Palette, palette_for};
 
     /// A picture with a gradient and a bright square: texture for every kernel.
     fn textured(width: usize, height: usize) -> Picture {

@@ -5,7 +5,7 @@
 use openh264::decoder::DecodedYUV;
 use openh264::formats::{YUVSlices, YUVSource};
 
-use super::kernels::{self, Picture, PlaneRef};
+use crate::kernels::{self, Picture, PlaneRef};
 
 /// Scales a decoded frame into `picture`, whatever their sizes.
 pub fn scale_decoded(yuv: &DecodedYUV<'_>, picture: &mut Picture) {
