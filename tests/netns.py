@@ -260,7 +260,8 @@ def _create_command(args: argparse.Namespace) -> dict[str, object]:
     if link:
         created["link"] = asdict(link)
         try:
-            created["forwarded"] = ns.forward(args.forward or [], link.rtt_ms, detach=True)[1]
+            ports = args.forward or []
+            created["forwarded"] = ns.forward(ports, link.rtt_ms, detach=True)[1] if ports else {}
         except NamespaceError:
             remove(ns.name)
             raise
