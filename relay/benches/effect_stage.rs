@@ -4,10 +4,13 @@
 
 use std::hint::black_box;
 
+#[path = "../tests/integration/media_support/mod.rs"]
+mod media_support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use openh264::OpenH264API;
+use media_support::Source;
 use openh264::decoder::Decoder;
-use openh264::encoder::{Encoder, EncoderConfig, IntraFramePeriod};
+use openh264::encoder::Encoder;
 use rtc_relay::local::effect::{EffectParams, Look, Picture, Scratch, codec, kernels};
 use serde_json::json;
 
@@ -15,32 +18,16 @@ const SIDE: usize = 512;
 /// Frames in the looped input: two GOPs, so decoding can wrap around at a keyframe.
 const FRAMES: usize = 48;
 
+/// The stage's encoder at 24 fps, a keyframe every second.
 fn encoder() -> Encoder {
-    let config = EncoderConfig::new().intra_frame_period(IntraFramePeriod::from_num_frames(24));
-    Encoder::with_api_config(OpenH264API::from_source(), config).unwrap()
+    codec::encoder(24.0, 24).unwrap()
 }
 
-/// A moving, textured 512² input as H.264 access units.
+/// A moving, textured 512² input as H.264 access units, a keyframe every 24.
 fn input() -> Vec<Vec<u8>> {
-    let mut encoder = encoder();
-    let mut picture = Picture::new(SIDE, SIDE);
+    let mut source = Source::new(SIDE, SIDE);
     (0..FRAMES)
-        .map(|frame| {
-            for y in 0..SIDE {
-                for x in 0..SIDE {
-                    let checker = ((x + frame * 4) / 24 + y / 24).is_multiple_of(2);
-                    let ramp = ((x + y) * 100 / (2 * SIDE)) as u8;
-                    picture.y[y * SIDE + x] = if checker { 50 + ramp } else { 120 + ramp };
-                }
-            }
-            if frame % 24 == 0 {
-                encoder.force_intra_frame();
-            }
-            encoder
-                .encode(&codec::as_source(&picture))
-                .unwrap()
-                .to_vec()
-        })
+        .map(|frame| source.next(frame % 24 == 0))
         .collect()
 }
 

@@ -12,8 +12,14 @@
 //!   receive of its last packet (the server's own cost, and the shortest wait of any packet)
 //!   and of its first packet (the longest wait) to the send of the forwarded packets.
 //!
+//! With `MEDIA_BENCH_EFFECT=1` the streams go through the effect stage instead: publishers
+//! send real 512×512 H.264 (a moving, textured picture), the server decodes, applies the
+//! effect and encodes per stream, and the CPU reported includes the streams' effect threads.
+//! Output frames carry no number, so loss is counted as frames received against frames sent.
+//!
 //! `cargo bench -p rtc-relay --bench media_sfu` (env: `MEDIA_BENCH_STREAMS`, default 8;
-//! `MEDIA_BENCH_SECONDS`, default 10; `MEDIA_BENCH_KBPS`, default 1500).
+//! `MEDIA_BENCH_SECONDS`, default 10; `MEDIA_BENCH_KBPS`, default 1500, synthetic frames only;
+//! `MEDIA_BENCH_EFFECT`, default 0).
 
 #![allow(clippy::print_stdout)]
 
@@ -23,7 +29,7 @@ mod media_support;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use media_support::{PeerEvent, TestPeer, connect, frame_number, h264_frame};
+use media_support::{PeerEvent, Source, TestPeer, connect, frame_number, h264_frame};
 use rtc_relay::local::media::{MediaServer, MediaSettings, whep_path, whip_path};
 use str0m::media::Direction;
 
@@ -40,7 +46,24 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 /// CPU time (user + system) of the calling thread.
 fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    stat_cpu(&std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default())
+}
+
+/// CPU time of this process's effect-stage threads (named `effect-<stream>`).
+fn effect_threads_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .filter(|stat| stat.contains("(effect-"))
+        .map(|stat| stat_cpu(&stat))
+        .sum()
+}
+
+/// User + system time from a `/proc/.../stat` line.
+fn stat_cpu(stat: &str) -> Duration {
     // Fields after the command name (which may contain spaces) start after ") ".
     let fields: Vec<&str> = stat
         .rsplit_once(") ")
@@ -117,14 +140,16 @@ struct Stream {
     viewer: TestPeer,
 }
 
-async fn open_streams(server: &ServerHandle, count: usize) -> Vec<Stream> {
+async fn open_streams(server: &ServerHandle, count: usize, effect: bool) -> Vec<Stream> {
+    let params = if effect {
+        serde_json::json!({"model_id": "stabilityai/sd-turbo", "prompt": "neon city"})
+    } else {
+        serde_json::json!({"skip_diffusion": true})
+    };
     let mut streams = Vec::new();
     for i in 0..count {
         let key = format!("stk_bench{i}");
-        // The SFU path alone: the effect stage has its own benchmark.
-        server
-            .media
-            .open_stream(&key, &serde_json::json!({"skip_diffusion": true}));
+        server.media.open_stream(&key, &params);
         let whip = format!("{}/local{}", server.base, whip_path(&key));
         let mut publisher = connect(&whip, Direction::SendOnly).await;
         publisher
@@ -144,7 +169,12 @@ fn main() {
     let count = env_or("MEDIA_BENCH_STREAMS", 8) as usize;
     let seconds = env_or("MEDIA_BENCH_SECONDS", 10);
     let kbps = env_or("MEDIA_BENCH_KBPS", 1500);
+    let effect = env_or("MEDIA_BENCH_EFFECT", 0) == 1;
     let frame_bytes = (kbps * 1000 / 8 / u64::from(FPS)) as usize;
+    let encoded = effect.then(|| {
+        let mut source = Source::new(512, 512);
+        (0..GOP).map(|n| source.next(n == 0)).collect::<Vec<_>>()
+    });
 
     let server = ServerHandle::start();
     let clients = tokio::runtime::Builder::new_multi_thread()
@@ -152,7 +182,7 @@ fn main() {
         .build()
         .unwrap();
     clients.block_on(async {
-        let mut streams = open_streams(&server, count).await;
+        let mut streams = open_streams(&server, count, effect).await;
 
         // Warm up for a second (first keyframes, str0m buffers), then measure.
         let mut number = 0u32;
@@ -164,18 +194,24 @@ fn main() {
             tick.tick().await;
             if number == warmup_frames {
                 server.media.take_forwarding_delays();
-                measure_start = Some((Instant::now(), server.cpu().await));
+                // What arrived during the warm-up is not counted.
+                for stream in &mut streams {
+                    while stream.viewer.events.try_recv().is_ok() {}
+                }
+                measure_start = Some((Instant::now(), server.cpu().await, effect_threads_cpu()));
             }
             for stream in &streams {
-                let keyframe = number.is_multiple_of(GOP);
-                stream
-                    .publisher
-                    .send_frame(h264_frame(number, keyframe, frame_bytes));
+                let frame = match &encoded {
+                    Some(frames) => frames[(number % GOP) as usize].clone(),
+                    None => h264_frame(number, number.is_multiple_of(GOP), frame_bytes),
+                };
+                stream.publisher.send_frame(frame);
             }
             number += 1;
         }
-        let (started, cpu_before) = measure_start.unwrap();
+        let (started, cpu_before, effect_before) = measure_start.unwrap();
         let cpu_after = server.cpu().await;
+        let effect_after = effect_threads_cpu();
         let wall = started.elapsed();
         let measured: HashSet<u32> = (warmup_frames..number).collect();
 
@@ -183,30 +219,46 @@ fn main() {
         let mut lost_total = 0usize;
         for (i, stream) in streams.iter_mut().enumerate() {
             let mut received = HashSet::new();
+            let mut frames = 0usize;
             while let Ok(Some(event)) =
                 tokio::time::timeout(Duration::from_millis(500), stream.viewer.events.recv()).await
             {
-                if let PeerEvent::Frame(frame, _) = event
-                    && let Some(n) = frame_number(&frame)
-                    && measured.contains(&n)
-                {
-                    received.insert(n);
+                if let PeerEvent::Frame(frame, _) = event {
+                    frames += 1;
+                    if let Some(n) = frame_number(&frame).filter(|n| measured.contains(n)) {
+                        received.insert(n);
+                    }
                 }
             }
-            let mut missing: Vec<u32> = measured.difference(&received).copied().collect();
-            missing.sort_unstable();
-            lost_total += missing.len();
-            println!(
-                "stream {i}: sent {} frames, received {}, missing {missing:?}",
-                measured.len(),
-                received.len()
-            );
+            if effect {
+                lost_total += measured.len().saturating_sub(frames);
+                println!(
+                    "stream {i}: sent {} frames, received {frames} processed",
+                    measured.len()
+                );
+            } else {
+                let mut missing: Vec<u32> = measured.difference(&received).copied().collect();
+                missing.sort_unstable();
+                lost_total += missing.len();
+                println!(
+                    "stream {i}: sent {} frames, received {}, missing {missing:?}",
+                    measured.len(),
+                    received.len()
+                );
+            }
         }
         let sent_total = measured.len() * count;
-        let cpu = (cpu_after - cpu_before).as_secs_f64() / wall.as_secs_f64();
+        let share = |d: Duration| d.as_secs_f64() / wall.as_secs_f64();
+        let cpu = share(cpu_after - cpu_before);
+        let effect_cpu = share(effect_after - effect_before);
         let delays = server.media.take_forwarding_delays();
+        let path = if effect { "effect stage" } else { "SFU" };
         println!(
-            "\n{count} streams, {FPS} fps, {kbps} kbit/s ({frame_bytes} B/frame), {seconds} s"
+            "\n{count} streams through the {path}, {FPS} fps, {} B/frame, {seconds} s",
+            encoded
+                .as_ref()
+                .map_or(frame_bytes, |f| f.iter().map(Vec::len).sum::<usize>()
+                    / f.len())
         );
         println!(
             "frame loss: {lost_total}/{sent_total} = {:.3} %  (budget < 1 %)",
@@ -214,7 +266,12 @@ fn main() {
         );
         println!(
             "server CPU: {:.1} % of one core  (budget <= 25 %)",
-            100.0 * cpu
+            100.0 * (cpu + effect_cpu)
+        );
+        println!(
+            "of which effect threads: {:.1} % of one core, {:.1} % per stream",
+            100.0 * effect_cpu,
+            100.0 * effect_cpu / count as f64
         );
         for (label, mut samples) in [
             ("last packet in -> out", delays.last_packet_us),

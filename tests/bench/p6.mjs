@@ -1,37 +1,22 @@
-// P6: concurrent streams through the local backend's SFU (relay/benches/media_sfu.rs: str0m
-// publishers and viewers over real UDP, 512×512-sized H.264 at 24 fps, one viewer each).
-import { spawn } from "node:child_process";
-import { root } from "./lib/proc.mjs";
+// P6: concurrent streams through the local backend (relay/benches/media_sfu.rs: str0m
+// publishers and viewers over real UDP, 512×512 H.264 at 24 fps, one viewer each): forwarded
+// unchanged, then again through the effect stage.
+import { mediaRun } from "./lib/media-bench.mjs";
 import { summarize } from "./lib/stats.mjs";
 
 const STREAMS = 8;
 
-function sfuRun(seconds) {
-  return new Promise((resolve, reject) => {
-    const child = spawn("cargo", ["bench", "--quiet", "-p", "rtc-relay", "--bench", "media_sfu"], {
-      cwd: root,
-      env: { ...process.env, MEDIA_BENCH_STREAMS: String(STREAMS), MEDIA_BENCH_SECONDS: String(seconds) },
-    });
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", () => {});
-    child.on("exit", (code) => {
-      const loss = out.match(/frame loss: (\d+)\/(\d+)/);
-      const cpu = out.match(/server CPU: ([\d.]+) %/);
-      if (code !== 0 || !loss || !cpu)
-        return reject(new Error(`media_sfu bench failed (${code}): ${out.slice(-500)}`));
-      resolve({ lossPct: (100 * Number(loss[1])) / Number(loss[2]), cpu: Number(cpu[1]) });
-    });
-  });
-}
-
 export async function p6({ runs, seconds }) {
-  const samples = [];
-  for (let i = 0; i < runs; i++) samples.push(await sfuRun(Math.min(seconds, 10)));
-  const loss = summarize(samples.map((s) => s.lossPct));
-  const cpu = summarize(samples.map((s) => s.cpu));
+  const sfu = [];
+  const effect = [];
+  for (let i = 0; i < runs; i++) {
+    sfu.push(await mediaRun({ streams: STREAMS, seconds: Math.min(seconds, 10) }));
+    effect.push(await mediaRun({ streams: STREAMS, seconds: Math.min(seconds, 10), effect: true }));
+  }
+  const loss = summarize(sfu.map((s) => s.lossPct));
+  const cpu = summarize(sfu.map((s) => s.cpu));
+  const effectLoss = summarize(effect.map((s) => s.lossPct));
+  const effectCpu = summarize(effect.map((s) => s.cpu));
   return [
     {
       id: "P6-loss",
@@ -52,6 +37,24 @@ export async function p6({ runs, seconds }) {
       baselineName: "no baseline",
       budget: "≤ 25 %",
       pass: cpu.median <= 25,
+    },
+    {
+      id: "P6-effect-loss",
+      what: `${STREAMS} streams through the effect stage: frames not delivered`,
+      unit: "%",
+      better: "lower",
+      value: effectLoss,
+      baselineName: `${loss.median.toFixed(1)} % forwarded unchanged, same run`,
+      budget: "reference",
+    },
+    {
+      id: "P6-effect-cpu",
+      what: `${STREAMS} streams through the effect stage: relay CPU`,
+      unit: "% of a core",
+      better: "lower",
+      value: effectCpu,
+      baselineName: `${cpu.median.toFixed(1)} % forwarded unchanged, same run`,
+      budget: "reference",
     },
   ];
 }

@@ -17,6 +17,22 @@ after(async () => {
   await relay?.stop();
 });
 
+/** Mean RGB of the processed output as the page shows it (installs the probe the waits use). */
+function outputColour(page) {
+  return page.evaluate(() => {
+    window.outputColour = () => {
+      const video = document.querySelector('video[aria-label="Processed output"]');
+      const ctx = new OffscreenCanvas(64, 64).getContext("2d");
+      ctx.drawImage(video, 0, 0, 64, 64);
+      const data = ctx.getImageData(0, 0, 64, 64).data;
+      const mean = [0, 0, 0];
+      for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c++) mean[c] += data[i + c] / (64 * 64);
+      return mean;
+    };
+    return window.outputColour();
+  });
+}
+
 test("the studio loads the wasm agent and shows the relay's live state", async () => {
   const { page, context, errors } = await openRelayPage(browser, relay, "/");
   const version = page.locator("#wasm-version");
@@ -29,7 +45,7 @@ test("the studio loads the wasm agent and shows the relay's live state", async (
   await context.close();
 });
 
-test("Start streams the test pattern and plays the output; Apply prompt and Stop work", async () => {
+test("Start streams the test pattern and plays the output; Apply changes the picture live; Stop works", async () => {
   const { page, context, errors } = await openRelayPage(browser, relay, "/");
   await page.locator('#wasm-version[data-state="ready"]').waitFor({ timeout: WAIT_MS });
   await page.click('[data-action="start"]');
@@ -75,11 +91,28 @@ test("Start streams the test pattern and plays the output; Apply prompt and Stop
   );
   await screenshot(page, "studio.png");
 
+  // The local backend's effect follows the params: a new prompt picks another palette.
+  const before = await outputColour(page);
   await page.fill('input[name="prompt"]', "an oil painting of a lighthouse");
+  await page.fill('input[name="delta"]', "0.9");
+  await page.fill('input[name="seed"]', "42");
+  await page.selectOption('select[name="passes"]', "2");
   await page.click('[data-action="apply"]');
-  await page.locator('[data-field="log"] li', { hasText: "prompt applied" }).waitFor({ timeout: WAIT_MS });
+  await page.locator('[data-field="log"] li', { hasText: "params applied" }).waitFor({ timeout: WAIT_MS });
   const patched = await relay.api(`/v1/streams/${streamId}`);
-  assert.equal(patched.pipeline_config.params.prompt, "an oil painting of a lighthouse");
+  const params = patched.pipeline_config.params;
+  assert.equal(params.prompt, "an oil painting of a lighthouse");
+  assert.equal(params.delta, 0.9);
+  assert.equal(params.seed, 42);
+  assert.deepEqual(params.t_index_list, [12, 20]);
+  await page.waitForFunction(
+    ([r, g, b]) => {
+      const [r2, g2, b2] = window.outputColour();
+      return Math.hypot(r2 - r, g2 - g, b2 - b) > 12;
+    },
+    before,
+    { timeout: WAIT_MS },
+  );
 
   await page.click('[data-action="stop"]');
   await page

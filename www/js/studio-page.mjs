@@ -8,6 +8,7 @@ import { createBadge } from "./badge.mjs";
 import { createCredentialsPanel } from "./credentials-panel.mjs";
 import { h, replaceChildren, setText } from "./dom.mjs";
 import { formatFrameSettings, shortId } from "./format.mjs";
+import { createHotParams } from "./hot-params.mjs";
 import { createLiveState } from "./live.mjs";
 import { loadPackage, startAgent } from "./media.mjs";
 import { createOutputPlayer } from "./output-player.mjs";
@@ -76,12 +77,7 @@ export function startStudio(root, pageUrl) {
     fileInput,
     h("label", {}, loopInput, " Loop"),
   );
-  const promptInput = h("input", {
-    type: "text",
-    name: "prompt",
-    value: DEFAULT_PROMPT,
-    "aria-label": "Prompt",
-  });
+  const hotParams = createHotParams(DEFAULT_PROMPT);
   const startButton = h(
     "button",
     { type: "button", className: "rtc-button rtc-primary", dataset: { action: "start" } },
@@ -95,7 +91,7 @@ export function startStudio(root, pageUrl) {
   const applyButton = h(
     "button",
     { type: "button", className: "rtc-button", dataset: { action: "apply" }, disabled: true },
-    "Apply prompt",
+    "Apply",
   );
   const message = h("p", { className: "rtc-form-message", role: "alert" });
   const fields = {};
@@ -128,11 +124,10 @@ export function startStudio(root, pageUrl) {
       { className: "rtc-studio-controls" },
       h("label", { className: "rtc-field" }, h("span", {}, "Source"), sourceSelect),
       fileFields,
-      h("label", { className: "rtc-field rtc-prompt" }, h("span", {}, "Prompt"), promptInput),
       startButton,
-      applyButton,
       stopButton,
     ),
+    h("div", { className: "rtc-studio-controls" }, hotParams.element, applyButton),
     message,
     h(
       "div",
@@ -150,6 +145,10 @@ export function startStudio(root, pageUrl) {
     ),
   );
   credentials.refresh();
+  client.getCatalog().then(
+    (catalog) => hotParams.useCatalog(catalog.params),
+    (err) => note(`catalog unavailable: ${err.message}`, "warn"),
+  );
 
   function note(text, level = "info") {
     log.prepend(
@@ -252,10 +251,7 @@ export function startStudio(root, pageUrl) {
         name: "studio",
         pipeline_config: {
           pipeline: catalog.pipeline,
-          params: {
-            model_id: catalog.params.model_id.default,
-            prompt: promptInput.value.trim() || DEFAULT_PROMPT,
-          },
+          params: { model_id: catalog.params.model_id.default, ...hotParams.values() },
         },
       });
       streamId = stream.id;
@@ -292,13 +288,13 @@ export function startStudio(root, pageUrl) {
     }
   }
 
-  async function applyPrompt() {
+  async function applyParams() {
     const id = streamId;
     if (!id) return;
     applyButton.disabled = true;
     try {
-      await client.updateStream(id, { prompt: promptInput.value.trim() });
-      note("prompt applied");
+      await client.updateStream(id, hotParams.values());
+      note("params applied");
     } catch (err) {
       setText(message, err.message);
       note(`update failed: ${err.message}`, "error");
@@ -311,7 +307,7 @@ export function startStudio(root, pageUrl) {
   });
   startButton.addEventListener("click", start);
   stopButton.addEventListener("click", stop);
-  applyButton.addEventListener("click", applyPrompt);
+  applyButton.addEventListener("click", applyParams);
   live.subscribe((state, previous) => {
     if (state.connection !== previous.connection)
       note(`relay events ${state.connection}`, state.connection === "offline" ? "warn" : "info");

@@ -1,8 +1,12 @@
 //! Where the effect's pictures meet openh264: a decoded frame scaled into a [`Picture`], and a
-//! picture seen as the encoder's input. Shared by the media path and the P7 benchmark, so the
+//! picture seen as the encoder's input, and the encoder itself. Shared by the media path and the P7 benchmark, so the
 //! benchmark measures the conversions the stage really does.
 
+use openh264::OpenH264API;
 use openh264::decoder::DecodedYUV;
+use openh264::encoder::{
+    BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode,
+};
 use openh264::formats::{YUVSlices, YUVSource};
 
 use crate::kernels::{self, Picture, PlaneRef};
@@ -36,4 +40,17 @@ pub fn as_source(picture: &Picture) -> YUVSlices<'_> {
         (picture.width, picture.height),
         (picture.width, chroma_width, chroma_width),
     )
+}
+
+/// The stage's encoder: `fps` at most, a keyframe every `keyframe_every` frames unless forced
+/// sooner.
+pub fn encoder(fps: f32, keyframe_every: u32) -> Result<Encoder, openh264::Error> {
+    let config = EncoderConfig::new()
+        // About 0.25 bit per pixel at 512² and 24 fps: clean enough to see the effect.
+        .bitrate(BitRate::from_bps(1_500_000))
+        .max_frame_rate(FrameRate::from_hz(fps))
+        .rate_control_mode(RateControlMode::Bitrate)
+        .skip_frames(false)
+        .intra_frame_period(IntraFramePeriod::from_num_frames(keyframe_every));
+    Encoder::with_api_config(OpenH264API::from_source(), config)
 }

@@ -8,10 +8,9 @@ use crate::media_support;
 use std::time::Duration;
 
 use common::Relay;
-use media_support::{PeerEvent, TestPeer, connect};
+use media_support::{PeerEvent, Source, TestPeer, connect};
 use openh264::decoder::Decoder;
-use openh264::encoder::{Encoder, EncoderConfig, IntraFramePeriod};
-use openh264::formats::{YUVSlices, YUVSource};
+use openh264::formats::YUVSource;
 use rtc_relay::local::effect::Picture;
 use rtc_relay::local::effect::kernels::is_reloading;
 use rtc_relay::local::media::{whep_path, whip_path};
@@ -23,49 +22,6 @@ use str0m::media::Direction;
 const RELOAD_MS: u64 = 2_500;
 /// The publisher's frame interval (25 fps).
 const FRAME_INTERVAL: Duration = Duration::from_millis(40);
-
-/// A moving, textured test picture encoded with openh264, grey chroma throughout: any
-/// colour in the output comes from the effect.
-struct Source {
-    encoder: Encoder,
-    picture: Picture,
-    frame: u32,
-}
-
-impl Source {
-    fn new() -> Self {
-        let config = EncoderConfig::new().intra_frame_period(IntraFramePeriod::from_num_frames(25));
-        Self {
-            encoder: Encoder::with_api_config(openh264::OpenH264API::from_source(), config)
-                .unwrap(),
-            picture: Picture::new(320, 240),
-            frame: 0,
-        }
-    }
-
-    fn next(&mut self, keyframe: bool) -> Vec<u8> {
-        let (w, h) = (self.picture.width, self.picture.height);
-        let shift = self.frame as usize * 3;
-        for y in 0..h {
-            for x in 0..w {
-                let checker = ((x + shift) / 16 + y / 16).is_multiple_of(2);
-                let ramp = (x * 120 / w) as u8;
-                self.picture.y[y * w + x] = if checker { 60 + ramp } else { 110 + ramp };
-            }
-        }
-        self.frame += 1;
-        if keyframe {
-            self.encoder.force_intra_frame();
-        }
-        let cw = self.picture.chroma_width();
-        let source = YUVSlices::new(
-            (&self.picture.y, &self.picture.u, &self.picture.v),
-            (w, h),
-            (w, cw, cw),
-        );
-        self.encoder.encode(&source).unwrap().to_vec()
-    }
-}
 
 /// Decodes what a viewer receives.
 struct Sink {
@@ -141,7 +97,7 @@ impl Session {
         publisher
             .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
             .await;
-        let mut source = Source::new();
+        let mut source = Source::new(320, 240);
         let mut sent = Vec::new();
         // Like a Daydream client, play once the stream is ONLINE.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -295,6 +295,7 @@ impl Driver {
         match produced {
             Produced::Frame { stream, unit } => {
                 let packets = unit.data.len().div_ceil(PACKET_PAYLOAD) as u64;
+                let mut sent = false;
                 for viewer in self
                     .peers
                     .iter_mut()
@@ -302,7 +303,15 @@ impl Driver {
                 {
                     if viewer.write(MediaKind::Video, Sample::from(&unit)) {
                         viewer.counters.forwarded(packets);
+                        sent = true;
                     }
+                }
+                // The same delays as forwarded frames, so the stage's cost shows beside them.
+                if sent {
+                    self.registry.record_forwarding_delay(
+                        unit.completed_at.elapsed(),
+                        unit.network_time.elapsed(),
+                    );
                 }
             }
             Produced::KeyframeWanted { stream } => {
@@ -530,6 +539,7 @@ impl Driver {
                     data: data.data,
                     time: data.time,
                     network_time: data.network_time,
+                    completed_at: now,
                     params: data.params,
                 };
                 let queued = self

@@ -237,7 +237,8 @@ struct DelaySamples {
 /// Whole access units are forwarded, so a packet waits for the rest of its frame:
 /// `last_packet_us` (receive of the packet completing a frame → its forwarded packets sent)
 /// is the server's own cost and the shortest wait of any packet; `first_packet_us` (receive
-/// of the frame's first packet → sent) is the longest.
+/// of the frame's first packet → sent) is the longest. Frames through the effect stage count
+/// from the same receives to the send of the processed frame, so the stage's cost adds to both.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ForwardingDelays {
     /// Per access unit: its last packet in → forwarded out.

@@ -7,11 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
-use openh264::OpenH264API;
 use openh264::decoder::Decoder;
-use openh264::encoder::{
-    BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode,
-};
 use str0m::format::PayloadParams;
 use str0m::media::MediaTime;
 use tokio::sync::mpsc::UnboundedSender;
@@ -36,6 +32,8 @@ pub(super) struct Unit {
     pub(super) time: MediaTime,
     /// When its first packet arrived.
     pub(super) network_time: Instant,
+    /// When its last packet arrived and it went to the stage.
+    pub(super) completed_at: Instant,
     /// The publisher's payload parameters (viewers get the same codec).
     pub(super) params: PayloadParams,
 }
@@ -125,9 +123,11 @@ fn run(
     out: &UnboundedSender<Produced>,
     force_keyframe: &AtomicBool,
 ) -> Result<(), openh264::Error> {
-    let api = OpenH264API::from_source();
     let mut decoder = Decoder::new()?;
-    let mut encoder = Encoder::with_api_config(api, encoder_config())?;
+    let mut encoder = codec::encoder(
+        MAX_FPS as f32,
+        (MAX_FPS * KEYFRAME_INTERVAL.as_secs_f64()) as u32,
+    )?;
     let mut pacer = Pacer::default();
     let mut picture = Picture::new(0, 0);
     let mut scratch = Scratch::default();
@@ -216,18 +216,6 @@ fn run(
         }
     }
     Ok(())
-}
-
-fn encoder_config() -> EncoderConfig {
-    EncoderConfig::new()
-        // About 0.25 bit per pixel at 512² and 24 fps: clean enough to see the effect.
-        .bitrate(BitRate::from_bps(1_500_000))
-        .max_frame_rate(FrameRate::from_hz(MAX_FPS as f32))
-        .rate_control_mode(RateControlMode::Bitrate)
-        .skip_frames(false)
-        .intra_frame_period(IntraFramePeriod::from_num_frames(
-            (MAX_FPS * KEYFRAME_INTERVAL.as_secs_f64()) as u32,
-        ))
 }
 
 #[cfg(test)]

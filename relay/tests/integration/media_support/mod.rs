@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use openh264::encoder::{Encoder, EncoderConfig, IntraFramePeriod};
+use rtc_relay::local::effect::{Picture, codec};
 use rtc_relay::local::media::{MediaServer, MediaSettings, whep_path, whip_path};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -382,5 +384,48 @@ pub async fn pump_until_received(
                 }
             }
         }
+    }
+}
+
+/// A moving, textured test picture encoded with openh264, grey chroma throughout: any
+/// colour in the output comes from the effect.
+pub struct Source {
+    encoder: Encoder,
+    picture: Picture,
+    /// Frames produced so far.
+    pub frame: u32,
+}
+
+impl Source {
+    /// A `width × height` source with a keyframe every 25 frames.
+    pub fn new(width: usize, height: usize) -> Self {
+        let config = EncoderConfig::new().intra_frame_period(IntraFramePeriod::from_num_frames(25));
+        Self {
+            encoder: Encoder::with_api_config(openh264::OpenH264API::from_source(), config)
+                .unwrap(),
+            picture: Picture::new(width, height),
+            frame: 0,
+        }
+    }
+
+    /// The next frame, as Annex B H.264.
+    pub fn next(&mut self, keyframe: bool) -> Vec<u8> {
+        let (w, h) = (self.picture.width, self.picture.height);
+        let shift = self.frame as usize * 3;
+        for y in 0..h {
+            for x in 0..w {
+                let checker = ((x + shift) / 16 + y / 16).is_multiple_of(2);
+                let ramp = (x * 120 / w) as u8;
+                self.picture.y[y * w + x] = if checker { 60 + ramp } else { 110 + ramp };
+            }
+        }
+        self.frame += 1;
+        if keyframe {
+            self.encoder.force_intra_frame();
+        }
+        self.encoder
+            .encode(&codec::as_source(&self.picture))
+            .unwrap()
+            .to_vec()
     }
 }
