@@ -15,6 +15,7 @@ pub mod health;
 pub mod html;
 pub mod hub;
 pub mod leases;
+pub mod link;
 pub mod legacy;
 pub mod local;
 pub mod pixels;
