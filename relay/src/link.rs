@@ -133,11 +133,9 @@ pub fn decode_rgb(header: &FrameHeader, jpeg: &[u8]) -> Result<Vec<u8>, JpegErro
     use zune_jpeg::zune_core::options::DecoderOptions;
 
     rtc_protocol::check_payload(PixelFormat::Jpeg, header.width, header.height, jpeg.len())?;
-    // The header's size caps what the decoder may allocate, whatever the file claims.
-    let options = DecoderOptions::default()
-        .set_max_width(header.width as usize)
-        .set_max_height(header.height as usize)
-        .jpeg_set_out_colorspace(ColorSpace::RGB);
+    // Only the file's headers are read before its size is compared with the frame header's;
+    // the pixels are allocated after, at the (already capped) header size.
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
     decoder
         .decode_headers()
@@ -286,9 +284,11 @@ mod tests {
                 actual_height: 16
             })
         );
-        // Smaller than the JPEG: the decoder refuses to go past the header's size.
         let smaller = FrameHeader { height: 8, ..good };
-        assert!(decode_rgb(&smaller, payload).is_err());
+        assert!(matches!(
+            decode_rgb(&smaller, payload),
+            Err(JpegError::SizeMismatch { actual_height: 16, .. })
+        ));
 
         let truncated = &payload[..payload.len() / 2];
         assert!(decode_rgb(&good, truncated).is_err());

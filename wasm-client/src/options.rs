@@ -1,6 +1,7 @@
 //! Reads the option objects passed from JavaScript. Read by hand rather than through serde:
 //! the generic deserializer costs far more code than these few typed fields.
 
+use rtc_protocol::LinkChoice;
 use wasm_bindgen::JsValue;
 
 use crate::agent::AgentOptions;
@@ -136,5 +137,16 @@ pub(crate) fn agent(value: &JsValue) -> Result<AgentOptions> {
         reconnect: reconnect(&o, WHAT)?,
         stats_interval_ms: count(&o, WHAT, "statsIntervalMs")?,
         source: source(&o, WHAT)?,
+        link: match string(&o, WHAT, "link")?.as_deref() {
+            None | Some("auto") => None,
+            Some("raw") => Some(LinkChoice::Raw),
+            Some("jpeg") => Some(LinkChoice::Jpeg),
+            Some(_) => return Err(invalid(WHAT, "link", "\"auto\", \"raw\" or \"jpeg\"")),
+        },
+        jpeg_quality: match count(&o, WHAT, "jpegQuality")? {
+            None => None,
+            Some(q @ 1..=100) => Some(q as u8),
+            Some(_) => return Err(invalid(WHAT, "jpegQuality", "a whole number from 1 to 100")),
+        },
     })
 }

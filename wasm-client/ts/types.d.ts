@@ -92,12 +92,21 @@ export interface AgentOptions {
   statsIntervalMs?: number;
   /** Track source of the publishers. */
   source?: "auto" | "generator" | "canvas";
+  /**
+   * How frames cross the agent socket. "auto" (default): the relay decides, raw pixels when
+   * the browser is on its machine, JPEG when the pack's proxy says it is elsewhere.
+   */
+  link?: "auto" | "raw" | "jpeg";
+  /** JPEG quality (1-100) on a compressed link. Default: the relay's (80). */
+  jpegQuality?: number;
 }
 
 /** Figures from getStats, as reported to the relay (snake_case, as on the socket). */
 export interface StreamStats {
   frames?: number;
   frames_dropped?: number;
+  /** Player: frames not sent back because the socket still held the previous one. */
+  frames_skipped?: number;
   fps?: number;
   bitrate_kbps?: number;
   rtt_ms?: number;

@@ -236,6 +236,10 @@ pub struct StreamStats {
     /// Frames dropped on the way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames_dropped: Option<u64>,
+    /// Player: decoded frames not sent back because the agent socket still held the previous
+    /// one (a slow link; newest wins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames_skipped: Option<u64>,
     /// Frames per second over the last interval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fps: Option<f64>,
