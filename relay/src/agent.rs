@@ -589,6 +589,11 @@ where
             {
                 in_flight.sent(entry.index, header.sequence);
             }
+            entry
+                .frames
+                .counters
+                .sent_bytes
+                .fetch_add(message.len() as u64, Ordering::Relaxed);
             sink.send(Message::Binary(message)).await?;
         }
     }
@@ -863,6 +868,11 @@ async fn handle_frame(state: &AppState, peer: &Peer, data: &Bytes) {
             format!("this agent does not play {:?}", entry.id),
         );
     }
+    entry
+        .frames
+        .counters
+        .output_bytes
+        .fetch_add(data.len() as u64, Ordering::Relaxed);
     let (header, pixels) = if header.format == PixelFormat::Jpeg {
         // Decoded here, once, so every reader of the output gets pixels; off the runtime,
         // since a 720p frame takes milliseconds.

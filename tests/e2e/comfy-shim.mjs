@@ -239,9 +239,10 @@ function serveFile(res, dir, relative) {
  * Starts the pack's routes and proxy (a Python process); resolves once it listens. In front of
  * the relay at `relayUrl`, or, with `supervised` (extra environment: RTC_RELAY_BIN,
  * RTC_RELAY_STATE_DIR...), in front of a relay the pack's own supervisor starts and watches.
- * The token goes through the environment, as the pack keeps it out of argv.
+ * The token goes through the environment, as the pack keeps it out of argv. With
+ * `clientsRemote`, every client counts as remote (as behind a reverse proxy).
  */
-export function startPackProxy({ relayUrl, token, supervised = null }) {
+export function startPackProxy({ relayUrl, token, supervised = null, clientsRemote = false }) {
   const python = process.env.PYTHON ?? join(root, ".venv", "bin", "python");
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith("DAYDREAM_") && !k.startsWith("RTC_")),
@@ -249,6 +250,7 @@ export function startPackProxy({ relayUrl, token, supervised = null }) {
   const env = supervised
     ? { ...clean, ...supervised, RTC_PROXY_SUPERVISED: "1" }
     : { ...clean, RTC_PROXY_RELAY_URL: relayUrl, RTC_PROXY_RELAY_TOKEN: token };
+  if (clientsRemote) env.RTC_PROXY_CLIENTS_REMOTE = "1";
   const child = spawn(python, [join(root, "tests", "e2e", "pack_proxy.py")], {
     env,
     stdio: ["pipe", "pipe", "inherit"],

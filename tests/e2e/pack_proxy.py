@@ -8,6 +8,10 @@ Two ways to find the relay, both through the environment (never argv):
 - RTC_PROXY_SUPERVISED=1: the pack's own supervisor starts and watches the relay, as inside
   ComfyUI (RTC_RELAY_BIN, RTC_RELAY_STATE_DIR, RTC_RELAY_PORT say which binary and where).
 
+RTC_PROXY_CLIENTS_REMOTE=1 serves every request as if through a reverse proxy in front of
+ComfyUI (with `X-Forwarded-For`), so the browser on this machine counts as remote: the
+pack's proxy then tells the relay to use a compressed frame link.
+
 Prints `listening on http://ADDR` once ready, and serves until stdin closes.
 """
 
@@ -54,8 +58,18 @@ async def serve() -> None:
         own = RelayOfTheTest()
         routes.register(table, lambda: own)
     relay_proxy.register(table)
+    middlewares = []
+    if os.environ.get("RTC_PROXY_CLIENTS_REMOTE") == "1":
+
+        @web.middleware
+        async def forwarded(request: web.Request, handler):  # noqa: ANN001, ANN202
+            headers = request.headers.copy()
+            headers["X-Forwarded-For"] = "203.0.113.7"
+            return await handler(request.clone(headers=headers))
+
+        middlewares.append(forwarded)
     # ComfyUI's own limit for request bodies (raw frames are posted through the proxy).
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=middlewares)
     app.add_routes(table)
     # Tests stop the proxy with sockets still open; their handlers need not be waited for.
     runner = web.AppRunner(app, shutdown_timeout=1.0)
