@@ -6,6 +6,7 @@
 // use the pack's own conversion and relay client.
 import { randomBytes } from "node:crypto";
 import { launchBareChromium } from "../e2e/bare-chromium.mjs";
+import { startPackProxy } from "../e2e/comfy-shim.mjs";
 import { startRelay } from "../e2e/harness.mjs";
 import { python, runJson } from "./lib/proc.mjs";
 import { startPython } from "./lib/servers.mjs";
@@ -36,12 +37,20 @@ async function until(what, check, timeoutMs = 30000) {
 
 /**
  * VideoFrames per second the page's agent made from frames the Python side posted, with the
- * rate at each stage on the way: posted, taken by the relay, handed to the agent socket.
+ * rate at each stage on the way: posted, taken by the relay, handed to the agent socket, and
+ * the bytes per frame the socket carried. `route` "proxy" loads the page from the pack's
+ * proxy (tests/e2e/pack_proxy.py, listening on `proxyHost`), so the agent socket crosses it as
+ * in ComfyUI; `link` ("raw", "jpeg") overrides the relay's choice of link.
  */
-async function productRun({ bare, seconds }, { width, height }) {
+async function productRun({ bare, seconds, proxyHost }, { width, height }, { route = "direct", link } = {}) {
   const token = randomBytes(16).toString("hex");
   const relay = await startRelay({ env: { RTC_RELAY_TOKEN: token } });
-  const page = await bare.open(`${relay.url}/agent.html?camera=1&token=${token}`);
+  const pack =
+    route === "proxy" ? await startPackProxy({ relayUrl: relay.url, token, host: proxyHost }) : null;
+  const query = `camera=1${link ? `&link=${link}` : ""}`;
+  const page = await bare.open(
+    pack ? `${pack.url}/rtc/ui/agent.html?${query}` : `${relay.url}/agent.html?${query}&token=${token}`,
+  );
   try {
     await page.waitFor(`document.querySelector("#state")?.dataset.state === "connected"`);
     const stream = await json(relay.url, token, "POST", "/v1/streams", {
@@ -79,10 +88,59 @@ async function productRun({ bare, seconds }, { width, height }) {
       posted: pushed.posted_fps,
       received: rate("received"),
       sent: rate("sent"),
+      bytesPerFrame:
+        (relayAfter.sent_bytes - relayBefore.sent_bytes) / Math.max(1, relayAfter.sent - relayBefore.sent),
     };
   } finally {
     await page.close();
+    await pack?.stop();
     await relay.stop();
+  }
+}
+
+const LINKS = [
+  { route: "proxy", link: "raw" },
+  { route: "proxy", link: "jpeg" },
+  { route: "direct", link: "jpeg" },
+];
+
+/**
+ * P1 by route and link: straight to the relay or through the pack's proxy, raw or JPEG, with
+ * the direct raw hand-off (P1 itself) as the baseline of the same run.
+ */
+export async function p1Links(ctx) {
+  const bare = await launchBareChromium();
+  try {
+    const rows = [];
+    for (const size of SIZES) {
+      const direct = [];
+      const variants = LINKS.map(() => []);
+      for (let i = 0; i < ctx.runs; i++) {
+        direct.push(await productRun({ ...ctx, bare }, size, { link: "raw" }));
+        for (const [n, variant] of LINKS.entries()) {
+          variants[n].push(await productRun({ ...ctx, bare }, size, variant));
+        }
+      }
+      const baseline = summarize(direct.map((r) => r.fps));
+      const kb = (runs) => (summarize(runs.map((r) => r.bytesPerFrame)).median / 1024).toFixed(0);
+      for (const [n, { route, link }] of LINKS.entries()) {
+        const id = `P1-${route}-${link}-${size.width}x${size.height}`;
+        rows.push({
+          id,
+          what: `node → relay → VideoFrame via ${route}, ${link} link, ${size.width}×${size.height}`,
+          unit: "fps",
+          better: "higher",
+          value: summarize(variants[n].map((r) => r.fps)),
+          baseline,
+          baselineName: "direct raw link",
+          budget: "reference",
+          note: `${id}: ${kb(variants[n])} KB per frame on the agent socket (direct raw ${kb(direct)} KB)`,
+        });
+      }
+    }
+    return rows;
+  } finally {
+    await bare.close();
   }
 }
 

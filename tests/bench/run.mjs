@@ -1,6 +1,6 @@
 // Runs the benchmark suite (DESIGN P1–P6) with baselines measured in the same run, prints the
 // table, and writes docs/benchmarks.json, docs/benchmarks.png and the README section.
-// Usage: node tests/bench/run.mjs [--runs N] [--seconds S] [--only P2,P4]
+// Usage: node tests/bench/run.mjs [--runs N] [--seconds S] [--only P2,P4] [--proxy-host ADDR]
 import { writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
@@ -10,7 +10,7 @@ import { root } from "./lib/proc.mjs";
 import { chartSvg, tableLines, updateReadme } from "./lib/report.mjs";
 import { startPython } from "./lib/servers.mjs";
 import { servePages } from "./lib/static-server.mjs";
-import { p1, p3 } from "./p1.mjs";
+import { p1, p1Links, p3 } from "./p1.mjs";
 import { p2Floor, p2Product, p2Server } from "./p2.mjs";
 import { p4 } from "./p4.mjs";
 import { p5 } from "./p5.mjs";
@@ -22,6 +22,9 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "15" },
     only: { type: "string", default: "" },
     "no-write": { type: "boolean", default: false },
+    // Address the pack's proxy listens on for P1L (the page loads from it): point it at an
+    // interface a browser in another network namespace reaches, to measure across a link.
+    "proxy-host": { type: "string", default: "127.0.0.1" },
   },
 });
 const runs = Math.max(3, Number(values.runs));
@@ -32,6 +35,7 @@ const wanted = (id) => !only || only.has(id);
 const ctx = {
   runs,
   seconds,
+  proxyHost: values["proxy-host"],
   relayRelease: process.env.RTC_RELAY_BIN ?? `${root}target/release/rtc-relay`,
   pages: await servePages(),
   browser: await launchBrowser(),
@@ -65,6 +69,7 @@ async function measure(id, fn) {
 
 try {
   await measure("P1", () => p1(ctx));
+  await measure("P1L", () => p1Links(ctx));
   await measure("P2", async () => {
     const floor = perRun(await p2Floor(ctx));
     notes.push(breakdownNote("floor", floor.breakdown));

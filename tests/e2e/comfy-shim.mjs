@@ -240,9 +240,10 @@ function serveFile(res, dir, relative) {
  * the relay at `relayUrl`, or, with `supervised` (extra environment: RTC_RELAY_BIN,
  * RTC_RELAY_STATE_DIR...), in front of a relay the pack's own supervisor starts and watches.
  * The token goes through the environment, as the pack keeps it out of argv. With
- * `clientsRemote`, every client counts as remote (as behind a reverse proxy).
+ * `clientsRemote`, every client counts as remote (as behind a reverse proxy); `host` is the
+ * address it listens on (default 127.0.0.1).
  */
-export function startPackProxy({ relayUrl, token, supervised = null, clientsRemote = false }) {
+export function startPackProxy({ relayUrl, token, supervised = null, clientsRemote = false, host }) {
   const python = process.env.PYTHON ?? join(root, ".venv", "bin", "python");
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith("DAYDREAM_") && !k.startsWith("RTC_")),
@@ -251,6 +252,7 @@ export function startPackProxy({ relayUrl, token, supervised = null, clientsRemo
     ? { ...clean, ...supervised, RTC_PROXY_SUPERVISED: "1" }
     : { ...clean, RTC_PROXY_RELAY_URL: relayUrl, RTC_PROXY_RELAY_TOKEN: token };
   if (clientsRemote) env.RTC_PROXY_CLIENTS_REMOTE = "1";
+  if (host) env.RTC_PROXY_HOST = host;
   const child = spawn(python, [join(root, "tests", "e2e", "pack_proxy.py")], {
     env,
     stdio: ["pipe", "pipe", "inherit"],

@@ -12,6 +12,8 @@ RTC_PROXY_CLIENTS_REMOTE=1 serves every request as if through a reverse proxy in
 ComfyUI (with `X-Forwarded-For`), so the browser on this machine counts as remote: the
 pack's proxy then tells the relay to use a compressed frame link.
 
+RTC_PROXY_HOST is the address to listen on (default 127.0.0.1).
+
 Prints `listening on http://ADDR` once ready, and serves until stdin closes.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -62,7 +65,9 @@ async def serve() -> None:
     if os.environ.get("RTC_PROXY_CLIENTS_REMOTE") == "1":
 
         @web.middleware
-        async def forwarded(request: web.Request, handler):  # noqa: ANN001, ANN202
+        async def forwarded(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
             headers = request.headers.copy()
             headers["X-Forwarded-For"] = "203.0.113.7"
             return await handler(request.clone(headers=headers))
@@ -74,7 +79,7 @@ async def serve() -> None:
     # Tests stop the proxy with sockets still open; their handlers need not be waited for.
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, os.environ.get("RTC_PROXY_HOST", "127.0.0.1"), 0)
     await site.start()
     host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
     sys.stdout.write(f"listening on http://{host}:{port}\n")
