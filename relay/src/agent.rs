@@ -31,8 +31,8 @@ use axum::routing::get;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use rtc_protocol::{
-    AgentMessage, AgentRole, FRAME_HEADER_LEN, FrameHeader, LeaseGrant, LinkFormat,
-    OutputRequest, PROTOCOL_VERSION, PixelFormat, RelayMessage,
+    AgentMessage, AgentRole, FRAME_HEADER_LEN, FrameHeader, LeaseGrant, LinkFormat, OutputRequest,
+    PROTOCOL_VERSION, PixelFormat, RelayMessage,
 };
 use tokio::sync::{Notify, mpsc};
 
@@ -160,20 +160,12 @@ fn grant(entry: &StreamEntry, whip_url: String) -> LeaseGrant {
     }
 }
 
-/// The played-back frames come back as JPEG on a compressed link; on a raw one as I420 to an
-/// agent that works in I420 (what the browser's decoder gives, and 3/8 of RGBA's bytes),
-/// else RGBA as before.
 fn play(entry: &StreamEntry, peer: &Peer) -> RelayMessage {
-    let format = match (peer.link.format, peer.prefer_i420) {
-        (LinkFormat::Jpeg, _) => PixelFormat::Jpeg,
-        (LinkFormat::Raw, true) => PixelFormat::I420,
-        (LinkFormat::Raw, false) => PixelFormat::Rgba8,
-    };
     RelayMessage::Play(OutputRequest {
         stream_id: entry.id.clone(),
         stream_index: entry.index,
         whep_url: format!("/v1/streams/{}/whep", entry.id),
-        format,
+        format: crate::link::output_format(peer.link.format, peer.prefer_i420),
     })
 }
 
@@ -244,7 +236,9 @@ fn perform(
         }
         Action::Play { agent, stream } => {
             if let Some(entry) = stream_of(&stream) {
-                state.agents.with(&agent, |c| c.send(&play(&entry, &c.peer)));
+                state
+                    .agents
+                    .with(&agent, |c| c.send(&play(&entry, &c.peer)));
             }
         }
         Action::Stop {
@@ -606,7 +600,8 @@ where
 /// of RGB and what the page's encoder consumes anyway). A frame that cannot be converted goes
 /// as it is, and the agent reports the fault.
 async fn for_link(message: Bytes, peer: &Peer) -> Bytes {
-    let (format, quality, prefer_i420) = (peer.link.format, peer.link.jpeg_quality, peer.prefer_i420);
+    let (format, quality, prefer_i420) =
+        (peer.link.format, peer.link.jpeg_quality, peer.prefer_i420);
     if format == LinkFormat::Raw && !prefer_i420 {
         return message;
     }

@@ -6,7 +6,9 @@
 
 use std::sync::Mutex;
 
-use rtc_protocol::{FRAME_HEADER_LEN, FrameError, FrameHeader, LinkChoice, LinkFormat, PixelFormat};
+use rtc_protocol::{
+    FRAME_HEADER_LEN, FrameError, FrameHeader, LinkChoice, LinkFormat, PixelFormat,
+};
 use thiserror::Error;
 
 use crate::lock;
@@ -64,6 +66,17 @@ pub fn choose(choice: Option<LinkChoice>, quality: Option<u8>, locality: Localit
     Link {
         format,
         jpeg_quality: quality.unwrap_or(DEFAULT_JPEG_QUALITY).clamp(1, 100),
+    }
+}
+
+/// The format `play` asks the player to return frames in: JPEG on a compressed link; on a raw
+/// one I420 to an agent that works in I420 (what the browser's decoder gives, so the copy-out
+/// needs no conversion, and 3/8 of RGBA's bytes), else RGBA as before.
+pub fn output_format(link: LinkFormat, prefer_i420: bool) -> PixelFormat {
+    match (link, prefer_i420) {
+        (LinkFormat::Jpeg, _) => PixelFormat::Jpeg,
+        (LinkFormat::Raw, true) => PixelFormat::I420,
+        (LinkFormat::Raw, false) => PixelFormat::Rgba8,
     }
 }
 
@@ -229,10 +242,10 @@ mod tests {
         assert_eq!(format(Some(LinkChoice::Raw), remote), LinkFormat::Raw);
         assert_eq!(format(Some(LinkChoice::Jpeg), here), LinkFormat::Jpeg);
         assert_eq!(choose(None, Some(0), here).jpeg_quality, 1);
-        assert_eq!(
-            choose(None, None, here).jpeg_quality,
-            DEFAULT_JPEG_QUALITY
-        );
+        assert_eq!(output_format(LinkFormat::Jpeg, true), PixelFormat::Jpeg);
+        assert_eq!(output_format(LinkFormat::Raw, true), PixelFormat::I420);
+        assert_eq!(output_format(LinkFormat::Raw, false), PixelFormat::Rgba8);
+        assert_eq!(choose(None, None, here).jpeg_quality, DEFAULT_JPEG_QUALITY);
     }
 
     #[test]
@@ -250,7 +263,13 @@ mod tests {
             let h = header(format, 64, 48);
             let jpeg = encode_message(&h.encode_with(&pixels), 80).unwrap();
             let (back, payload) = FrameHeader::decode(&jpeg).unwrap();
-            assert_eq!(back, FrameHeader { format: PixelFormat::Jpeg, ..h });
+            assert_eq!(
+                back,
+                FrameHeader {
+                    format: PixelFormat::Jpeg,
+                    ..h
+                }
+            );
             assert!(payload.len() < pixels.len() / 4, "{} bytes", payload.len());
             let rgb = decode_rgb(&back, payload).unwrap();
             let want = halves(64, 48);
@@ -287,7 +306,10 @@ mod tests {
         let smaller = FrameHeader { height: 8, ..good };
         assert!(matches!(
             decode_rgb(&smaller, payload),
-            Err(JpegError::SizeMismatch { actual_height: 16, .. })
+            Err(JpegError::SizeMismatch {
+                actual_height: 16,
+                ..
+            })
         ));
 
         let truncated = &payload[..payload.len() / 2];

@@ -876,10 +876,9 @@ impl FrameSink for SocketSink {
                 frame.close();
                 let (jpeg, width, height) = encoded?;
                 let head = js_sys::Uint8Array::from(&header(width, height).encode()[..]);
-                let message = web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of2(
-                    &head, &jpeg,
-                ))
-                .map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "Blob", &e))?;
+                let message =
+                    web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of2(&head, &jpeg))
+                        .map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "Blob", &e))?;
                 last_len.set(message.size() as u32);
                 let _ = ws.send_with_blob(&message);
                 Ok(())

@@ -107,7 +107,9 @@ pub fn close(value: &JsValue) {
 }
 
 /// Awaits the promise a JS method call returned.
-async fn settle(call: std::result::Result<JsValue, JsValue>) -> std::result::Result<JsValue, JsValue> {
+async fn settle(
+    call: std::result::Result<JsValue, JsValue>,
+) -> std::result::Result<JsValue, JsValue> {
     JsFuture::from(js_sys::Promise::unchecked_from_js(call?)).await
 }
 
@@ -141,7 +143,10 @@ pub async fn from_jpeg(
         frame.close();
         return Err(ClientError::new(
             ErrorCode::InvalidFrame,
-            format!("JPEG frame is {}x{}, its header says {width}x{height}", size.0, size.1),
+            format!(
+                "JPEG frame is {}x{}, its header says {width}x{height}",
+                size.0, size.1
+            ),
         ));
     }
     Ok(frame)
