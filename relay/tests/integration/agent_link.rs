@@ -39,10 +39,10 @@ async fn agent_from(relay: &Relay, locality: Option<&str>, hello: Value) -> (Ws,
 
 fn hello(extra: Value) -> Value {
     let mut hello = json!({"type": "hello", "protocol": 1, "publish": true});
-    hello
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
+    let Value::Object(extra) = extra else {
+        panic!("hello fields must be an object")
+    };
+    hello.as_object_mut().unwrap().extend(extra);
     hello
 }
 
