@@ -859,50 +859,58 @@ impl FrameSink for SocketSink {
             height,
             format,
         };
-        if let Some(quality) = self.jpeg_quality {
+        // The canvas is made once and reused: a JPEG link encodes every returned frame.
+        let jpeg = self.jpeg_quality.map(|quality| {
             let canvas = self.canvas.borrow().clone();
-            let canvas = match canvas.map_or_else(|| web_sys::OffscreenCanvas::new(1, 1), Ok) {
-                Ok(canvas) => canvas,
-                Err(e) => {
-                    let err = ClientError::js(ErrorCode::Unsupported, "OffscreenCanvas", &e);
-                    return Box::pin(async move { Err(err) });
-                }
-            };
-            *self.canvas.borrow_mut() = Some(canvas.clone());
-            return Box::pin(async move {
-                let frame =
-                    frame.map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "clone", &e))?;
-                let encoded = frames::to_jpeg(&frame, &canvas, f64::from(quality) / 100.0).await;
-                frame.close();
-                let (jpeg, width, height) = encoded?;
-                let head = js_sys::Uint8Array::from(&header(width, height).encode()[..]);
-                let message =
-                    web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of2(&head, &jpeg))
-                        .map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "Blob", &e))?;
-                last_len.set(message.size() as u32);
-                let _ = ws.send_with_blob(&message);
-                Ok(())
-            });
-        }
+            let canvas = canvas.map_or_else(|| web_sys::OffscreenCanvas::new(1, 1), Ok);
+            if let Ok(c) = &canvas {
+                *self.canvas.borrow_mut() = Some(c.clone());
+            }
+            (canvas, f64::from(quality) / 100.0)
+        });
         Box::pin(async move {
             let frame = frame.map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "clone", &e))?;
-            let copied = frames::to_pixels(&frame, format, FRAME_HEADER_LEN).await;
+            let sent = match jpeg {
+                Some((canvas, quality)) => send_jpeg(&ws, &frame, canvas, quality, header).await,
+                None => frames::to_pixels(&frame, format, FRAME_HEADER_LEN)
+                    .await
+                    .map(|(buffer, width, height)| {
+                        let marker = markers::read_frame(
+                            format,
+                            width,
+                            height,
+                            (buffer.length() as usize).saturating_sub(FRAME_HEADER_LEN),
+                            |i| buffer.get_index((FRAME_HEADER_LEN + i) as u32),
+                        );
+                        latency.borrow_mut().returned(marker, js::now_ms());
+                        buffer
+                            .subarray(0, FRAME_HEADER_LEN as u32)
+                            .copy_from(&header(width, height).encode());
+                        let _ = ws.send_with_js_u8_array(&buffer);
+                        buffer.length()
+                    }),
+            };
             frame.close();
-            let (buffer, width, height) = copied?;
-            let marker = markers::read_frame(
-                format,
-                width,
-                height,
-                (buffer.length() as usize).saturating_sub(FRAME_HEADER_LEN),
-                |i| buffer.get_index((FRAME_HEADER_LEN + i) as u32),
-            );
-            latency.borrow_mut().returned(marker, js::now_ms());
-            buffer
-                .subarray(0, FRAME_HEADER_LEN as u32)
-                .copy_from(&header(width, height).encode());
-            last_len.set(buffer.length());
-            let _ = ws.send_with_js_u8_array(&buffer);
+            last_len.set(sent?);
             Ok(())
         })
     }
+}
+
+/// Encodes `frame` as a JPEG and sends it with its header as one `Blob` (the JPEG never enters
+/// wasm memory); returns the message's size.
+async fn send_jpeg(
+    ws: &WebSocket,
+    frame: &VideoFrame,
+    canvas: std::result::Result<web_sys::OffscreenCanvas, JsValue>,
+    quality: f64,
+    header: impl Fn(u32, u32) -> FrameHeader,
+) -> Result<u32> {
+    let fail = |e: JsValue| ClientError::js(ErrorCode::InvalidFrame, "JPEG frame", &e);
+    let (jpeg, width, height) = frames::to_jpeg(frame, &canvas.map_err(fail)?, quality).await?;
+    let head = js_sys::Uint8Array::from(&header(width, height).encode()[..]);
+    let message =
+        web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of2(&head, &jpeg)).map_err(fail)?;
+    let _ = ws.send_with_blob(&message);
+    Ok(message.size() as u32)
 }

@@ -134,7 +134,7 @@ pub async fn from_jpeg(
     let _ = js::call(&decoder, "close", &[]);
     let image: VideoFrame = js::get(&decoded.map_err(fail)?, "image").unchecked_into();
     let init = VideoFrameInit::new();
-    init.set_timestamp(timestamp_us);
+    init.set_timestamp_f64(timestamp_us);
     let frame = VideoFrame::new_with_video_frame_and_video_frame_init(&image, &init);
     let size = (image.display_width(), image.display_height());
     image.close();
@@ -143,10 +143,7 @@ pub async fn from_jpeg(
         frame.close();
         return Err(ClientError::new(
             ErrorCode::InvalidFrame,
-            format!(
-                "JPEG frame is {}x{}, its header says {width}x{height}",
-                size.0, size.1
-            ),
+            "JPEG frame of another size than its header says",
         ));
     }
     Ok(frame)

@@ -219,8 +219,8 @@ pub fn decode(text: &str) -> Result<RelayMessage> {
             } else {
                 LinkFormat::Raw
             },
-            jpeg_quality: fields.whole("jpeg_quality").ok().map(|q| q.min(100) as u8),
-            max_in_flight: fields.whole("max_in_flight").ok(),
+            jpeg_quality: js::number(&fields.0, "jpeg_quality").map(|q| q as u8),
+            max_in_flight: js::number(&fields.0, "max_in_flight").map(|n| n as u32),
         },
         "publish" => RelayMessage::Publish(fields.grant()?),
         "settings" => RelayMessage::Settings(fields.grant()?),
