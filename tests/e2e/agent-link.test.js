@@ -38,7 +38,7 @@ test("a remote browser publishes and plays back through JPEG, and Frame Output g
   await page.goto(`${pack.url}/rtc/ui/agent.html?camera=1`);
   await page.locator('#state[data-state="connected"]').waitFor({ timeout: 15000 });
 
-  const { id } = await api.createStream({ ...SIZE, params: { skip_diffusion: true } });
+  const { id } = await api.createStream(SIZE);
   const live = await until("the publisher to be live", async () => {
     const s = await api.stream(id);
     return s.publisher?.state === "live" ? s : undefined;
