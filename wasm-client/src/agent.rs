@@ -49,8 +49,6 @@ pub(crate) struct AgentOptions {
     /// Frame link asked of the relay (default `auto`: raw on this machine, JPEG across a
     /// network).
     pub link: Option<LinkChoice>,
-    /// JPEG quality (1–100) on a compressed link.
-    pub jpeg_quality: Option<u8>,
 }
 
 /// Connection state of the agent socket.
@@ -298,7 +296,8 @@ impl Agent {
             // The publisher turns I420 straight into a VideoFrame; RGB would need expanding.
             prefer_i420: true,
             link: Some(self.options.link.unwrap_or(LinkChoice::Auto)),
-            jpeg_quality: self.options.jpeg_quality,
+            // The relay's quality: one setting for both directions.
+            jpeg_quality: None,
             acks: true,
         });
     }
@@ -909,8 +908,8 @@ async fn send_jpeg(
     let fail = |e: JsValue| ClientError::js(ErrorCode::InvalidFrame, "JPEG frame", &e);
     let (jpeg, width, height) = frames::to_jpeg(frame, &canvas.map_err(fail)?, quality).await?;
     let head = js_sys::Uint8Array::from(&header(width, height).encode()[..]);
-    let message =
-        web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of2(&head, &jpeg)).map_err(fail)?;
+    let message = web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of2(&head, &jpeg))
+        .map_err(fail)?;
     let _ = ws.send_with_blob(&message);
     Ok(message.size() as u32)
 }

@@ -141,12 +141,7 @@ pub(crate) fn agent(value: &JsValue) -> Result<AgentOptions> {
             None | Some("auto") => None,
             Some("raw") => Some(LinkChoice::Raw),
             Some("jpeg") => Some(LinkChoice::Jpeg),
-            Some(_) => return Err(invalid(WHAT, "link", "\"auto\", \"raw\" or \"jpeg\"")),
-        },
-        jpeg_quality: match count(&o, WHAT, "jpegQuality")? {
-            None => None,
-            Some(q @ 1..=100) => Some(q as u8),
-            Some(_) => return Err(invalid(WHAT, "jpegQuality", "a whole number from 1 to 100")),
+            Some(_) => return Err(invalid(WHAT, "link", "auto, raw or jpeg")),
         },
     })
 }

@@ -97,8 +97,6 @@ export interface AgentOptions {
    * the browser is on its machine, JPEG when the pack's proxy says it is elsewhere.
    */
   link?: "auto" | "raw" | "jpeg";
-  /** JPEG quality (1-100) on a compressed link. Default: the relay's (80). */
-  jpegQuality?: number;
 }
 
 /** Figures from getStats, as reported to the relay (snake_case, as on the socket). */
