@@ -433,7 +433,7 @@ impl Agent {
             header.width,
             header.height,
             header.capture_us as f64,
-            &pixels,
+            pixels,
         ) {
             Ok(()) => {
                 slot.frames_in += 1;
