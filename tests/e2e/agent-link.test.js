@@ -61,6 +61,12 @@ test("a remote browser publishes and plays back through JPEG, and Frame Output g
   assert.equal(sink.stats.height, SIZE.height);
   const stream = await api.stream(id);
   assert.equal(stream.player.link, "jpeg");
+  const { sent, sent_bytes: down, output_sequence: back, output_bytes: up } = stream.frames;
+  const raw = SIZE.width * SIZE.height * 1.5;
+  console.log(
+    `JPEG link, bytes per frame: to the page ${(down / sent).toFixed(0)}, back ${(up / back).toFixed(0)} (raw I420 ${raw})`,
+  );
+  assert.ok(down / sent < raw / 4 && up / back < raw / 4, JSON.stringify(stream.frames));
   const [info] = await page.evaluate(() => window.agent.streams());
   assert.ok(info.framesIn > 0 && info.framesOut > 0, JSON.stringify(info));
   assert.equal(info.badFrames, 0);
