@@ -24,7 +24,7 @@ class RTCNodeExtension(ComfyExtension):
         from . import proxy, routes, runtime
 
         proxy.install(PromptServer.instance)
-        routes.register(PromptServer.instance.routes, runtime.supervisor)
+        routes.register(PromptServer.instance.routes, runtime.supervisor, runtime.headless)
         # Start the relay now, in the background: ComfyUI's start-up never waits for it, and
         # a problem (no binary, early exit) is logged at once and shown in the sidebar.
         runtime.supervisor().start_background()

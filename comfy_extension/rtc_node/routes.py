@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from .relay_routes import RelayControl
+    from .relay_routes import HeadlessControl, RelayControl
 
 CATALOG_ROUTE = "/rtc/catalog"
 
@@ -24,9 +24,13 @@ async def catalog_route(_request: object) -> web.Response:
     return web.json_response(CATALOG)
 
 
-def register(routes: web.RouteTableDef, relay: Callable[[], RelayControl]) -> None:
+def register(
+    routes: web.RouteTableDef,
+    relay: Callable[[], RelayControl],
+    headless: Callable[[], HeadlessControl],
+) -> None:
     from . import relay_routes, ui_files
 
     routes.get(CATALOG_ROUTE)(catalog_route)
     ui_files.register(routes)
-    relay_routes.register(routes, relay)
+    relay_routes.register(routes, relay, headless)

@@ -437,6 +437,12 @@ class RelaySupervisor:
             )
         self._write_state(url, token, process.pid)
         log.info("rtc-relay started at %s (pid %d)", url, process.pid)
+        media = answer.get("media")
+        if isinstance(media, list) and media:
+            log.info(
+                "rtc-relay local backend media listens on UDP, announced to browsers as %s",
+                ", ".join(map(str, media)),
+            )
         return RelayEndpoint(url, token)
 
     def _write_state(self, url: str, token: str, pid: int) -> None:

@@ -17,6 +17,7 @@ const API_BASE = new URL("rtc/api/", ROOT).href;
 const UI_BASE = new URL("rtc/ui/", ROOT).href;
 const RELAY_STATUS = new URL("rtc/relay", ROOT);
 const RELAY_RESTART = new URL("rtc/relay/restart", ROOT);
+const HEADLESS_SETTING = new URL("rtc/headless", ROOT);
 const PREVIEW_NODE = "RTCStreamUIPreview";
 const PACK_NODES = new Set([
   "RTCStreamPipelineConfig",
@@ -37,6 +38,7 @@ const SETTING = {
   model: "RTCNode.Stream.Model",
   prompt: "RTCNode.Stream.Prompt",
   publish: "RTCNode.Agent.Publish",
+  headless: "RTCNode.Agent.Headless",
   streamToasts: "RTCNode.Toasts.StreamChanges",
 };
 
@@ -181,7 +183,9 @@ const relayWatch = {
   async poll() {
     clearTimeout(this.timer);
     await this.set(await this.fetchStatus());
-    this.timer = setTimeout(() => this.poll(), this.running() ? RELAY_POLL_UP_MS : RELAY_POLL_DOWN_MS);
+    // Quicker while the relay is down or the headless browser is starting, to show the outcome.
+    const settled = this.running() && this.status?.headless?.state !== "starting";
+    this.timer = setTimeout(() => this.poll(), settled ? RELAY_POLL_UP_MS : RELAY_POLL_DOWN_MS);
   },
   /** Asks the pack to restart the relay; resolves with the new status. */
   async restart() {
@@ -204,6 +208,24 @@ const relayWatch = {
     });
   },
 };
+
+/** The headless agent setting goes to the pack, which needs it when no tab is open. */
+async function saveHeadlessSetting(enabled, previous) {
+  // ComfyUI also calls onChange with the stored value at start-up; the pack has it already.
+  if (previous === undefined || enabled === previous) return;
+  try {
+    const response = await fetch(HEADLESS_SETTING, {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ enabled: enabled !== false }),
+    });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(body?.error?.message ?? `PUT /rtc/headless: ${response.status}`);
+    relayWatch.poll();
+  } catch (err) {
+    notify("warn", "Headless browser setting not saved", err.message);
+  }
+}
 
 /** What the sidebar shows about this tab's agent; it starts after the sidebar may render. */
 const agentStatus = {
@@ -302,6 +324,10 @@ function registerSidebar() {
                     client: relayState.client,
                     live: relayState.live,
                     agent: agentStatus,
+                    headless: {
+                      get: () => relayWatch.status?.headless ?? null,
+                      subscribe: (listener) => relayWatch.subscribe(listener),
+                    },
                     notify,
                     streamDefaults,
                     previewUrl: previewUrl(LATEST),
@@ -509,6 +535,20 @@ app.registerExtension({
       type: "boolean",
       defaultValue: true,
       tooltip: "One tab publishes each stream; the others stand by and take over when it closes.",
+    },
+    {
+      id: SETTING.headless,
+      name: "Headless browser when no tab is open",
+      category: ["RTC Node", "Browser agent", "Headless"],
+      type: "boolean",
+      defaultValue: true,
+      tooltip:
+        "On by default, because it is needed exactly when nobody is at a browser to turn it on: " +
+        "a workflow queued through ComfyUI's API, or with every tab closed, gets its stream " +
+        "published by a headless Chromium, Chrome or Edge that the pack starts on this machine " +
+        "(RTC_BROWSER names one) and stops once a tab publishes again. Off: such workflows fail " +
+        "with no_publisher. RTC_HEADLESS_AGENT=off|auto in ComfyUI's environment overrides this.",
+      onChange: (value, previous) => saveHeadlessSetting(value, previous),
     },
     {
       id: SETTING.streamToasts,

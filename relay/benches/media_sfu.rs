@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use media_support::{PeerEvent, TestPeer, connect, frame_number, h264_frame};
-use rtc_relay::local::media::{MediaServer, whep_path, whip_path};
+use rtc_relay::local::media::{MediaServer, MediaSettings, whep_path, whip_path};
 use str0m::media::Direction;
 
 const FPS: u32 = 24;
@@ -82,9 +82,10 @@ impl ServerHandle {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let media = MediaServer::start(std::net::Ipv4Addr::LOCALHOST.into())
-                    .await
-                    .unwrap();
+                let media =
+                    MediaServer::start(&MediaSettings::on(std::net::Ipv4Addr::LOCALHOST.into()))
+                        .await
+                        .unwrap();
                 let app = axum::Router::new().nest("/local", media.router());
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();

@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, put};
-use rtc_relay::local::media::MediaServer;
+use rtc_relay::local::media::{MediaServer, MediaSettings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         std::net::Ipv4Addr::LOCALHOST
     };
-    let media = MediaServer::start(media_bind.into()).await?;
+    let media = MediaServer::start(&MediaSettings::on(media_bind.into())).await?;
     let app = Router::new()
         .route(
             "/",

@@ -337,6 +337,7 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket, locality: Locality
         link,
         jpeg_quality,
         acks,
+        fallback,
     }))) = hello
     else {
         let refusal = RelayMessage::Error {
@@ -390,6 +391,7 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket, locality: Locality
         link = link.format.as_str(),
         ?locality,
         acks,
+        fallback,
         "agent connected"
     );
     lease_input(
@@ -397,6 +399,7 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket, locality: Locality
         Input::AgentJoined {
             agent: id.clone(),
             candidate: publish,
+            fallback,
             resume,
         },
     );
@@ -774,6 +777,8 @@ fn handle_text(state: &AppState, peer: &Peer, text: &str) {
             let Some(entry) = held_stream(state, agent_id, outbox, &stream_id) else {
                 return;
             };
+            let error = error
+                .map(|e| crate::media_advice::advise(e, entry.backend, state.media.candidates()));
             {
                 let mut info = lock(&entry.info);
                 let slot = match role {

@@ -1,7 +1,8 @@
 //! Typed configuration: every setting is a flag and an environment variable.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Parser, ValueEnum};
 
@@ -53,6 +54,64 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(***)")
+    }
+}
+
+/// An address announced as a media candidate: an IP, with the bound port unless one is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnouncedAddr {
+    /// The address browsers send to.
+    pub ip: IpAddr,
+    /// The port browsers send to, when a mapping makes it differ from the bound one.
+    pub port: Option<u16>,
+}
+
+impl FromStr for AnnouncedAddr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let (ip, port) = match text.parse::<SocketAddr>() {
+            Ok(addr) => (addr.ip(), Some(addr.port())),
+            Err(_) => (
+                text.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .map_err(|_| format!("{text}: expected an IP address or IP:port"))?,
+                None,
+            ),
+        };
+        if ip.is_unspecified() {
+            return Err(format!(
+                "{text}: the unspecified address cannot be announced; name the address browsers reach"
+            ));
+        }
+        if port == Some(0) {
+            return Err(format!("{text}: port 0 cannot be announced"));
+        }
+        Ok(Self { ip, port })
+    }
+}
+
+/// Where the local backend's media socket binds and what it announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSettings {
+    /// Address the UDP socket binds to.
+    pub bind: IpAddr,
+    /// UDP port, 0 for any free one.
+    pub port: u16,
+    /// Candidates announced instead of the bound interfaces (none: the bound interfaces).
+    pub announce: Vec<AnnouncedAddr>,
+}
+
+impl MediaSettings {
+    /// Media on `bind`, any port, announcing the bound interfaces.
+    pub fn on(bind: IpAddr) -> Self {
+        Self {
+            bind,
+            port: 0,
+            announce: Vec::new(),
+        }
     }
 }
 
@@ -109,6 +168,28 @@ pub struct Config {
     /// Largest raw frame accepted by `POST /v1/streams/{id}/frames`, in bytes.
     #[arg(long, env = "RTC_RELAY_MAX_FRAME_BYTES", default_value_t = 64 << 20)]
     pub max_frame_bytes: usize,
+
+    /// Address the local backend's media (UDP) socket binds to; default: the address of
+    /// `--addr`. `0.0.0.0` lets browsers on other machines reach it while HTTP stays on
+    /// loopback; it then announces every interface address unless `--local-media-announce`
+    /// says otherwise.
+    #[arg(long, env = "RTC_LOCAL_MEDIA_BIND")]
+    pub local_media_bind: Option<IpAddr>,
+
+    /// Addresses (`ip` or `ip:port`, comma-separated) the local backend announces as its
+    /// media candidates instead of the bound interfaces: the address a browser reaches
+    /// through NAT, a container's published port or a port mapping.
+    #[arg(
+        long = "local-media-announce",
+        env = "RTC_LOCAL_MEDIA_ANNOUNCE",
+        value_delimiter = ','
+    )]
+    pub local_media_announce: Vec<AnnouncedAddr>,
+
+    /// Fixed UDP port of the local backend's media socket, so a firewall rule can name it;
+    /// 0 picks a free one.
+    #[arg(long, env = "RTC_LOCAL_MEDIA_PORT", default_value_t = 0)]
+    pub local_media_port: u16,
 
     /// Faults the local backend injects, e.g. `create:500x2,status:stall3000x1` (tests).
     #[arg(long, env = "RTC_LOCAL_FAULTS")]
@@ -199,6 +280,16 @@ impl Config {
         self.state_dir
             .clone()
             .unwrap_or_else(crate::state_files::default_state_dir)
+    }
+
+    /// The local backend's media settings for a relay whose HTTP listener is on `http`:
+    /// media follows it unless told otherwise.
+    pub fn media(&self, http: IpAddr) -> MediaSettings {
+        MediaSettings {
+            bind: self.local_media_bind.unwrap_or(http),
+            port: self.local_media_port,
+            announce: self.local_media_announce.clone(),
+        }
     }
 
     /// Refuses a non-loopback bind unless explicitly allowed.

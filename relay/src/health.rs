@@ -18,6 +18,9 @@ pub struct Health {
     pub version: &'static str,
     /// `local` or `daydream`.
     pub backend: &'static str,
+    /// UDP addresses the local backend's media server announces to browsers (loopback
+    /// only, unless configured to reach further).
+    pub media: Vec<String>,
 }
 
 /// Routes of this module.
@@ -30,5 +33,11 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<Health> {
         ok: true,
         version: env!("CARGO_PKG_VERSION"),
         backend: state.credentials.backend().as_str(),
+        media: state
+            .media
+            .candidates()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     })
 }

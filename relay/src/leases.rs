@@ -10,6 +10,10 @@
 //!   reconnect (its `resume` list), else the first connected. A holder that leaves or releases
 //!   hands the lease to the next candidate; an agent that released a stream is not offered it
 //!   again.
+//! - A *fallback* candidate (the pack's headless browser, standing in when no tab is open) is
+//!   chosen only when no other candidate may take the stream. When another candidate joins,
+//!   every stream a fallback holds moves to it: the fallback gets `stop`, the newcomer the
+//!   grant, so a tab always wins over the headless browser.
 //! - Every grant carries a fresh lease id. Only a WHIP offer that presents the current lease id
 //!   is accepted, so an agent whose lease moved (its socket dropped and the relay gave the
 //!   stream to another tab) can never take the publisher back; when it says `hello` again it
@@ -60,6 +64,8 @@ pub enum Input {
         agent: String,
         /// Whether it may publish.
         candidate: bool,
+        /// Whether it publishes only when no other candidate can.
+        fallback: bool,
         /// Streams it served before reconnecting.
         resume: Vec<String>,
     },
@@ -174,6 +180,7 @@ pub enum Refusal {
 struct Agent {
     id: String,
     candidate: bool,
+    fallback: bool,
     resume: Vec<String>,
     released: HashSet<String>,
 }
@@ -210,8 +217,9 @@ impl Leases {
             Input::AgentJoined {
                 agent,
                 candidate,
+                fallback,
                 resume,
-            } => self.agent_joined(agent, candidate, resume, &mut out),
+            } => self.agent_joined(agent, candidate, fallback, resume, &mut out),
             Input::AgentLeft { agent } => {
                 self.agents.retain(|a| a.id != agent);
                 for index in self.held_by_index(&agent) {
@@ -335,6 +343,12 @@ impl Leases {
         self.index(stream).and_then(|i| self.holder_of(i))
     }
 
+    /// Whether `stream`'s lease is held by a fallback agent.
+    pub fn held_by_fallback(&self, stream: &str) -> bool {
+        self.holder(stream)
+            .is_some_and(|holder| self.agents.iter().any(|a| a.id == holder && a.fallback))
+    }
+
     /// The streams `agent` holds.
     pub fn held_by(&self, agent: &str) -> Vec<String> {
         self.streams
@@ -404,6 +418,7 @@ impl Leases {
         &mut self,
         agent: String,
         candidate: bool,
+        fallback: bool,
         resume: Vec<String>,
         out: &mut Vec<Action>,
     ) {
@@ -424,9 +439,25 @@ impl Leases {
                 reason: reason.to_owned(),
             });
         }
+        if candidate && !fallback {
+            // A tab joined: it takes over what the headless browser stood in for.
+            for index in 0..self.streams.len() {
+                let stream = &self.streams[index];
+                if !stream.stopping && self.held_by_fallback(&stream.id) {
+                    let holder = self.holder_of(index).unwrap_or_default().to_owned();
+                    out.push(Action::Stop {
+                        agent: holder,
+                        stream: stream.id.clone(),
+                        reason: "a browser tab publishes this stream now".to_owned(),
+                    });
+                    self.unassign(index, out);
+                }
+            }
+        }
         self.agents.push(Agent {
             id: agent,
             candidate,
+            fallback,
             resume,
             released: HashSet::new(),
         });
@@ -443,20 +474,23 @@ impl Leases {
         }
     }
 
-    /// Gives the stream's lease to a candidate if nobody holds it.
+    /// Gives the stream's lease to a candidate if nobody holds it: one that served it before,
+    /// else the first connected, fallbacks only when no other candidate is left.
     fn assign(&mut self, index: usize, out: &mut Vec<Action>) {
         let s = &self.streams[index];
         if s.stopping || s.holder.is_some() {
             return;
         }
-        let eligible = |a: &&Agent| a.candidate && !a.released.contains(&s.id);
-        let Some(agent) = self
-            .agents
-            .iter()
-            .filter(eligible)
-            .find(|a| a.resume.contains(&s.id))
-            .or_else(|| self.agents.iter().find(eligible))
-        else {
+        let pick = |fallback: bool| {
+            let eligible =
+                |a: &&Agent| a.candidate && a.fallback == fallback && !a.released.contains(&s.id);
+            self.agents
+                .iter()
+                .filter(eligible)
+                .find(|a| a.resume.contains(&s.id))
+                .or_else(|| self.agents.iter().find(eligible))
+        };
+        let Some(agent) = pick(false).or_else(|| pick(true)) else {
             return;
         };
         let agent = agent.id.clone();
@@ -484,6 +518,16 @@ mod tests {
         Input::AgentJoined {
             agent: agent.into(),
             candidate: true,
+            fallback: false,
+            resume: resume.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn fallback_joined(agent: &str, resume: &[&str]) -> Input {
+        Input::AgentJoined {
+            agent: agent.into(),
+            candidate: true,
+            fallback: true,
             resume: resume.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
@@ -544,6 +588,7 @@ mod tests {
         let actions = l.handle(Input::AgentJoined {
             agent: "v".into(),
             candidate: false,
+            fallback: false,
             resume: vec![],
         });
         assert!(actions.is_empty());
@@ -733,5 +778,94 @@ mod tests {
             );
             assert!(l.holder("s").is_some_and(|h| h.starts_with(other)));
         }
+    }
+
+    #[test]
+    fn a_fallback_publishes_only_while_no_tab_can() {
+        let mut l = Leases::default();
+        l.handle(joined("tab", &[]));
+        // A tab is there: the fallback gets nothing, whether it joined first or not.
+        assert!(l.handle(fallback_joined("headless", &[])).is_empty());
+        let actions = l.handle(added("s"));
+        assert!(matches!(&actions[..], [Action::Grant { agent, .. }] if agent == "tab"));
+        assert!(!l.held_by_fallback("s"));
+        // The tab closes: the fallback stands in.
+        let actions = l.handle(Input::AgentLeft {
+            agent: "tab".into(),
+        });
+        assert!(matches!(&actions[1], Action::Grant { agent, .. } if agent == "headless"));
+        assert!(l.held_by_fallback("s"));
+        // A fallback resuming a stream a tab holds is stopped like any other agent.
+        l.handle(joined("tab2", &[]));
+        let actions = l.handle(fallback_joined("headless2", &["s"]));
+        assert!(
+            matches!(&actions[..], [Action::Stop { agent, .. }] if agent == "headless2"),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn a_tab_that_joins_takes_every_stream_from_the_fallback() {
+        let mut l = Leases::default();
+        l.handle(added("s1"));
+        l.handle(added("s2"));
+        l.handle(fallback_joined("headless", &[]));
+        let first = l.holder("s1").map(str::to_owned);
+        assert_eq!(first.as_deref(), Some("headless"));
+        assert_eq!(l.holder("s2"), Some("headless"));
+        let actions = l.handle(joined("tab", &[]));
+        assert_eq!(
+            actions[..2],
+            [
+                Action::Stop {
+                    agent: "headless".into(),
+                    stream: "s1".into(),
+                    reason: "a browser tab publishes this stream now".into()
+                },
+                Action::Unassigned {
+                    stream: "s1".into()
+                },
+            ]
+        );
+        assert!(
+            matches!(&actions[2], Action::Stop { agent, stream, .. } if agent == "headless" && stream == "s2")
+        );
+        let granted: Vec<_> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Grant { agent, stream, .. } => Some((agent.as_str(), stream.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(granted, [("tab", "s1"), ("tab", "s2")]);
+        assert!(!l.held_by_fallback("s1") && !l.held_by_fallback("s2"));
+        // A second fallback or a viewer joining moves nothing.
+        assert!(l.handle(fallback_joined("headless2", &[])).is_empty());
+        assert!(
+            l.handle(Input::AgentJoined {
+                agent: "viewer".into(),
+                candidate: false,
+                fallback: false,
+                resume: vec![],
+            })
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_fallback_keeps_a_stream_every_tab_released() {
+        let mut l = Leases::default();
+        l.handle(added("s"));
+        l.handle(joined("tab", &[]));
+        l.handle(fallback_joined("headless", &[]));
+        let actions = l.handle(Input::Released {
+            agent: "tab".into(),
+            stream: "s".into(),
+        });
+        assert!(matches!(&actions[1], Action::Grant { agent, .. } if agent == "headless"));
+        // A new tab takes it over.
+        let actions = l.handle(joined("tab2", &[]));
+        assert!(matches!(&actions[0], Action::Stop { agent, .. } if agent == "headless"));
+        assert_eq!(l.holder("s"), Some("tab2"));
     }
 }

@@ -18,6 +18,7 @@ pub mod leases;
 pub mod legacy;
 pub mod link;
 pub mod local;
+pub mod media_advice;
 pub mod pixels;
 pub mod registry;
 pub mod remote_ledger;
@@ -120,10 +121,16 @@ impl AppState {
             Some(spec) => local::faults::Faults::parse(spec).map_err(anyhow::Error::msg)?,
             None => Vec::new(),
         };
-        // Media follows the HTTP bind: loopback unless the relay was explicitly exposed.
-        let media = local::media::MediaServer::start(addr.ip())
+        // Media follows the HTTP bind (loopback) unless configured to reach further.
+        let media_settings = config.media(addr.ip());
+        let media = local::media::MediaServer::start(&media_settings)
             .await
-            .context("cannot start the local media server")?;
+            .with_context(|| {
+                format!(
+                    "cannot start the local media server on UDP {}:{} (RTC_LOCAL_MEDIA_BIND, RTC_LOCAL_MEDIA_PORT)",
+                    media_settings.bind, media_settings.port
+                )
+            })?;
         let local_base = format!("http://{addr}/local");
         let local_key = config
             .local_key

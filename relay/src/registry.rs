@@ -210,7 +210,11 @@ fn report_json(report: Option<&MediaReport>) -> Value {
 /// The Stream object of the API.
 pub fn view(state: &AppState, entry: &StreamEntry) -> Value {
     // The lease table is read first and released: it is never held while a stream's info is.
-    let holder = state.holder(&entry.id);
+    let (holder, fallback) = {
+        let leases = lock(&state.leases);
+        let holder = leases.holder(&entry.id).map(str::to_owned);
+        (holder, leases.held_by_fallback(&entry.id))
+    };
     let info = lock(&entry.info);
     json!({
         "id": entry.id,
@@ -232,6 +236,8 @@ pub fn view(state: &AppState, entry: &StreamEntry) -> Value {
         "publisher": report_json(info.publisher.as_ref()),
         "player": report_json(info.player.as_ref()),
         "lease": holder,
+        // The pack's headless browser holds it, standing in for a tab.
+        "lease_fallback": fallback,
         "frames": entry.frames.snapshot(),
     })
 }

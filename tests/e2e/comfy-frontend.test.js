@@ -66,6 +66,12 @@ test("the sidebar shows live state; Start and Stop manage a stream through the p
   await page
     .locator("#sidebar [data-field=agent]", { hasText: "This tab: agent" })
     .waitFor({ timeout: WAIT_MS });
+  // The pack's headless agent stands by: this tab publishes.
+  await page
+    .locator('#sidebar [data-field="headless"][data-state="idle"]', {
+      hasText: "Headless browser: on standby",
+    })
+    .waitFor({ timeout: WAIT_MS });
 
   await page.click('#sidebar [data-action="start"]');
   const row = page.locator("#sidebar li[data-stream-id]");

@@ -241,9 +241,11 @@ function serveFile(res, dir, relative) {
  * RTC_RELAY_STATE_DIR...), in front of a relay the pack's own supervisor starts and watches.
  * The token goes through the environment, as the pack keeps it out of argv. With
  * `clientsRemote`, every client counts as remote (as behind a reverse proxy); `host` is the
- * address it listens on (default 127.0.0.1).
+ * address it listens on (default 127.0.0.1). `comfyArgs` are ComfyUI's own command-line
+ * arguments (e.g. ["--listen", "10.77.0.1"]), which the pack reads through the stand-in
+ * `comfy.cli_args`.
  */
-export function startPackProxy({ relayUrl, token, supervised = null, clientsRemote = false, host }) {
+export function startPackProxy({ relayUrl, token, supervised = null, clientsRemote = false, host, comfyArgs = null }) {
   const python = process.env.PYTHON ?? join(root, ".venv", "bin", "python");
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith("DAYDREAM_") && !k.startsWith("RTC_")),
@@ -253,7 +255,8 @@ export function startPackProxy({ relayUrl, token, supervised = null, clientsRemo
     : { ...clean, RTC_PROXY_RELAY_URL: relayUrl, RTC_PROXY_RELAY_TOKEN: token };
   if (clientsRemote) env.RTC_PROXY_CLIENTS_REMOTE = "1";
   if (host) env.RTC_PROXY_HOST = host;
-  const child = spawn(python, [join(root, "tests", "e2e", "pack_proxy.py")], {
+  if (comfyArgs) env.PYTHONPATH = join(root, "tests", "python", "comfy_stub");
+  const child = spawn(python, [join(root, "tests", "e2e", "pack_proxy.py"), ...(comfyArgs ?? [])], {
     env,
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -284,13 +287,20 @@ function pass(req, res, target, onStatus = () => {}) {
 }
 
 /**
- * Starts the stand-in on a free loopback port.
- * @param {{relayUrl: string, token: string, folder?: string, packProxy?: string}} options
+ * Starts the stand-in on a free port of `host` (loopback unless a test plays a ComfyUI started
+ * with `--listen`).
+ * @param {{relayUrl: string, token: string, folder?: string, packProxy?: string, host?: string}} options
  *   `folder` is the install folder name the extension is served under (the code must not
  *   depend on it); `packProxy` is the URL of `startPackProxy`'s process, which then handles
  *   /rtc/api/* unchanged instead of the JS copy.
  */
-export async function startComfyShim({ relayUrl, token, folder = "rtc-node-under-test", packProxy }) {
+export async function startComfyShim({
+  relayUrl,
+  token,
+  folder = "rtc-node-under-test",
+  packProxy,
+  host = "127.0.0.1",
+}) {
   let relay = new URL(relayUrl);
   const ownPack = packProxy ? null : await startPackProxy({ relayUrl, token });
   const pack = new URL(packProxy ?? ownPack.url);
@@ -371,10 +381,10 @@ export async function startComfyShim({ relayUrl, token, folder = "rtc-node-under
     return undefined;
   });
   return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(0, host, () => {
       const { port } = server.address();
       resolve({
-        url: `http://127.0.0.1:${port}`,
+        url: `http://${host}:${port}`,
         folder,
         /** How many proxied requests to `pathname` are open now. */
         openRequests: (pathname) => open.get(pathname) ?? 0,

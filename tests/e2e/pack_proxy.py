@@ -12,7 +12,9 @@ RTC_PROXY_CLIENTS_REMOTE=1 serves every request as if through a reverse proxy in
 ComfyUI (with `X-Forwarded-For`), so the browser on this machine counts as remote: the
 pack's proxy then tells the relay to use a compressed frame link.
 
-RTC_PROXY_HOST is the address to listen on (default 127.0.0.1).
+ComfyUI's own arguments (e.g. `--listen 10.77.0.1`) may follow on the command line, with the
+stand-in `comfy` package (tests/python/comfy_stub) on PYTHONPATH: the pack reads them from
+there as inside ComfyUI. The proxy itself listens on RTC_PROXY_HOST (default 127.0.0.1).
 
 Prints `listening on http://ADDR` once ready, and serves until stdin closes.
 """
@@ -47,7 +49,7 @@ async def serve() -> None:
     table = web.RouteTableDef()
     if os.environ.get("RTC_PROXY_SUPERVISED") == "1":
         relay_proxy = proxy.RelayProxy(proxy.supervised_endpoint())
-        routes.register(table, runtime.supervisor)
+        routes.register(table, runtime.supervisor, runtime.headless)
         runtime.supervisor().start_background()
     else:
         relay = RelayEndpoint(
@@ -59,7 +61,7 @@ async def serve() -> None:
 
         relay_proxy = proxy.RelayProxy(endpoint)
         own = RelayOfTheTest()
-        routes.register(table, lambda: own)
+        routes.register(table, lambda: own, runtime.headless)
     relay_proxy.register(table)
     middlewares = []
     if os.environ.get("RTC_PROXY_CLIENTS_REMOTE") == "1":

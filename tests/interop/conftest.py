@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import secrets
 import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import netns as netns_helper  # noqa: E402
+from netns import Namespace  # noqa: E402
 
 
 def target_dir() -> Path:
@@ -52,58 +55,17 @@ def http(
         return error.code, dict(error.headers), error.read().decode()
 
 
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
-
-
-@dataclass
-class Namespace:
-    name: str
-    host_ip: str
-    peer_ip: str
-
-    def command(self, *args: str) -> list[str]:
-        return ["ip", "netns", "exec", self.name, *args]
-
-
-def free_subnet() -> tuple[str, str]:
-    """A /30 in 10.200.0.0/13 that no interface on this machine uses yet."""
-    used = subprocess.run(
-        ["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True
-    ).stdout
-    for _ in range(100):
-        base = (
-            f"10.{random.randint(200, 207)}.{random.randint(0, 255)}.{random.randrange(0, 256, 4)}"
-        )
-        prefix = base.rsplit(".", 1)[0]
-        last = int(base.rsplit(".", 1)[1])
-        host, peer = f"{prefix}.{last + 1}", f"{prefix}.{last + 2}"
-        if host not in used and peer not in used:
-            return host, peer
-    raise RuntimeError("no free 10.200.0.0/13 subnet for the test veth pair")
-
-
 @pytest.fixture(scope="module")
 def netns() -> Iterator[Namespace]:
     """A namespace with one veth link to this namespace; removed afterwards."""
-    if os.geteuid() != 0:
-        pytest.fail("interop tests create a network namespace and must run as root")
-    tag = f"{os.getpid() % 100000}{random.randint(0, 999):03d}"
-    name, host_if, peer_if = f"rtcm{tag}", f"rtcm{tag}h", f"rtcm{tag}p"
-    host_ip, peer_ip = free_subnet()
-    ip("netns", "add", name)
     try:
-        ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if)
-        ip("link", "set", peer_if, "netns", name)
-        ip("addr", "add", f"{host_ip}/30", "dev", host_if)
-        ip("link", "set", host_if, "up")
-        ip("netns", "exec", name, "ip", "addr", "add", f"{peer_ip}/30", "dev", peer_if)
-        ip("netns", "exec", name, "ip", "link", "set", peer_if, "up")
-        ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
-        yield Namespace(name, host_ip, peer_ip)
+        ns = netns_helper.create()
+    except netns_helper.NamespaceError as error:
+        pytest.fail(f"interop tests need a network namespace: {error}")
+    try:
+        yield ns
     finally:
-        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        netns_helper.remove(ns.name)
 
 
 class MediaServer:

@@ -1,7 +1,7 @@
 // The relay's status in words, and when a change is worth one toast and one console line.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { describeRelayStatus, isNewRelayStatus } from "../../www/js/relay-status.mjs";
+import { describeHeadless, describeRelayStatus, isNewRelayStatus } from "../../www/js/relay-status.mjs";
 
 const missing = {
   state: "failed",
@@ -58,4 +58,21 @@ test("a change is said once; retries that fail the same way and starts in progre
     true,
   );
   assert.equal(isNewRelayStatus(running, running), false);
+});
+
+test("the headless agent's state is one line naming the browser or what to do", () => {
+  assert.deepEqual(describeHeadless(null), { state: "unknown", text: "" });
+  assert.match(describeHeadless({ state: "off", mode_source: "env" }).text, /RTC_HEADLESS_AGENT=off/);
+  assert.match(describeHeadless({ state: "off", mode_source: "setting" }).text, /RTC Node settings/);
+  assert.match(describeHeadless({ state: "idle" }).text, /standby/);
+  const running = describeHeadless({ state: "running", browser: "/usr/bin/chromium", pid: 42 });
+  assert.deepEqual(running, {
+    state: "running",
+    text: "Headless browser: /usr/bin/chromium (pid 42) publishes the streams no tab holds.",
+  });
+  const failed = describeHeadless({
+    state: "failed",
+    reason: "no Chromium, Chrome or Edge found: set RTC_BROWSER",
+  });
+  assert.equal(failed.text, "Headless browser: failed: no Chromium, Chrome or Edge found: set RTC_BROWSER");
 });

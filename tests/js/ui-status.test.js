@@ -192,3 +192,19 @@ test("a pasted callback address yields its token and state; anything else is ref
   assert.throws(() => parseSignInAddress("token=a.b.c&state=S1"), /whole address/);
   assert.throws(() => parseSignInAddress("http://localhost:1/callback?state=S1"), /no token and state/);
 });
+
+test("a stream whose browser cannot reach the media server says so and what to do", () => {
+  const why =
+    "MEDIA_UNREACHABLE: this browser cannot reach the media server at 127.0.0.1:40000 (UDP). Open UDP port 40000";
+  const publisher = { state: "reconnecting", error: why };
+  const badge = describeStream(stream("reconnecting", "ONLINE", { publisher }));
+  assert.equal(badge.key, "unreachable");
+  assert.equal(badge.label, "MEDIA UNREACHABLE");
+  assert.equal(badge.detail, why);
+  const other = describeStream(
+    stream("reconnecting", null, { publisher: { state: "reconnecting", error: "SERVER_ERROR: 502" } }),
+  );
+  assert.equal(other.key, "reconnecting");
+  assert.match(other.detail, /retrying with backoff: SERVER_ERROR: 502$/i);
+  assert.match(describeStream(stream("reconnecting")).detail, /connection dropped/);
+});

@@ -56,3 +56,23 @@ test("a state change yields toasts for every stream that changed and every one r
   );
   assert.deepEqual(streamToasts(after, after), []);
 });
+
+test("an unreachable media server is toasted once, when the agent first reports it", () => {
+  const why = "MEDIA_UNREACHABLE: this browser cannot reach the media server at 127.0.0.1:40000 (UDP)";
+  const s = (state, error) => ({ id: "str_a", name: "demo", state, publisher: error ? { error } : null });
+  const first = toastForStreamChange(s("connecting"), s("reconnecting", why));
+  assert.equal(first.severity, "error");
+  assert.equal(first.summary, "Media unreachable");
+  assert.match(first.detail, /^demo \(str_a\): MEDIA_UNREACHABLE: .*127\.0\.0\.1:40000/);
+  assert.equal(
+    toastForStreamChange(s("reconnecting", why), s("reconnecting", why)),
+    null,
+    "retries stay quiet",
+  );
+  assert.equal(
+    toastForStreamChange(s("reconnecting"), s("reconnecting", why)).summary,
+    "Media unreachable",
+    "a stream already reconnecting still hears why",
+  );
+  assert.equal(toastForStreamChange(s("reconnecting", why), s("live")).summary, "Stream live");
+});

@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 # Stand-ins for ComfyUI's `comfy_api` and `server` modules, which the pack imports.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "comfy_stub"))
+# A stream without a tab means "no publisher" in these tests, not a browser started by the
+# pack: the tests of the headless agent turn it on themselves.
+os.environ["RTC_HEADLESS_AGENT"] = "off"
 
 
 def relay_binary() -> Path:

@@ -124,7 +124,9 @@ LAYOUTS = {"git clone": clone_layout, "Registry archive": registry_layout}
 class StandIn:
     """The stand-in ComfyUI serving the installed pack."""
 
-    def __init__(self, python: Path, pack: Path, state: Path) -> None:
+    def __init__(
+        self, python: Path, pack: Path, state: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         bin_dir = str(python.parent)
         env = {
             # No cargo, no target dir, no explicit relay: only what a user's machine has.
@@ -132,6 +134,7 @@ class StandIn:
             "HOME": str(state),
             "RTC_RELAY_STATE_DIR": str(state / "relay-state"),
             "RTC_RELAY_PORT": "0",
+            **(extra_env or {}),
         }
         self.process = subprocess.Popen(
             [str(python), str(STUB_MAIN), str(pack)],
@@ -242,7 +245,10 @@ def test_the_relay_starts_from_the_wheel(
     status, body, _ = stand_in.get("/rtc/api/healthz")
     assert status == 200, body
     health = json.loads(body)
+    media = health.pop("media")
     assert health == {"ok": True, "version": PACK_VERSION, "backend": "local"}
+    # ComfyUI listens on loopback here, so the local backend announces loopback only.
+    assert len(media) == 1 and media[0].startswith("127.0.0.1:"), media
     assert stand_in.relay_executable() == (comfy_python.parent / "rtc-relay").resolve()
 
 

@@ -36,6 +36,7 @@ def client(pack_relay: RelaySupervisor) -> Iterator[RelayClient]:
     stream._started.clear()
     stream._gone.clear()
     frames._last = frames._LastFrames()
+    frames._warned.clear()
     yield runtime.client()
     stream._started.clear()
 
@@ -271,6 +272,48 @@ def test_frame_output_says_why_when_the_browser_cannot_play_frames_back(
     FrameOutput.execute("", stream_id, True, 50)
     warning = [d for _, d, _ in toasts if d["summary"] == "No Processed Frame"]
     assert warning and "UNSUPPORTED: this browser cannot read video frames" in warning[0]["detail"]
+
+
+def test_frame_nodes_say_once_that_the_browser_cannot_reach_the_media_server(
+    client: RelayClient, toasts: list
+) -> None:
+    # A tab whose media never connects: it plays nothing back.
+    agent = Agent(client.endpoint.url, client.endpoint.token, play_back=False)
+    try:
+        agent.wait_for(lambda: any(m.get("type") == "welcome" for m in agent.messages))
+        stream_id = Executor(ALL_NODES).run(graph())["2"][0]
+        agent.wait_lease(stream_id)
+        report = "MEDIA_UNREACHABLE: ICE did not connect"
+        agent.send_json(
+            {
+                "type": "state",
+                "stream_id": stream_id,
+                "role": "publisher",
+                "state": "reconnecting",
+                "error": report,
+            }
+        )
+        deadline = time.monotonic() + 10
+        while not (client.get_stream(stream_id).get("publisher") or {}).get("error"):
+            assert time.monotonic() < deadline, "the relay never recorded the publisher's error"
+            time.sleep(0.05)  # the report travels over the agent socket; poll the stream
+        stream = client.get_stream(stream_id)
+        assert stream["state"] == "reconnecting"
+        # The relay added the addresses tried and the fix.
+        why = stream["publisher"]["error"]
+        assert why.startswith(report) and "start ComfyUI with --listen" in why
+        image = np.zeros((1, 32, 32, 3), np.float32)
+        for _ in range(2):
+            assert FrameInput.execute(image, True, stream_id).args == (1,)
+        warnings = [d for _, d, _ in toasts if d["summary"] == "Frames Not Reaching The Backend"]
+        assert len(warnings) == 1, "said once, not on every run"
+        assert why in warnings[0]["detail"]
+        FrameOutput.hidden = None
+        FrameOutput.execute("", stream_id, True, 50)
+        warning = [d for _, d, _ in toasts if d["summary"] == "No Processed Frame"]
+        assert warning and why in warning[0]["detail"]
+    finally:
+        agent.close()
 
 
 def test_frame_output_with_no_stream_warns_and_returns_black(

@@ -172,6 +172,7 @@ def pack_routes() -> list[str]:
 PACK_ROUTES = [
     "/rtc/api/{tail:.*}",
     "/rtc/catalog",
+    "/rtc/headless",
     "/rtc/relay",
     "/rtc/relay/restart",
     "/rtc/ui/{tail:.*}",

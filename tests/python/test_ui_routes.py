@@ -46,10 +46,26 @@ class Control:
         self.restarts += 1
 
 
-def with_routes(relay: Any, body: Body) -> None:
+class Headless:
+    """A headless agent manager stand-in that records the setting."""
+
+    def __init__(self) -> None:
+        self.enabled: list[bool] = []
+
+    def status(self) -> dict[str, object]:
+        return {"state": "off" if self.enabled[-1:] == [False] else "idle", "mode": "auto"}
+
+    def set_enabled(self, enabled: bool) -> dict[str, object]:
+        self.enabled.append(enabled)
+        return self.status()
+
+
+def with_routes(relay: Any, body: Body, headless: Headless | None = None) -> None:
+    manager = headless or Headless()
+
     async def scenario() -> None:
         table = web.RouteTableDef()
-        routes.register(table, lambda: relay)
+        routes.register(table, lambda: relay, lambda: manager)
         app = web.Application()
         app.add_routes(table)
         runner, url = await serve(app)
@@ -198,9 +214,41 @@ def test_the_status_route_says_why_without_addresses_or_pids() -> None:
             "log_tail": ["line"],
             "restarts": 0,
             "adopted": False,
+            "headless": {"state": "idle", "mode": "auto"},
         }
 
     with_routes(Control(), body)
+
+
+def test_the_headless_setting_is_checked_and_local_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    headless = Headless()
+
+    async def body(session: aiohttp.ClientSession, url: str) -> None:
+        monkeypatch.delenv(TRUST_REMOTE_ENV, raising=False)
+        for bad in ({"enabled": "yes"}, {}, [True]):
+            async with session.put(f"{url}/rtc/headless", json=bad) as response:
+                assert response.status == 422
+                assert (await response.json())["error"]["code"] == "invalid_body"
+        async with session.put(
+            f"{url}/rtc/headless", data=b"{", headers={"Content-Type": "application/json"}
+        ) as response:
+            assert response.status == 422
+        async with session.put(
+            f"{url}/rtc/headless",
+            json={"enabled": False},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        ) as response:
+            assert response.status == 403
+            error = (await response.json())["error"]
+        assert error["code"] == "headless_setting_local_only"
+        assert TRUST_REMOTE_ENV in error["message"]
+        assert headless.enabled == []
+        async with session.put(f"{url}/rtc/headless", json={"enabled": False}) as response:
+            assert response.status == 200
+            assert (await response.json())["state"] == "off"
+        assert headless.enabled == [False]
+
+    with_routes(Control(), body, headless)
 
 
 def test_a_restart_is_refused_from_other_machines_unless_comfyui_authenticates(

@@ -40,6 +40,8 @@ pub(crate) struct AgentOptions {
     pub label: Option<String>,
     /// Take publish leases (default true).
     pub publish: Option<bool>,
+    /// Take them only while no other candidate is connected (default false).
+    pub fallback: Option<bool>,
     /// Socket reconnection policy.
     pub reconnect: ReconnectOptions,
     /// Stats report period.
@@ -299,6 +301,7 @@ impl Agent {
             // The relay's quality: one setting for both directions.
             jpeg_quality: None,
             acks: true,
+            fallback: self.options.fallback.unwrap_or(false),
         });
     }
 
@@ -312,7 +315,7 @@ impl Agent {
         let Some(delay) = delay else {
             let err = ClientError::new(
                 ErrorCode::Network,
-                format!("agent socket closed ({code} {reason}); giving up after retries"),
+                format!("agent socket closed ({code} {reason}); gave up"),
             );
             self.events.emit("error", &JsValue::from(err.clone()));
             self.settle(&Err(err));

@@ -20,8 +20,9 @@ pub enum ErrorCode {
     Server,
     /// The answer or offer could not be applied to the peer connection.
     BadSdp,
-    /// ICE or DTLS failed, or the connection dropped for good.
-    ConnectionFailed,
+    /// ICE failed before the first connection: this browser cannot reach the media server's
+    /// addresses (e.g. a local backend announced on loopback, a firewall dropping UDP).
+    MediaUnreachable,
     /// The browser lacks an API this needs.
     Unsupported,
     /// A frame with bad dimensions, format or length.
@@ -45,7 +46,7 @@ impl ErrorCode {
             Self::Rejected => "REJECTED",
             Self::Server => "SERVER_ERROR",
             Self::BadSdp => "BAD_SDP",
-            Self::ConnectionFailed => "CONNECTION_FAILED",
+            Self::MediaUnreachable => "MEDIA_UNREACHABLE",
             Self::Unsupported => "UNSUPPORTED",
             Self::InvalidFrame => "INVALID_FRAME",
             Self::InvalidOptions => "INVALID_OPTIONS",
@@ -69,7 +70,7 @@ impl ErrorCode {
     pub const fn is_transient(self) -> bool {
         matches!(
             self,
-            Self::Network | Self::NotReady | Self::Server | Self::ConnectionFailed
+            Self::Network | Self::NotReady | Self::Server | Self::MediaUnreachable
         )
     }
 }
@@ -163,6 +164,12 @@ mod tests {
         assert_eq!(ErrorCode::for_status(502), ErrorCode::Server);
         assert!(ErrorCode::NotReady.is_transient());
         assert!(!ErrorCode::Unauthorized.is_transient());
+    }
+
+    #[test]
+    fn an_unreachable_media_server_is_retried() {
+        assert_eq!(ErrorCode::MediaUnreachable.as_str(), "MEDIA_UNREACHABLE");
+        assert!(ErrorCode::MediaUnreachable.is_transient());
     }
 
     #[test]

@@ -154,7 +154,7 @@ pub(crate) async fn connect(media: Rc<dyn Media>) -> Result<()> {
     if link.state() == MediaState::Ended {
         return Err(ClientError::new(
             ErrorCode::Closed,
-            "stopped; create a new object to connect again",
+            "stopped; create a new one to connect again",
         ));
     }
     link.generation.set(link.generation.get() + 1);
@@ -264,7 +264,12 @@ fn on_connection_state(media: &Rc<dyn Media>, generation: u32, state: &str) {
             js::spawn(restart_ice(media.clone(), generation));
         }
         "failed" => {
-            link.set_state(MediaState::Reconnecting, None);
+            // A first connection that fails never connected: this browser cannot reach any
+            // address the server announced. The relay, which knows where its media listens,
+            // adds which and what to do.
+            let unreachable = (link.state() == MediaState::Connecting)
+                .then(|| ClientError::new(ErrorCode::MediaUnreachable, "ICE did not connect"));
+            link.set_state(MediaState::Reconnecting, unreachable.as_ref());
             js::spawn(reconnect(media.clone()));
         }
         _ => {}

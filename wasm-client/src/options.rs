@@ -134,6 +134,7 @@ pub(crate) fn agent(value: &JsValue) -> Result<AgentOptions> {
         base_url: string(&o, WHAT, "baseUrl")?,
         label: string(&o, WHAT, "label")?,
         publish: boolean(&o, WHAT, "publish")?,
+        fallback: boolean(&o, WHAT, "fallback")?,
         reconnect: reconnect(&o, WHAT)?,
         stats_interval_ms: count(&o, WHAT, "statsIntervalMs")?,
         source: source(&o, WHAT)?,

@@ -16,8 +16,7 @@ use crate::js;
 
 /// Keeps the element rendered (browsers skip presenting frames of `display: none` videos)
 /// while nobody sees or clicks it.
-const HIDDEN_STYLE: &str =
-    "position:fixed;left:0;top:0;width:1px;height:1px;opacity:0;pointer-events:none";
+const HIDDEN_STYLE: &str = "position:fixed;width:1px;height:1px;opacity:0;pointer-events:none";
 
 /// A hidden `<video>` playing one track.
 #[derive(Debug)]

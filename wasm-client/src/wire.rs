@@ -42,6 +42,7 @@ pub fn encode(message: &AgentMessage) -> String {
             link,
             jpeg_quality,
             acks,
+            fallback,
         } => {
             let obj = tagged("hello");
             js::set(&obj, "protocol", &(*protocol).into());
@@ -65,6 +66,7 @@ pub fn encode(message: &AgentMessage) -> String {
                 js::set(&obj, "jpeg_quality", &(*quality).into());
             }
             js::set(&obj, "acks", &(*acks).into());
+            js::set(&obj, "fallback", &(*fallback).into());
             obj
         }
         AgentMessage::Ack {

@@ -276,6 +276,7 @@ mod wire {
                 link: Some(LinkChoice::Auto),
                 jpeg_quality: Some(70),
                 acks: true,
+                fallback: true,
             },
             AgentMessage::Hello {
                 protocol: 1,
@@ -286,6 +287,7 @@ mod wire {
                 link: Some(LinkChoice::Jpeg),
                 jpeg_quality: None,
                 acks: false,
+                fallback: false,
             },
             AgentMessage::Ack {
                 stream_index: 3,

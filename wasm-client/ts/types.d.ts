@@ -16,7 +16,8 @@ export type ErrorCode =
   | "REJECTED"
   | "SERVER_ERROR"
   | "BAD_SDP"
-  | "CONNECTION_FAILED"
+  /** ICE failed before the first connection: this browser cannot reach the media server. */
+  | "MEDIA_UNREACHABLE"
   | "UNSUPPORTED"
   | "INVALID_FRAME"
   | "INVALID_OPTIONS"
@@ -86,6 +87,11 @@ export interface AgentOptions {
   label?: string;
   /** Take publish leases. Default true. */
   publish?: boolean;
+  /**
+   * Take a lease only while no other publishing agent is connected, and hand it over when one
+   * joins (a headless browser standing in for a tab). Default false.
+   */
+  fallback?: boolean;
   /** Socket reconnection policy. */
   reconnect?: ReconnectOptions;
   /** Stats report period in ms. Default 1000. */

@@ -66,6 +66,35 @@ export function isNewRelayStatus(announced, status) {
 }
 
 /**
+ * @typedef {{state: string, reason?: string|null, mode?: string, mode_source?: string,
+ *   browser?: string|null, pid?: number|null}} HeadlessStatus
+ *   The pack's headless agent (`headless` in `GET /rtc/relay`): `off`, `idle`, `starting`,
+ *   `running` or `failed` (`reason` says why and what to do).
+ */
+
+/**
+ * The headless agent in one line for the sidebar; empty when the pack did not say.
+ * @param {HeadlessStatus|null|undefined} status
+ * @returns {{state: string, text: string}}
+ */
+export function describeHeadless(status) {
+  const state = status?.state ?? "unknown";
+  const browser = status?.browser ?? "the browser";
+  const off =
+    status?.mode_source === "env"
+      ? "off (RTC_HEADLESS_AGENT=off): a workflow queued with no tab open gets no publisher."
+      : "off (RTC Node settings): a workflow queued with no tab open gets no publisher.";
+  const text = {
+    off,
+    idle: "on standby; it starts when a stream has no tab to publish it.",
+    starting: `starting ${browser}…`,
+    running: `${browser} (pid ${status?.pid ?? "?"}) publishes the streams no tab holds.`,
+    failed: `failed: ${status?.reason ?? "no reason given"}`,
+  }[state];
+  return { state, text: text ? `Headless browser: ${text}` : "" };
+}
+
+/**
  * Mounts the relay-down panel in `root`.
  * @param {HTMLElement} root
  * @param {{restart: () => Promise<RelayStatus>}} actions `restart` asks ComfyUI to restart the

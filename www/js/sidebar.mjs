@@ -6,6 +6,7 @@ import { backendLabel, createCredentialsPanel } from "./credentials-panel.mjs";
 import { h, replaceChildren, setText } from "./dom.mjs";
 import { formatAge, formatFrameSettings, playbackLink, shortId } from "./format.mjs";
 import { FRAME_FIELDS, FrameForm, frameLimits } from "./frame-form.mjs";
+import { describeHeadless } from "./relay-status.mjs";
 import { createStatsPanel } from "./stats-panel.mjs";
 import { describeStream, isStoppable } from "./status.mjs";
 import { publisherOwner, selectStream, streamFigures } from "./stream-store.mjs";
@@ -16,6 +17,7 @@ import { publisherOwner, selectStream, streamFigures } from "./stream-store.mjs"
  *   client: ReturnType<import("./relay-client.mjs").createRelayClient>,
  *   live: ReturnType<import("./live.mjs").createLiveState>,
  *   agent?: {get(): {state: string, agentId: string|null, error: string|null}, subscribe(fn: () => void): () => void},
+ *   headless?: {get(): import("./relay-status.mjs").HeadlessStatus|null, subscribe(fn: () => void): () => void},
  *   notify?: (severity: string, summary: string, detail?: string) => void,
  *   streamDefaults?: () => object | Promise<object>,
  *   previewUrl: string,
@@ -24,7 +26,7 @@ import { publisherOwner, selectStream, streamFigures } from "./stream-store.mjs"
  * @returns {() => void} unmount
  */
 export function mountSidebar(root, options) {
-  const { client, live, agent, previewUrl } = options;
+  const { client, live, agent, headless, previewUrl } = options;
   const notify = options.notify ?? (() => {});
   const streamDefaults = options.streamDefaults ?? (() => ({}));
   const now = options.now ?? Date.now;
@@ -36,6 +38,7 @@ export function mountSidebar(root, options) {
   const badge = createBadge();
   const detail = h("p", { className: "rtc-detail" });
   const agentLine = h("p", { className: "rtc-note", dataset: { field: "agent" } });
+  const headlessLine = h("p", { className: "rtc-note", dataset: { field: "headless" } });
   const backendLine = h("p", { className: "rtc-note", dataset: { field: "active-backend" } });
 
   // Streams.
@@ -186,6 +189,7 @@ export function mountSidebar(root, options) {
       h("div", { className: "rtc-title" }, h("h2", {}, "RTC Stream"), badge.element),
       detail,
       agentLine,
+      headlessLine,
       backendLine,
     ),
     h("nav", { className: "rtc-tabs", role: "tablist" }, ...tabButtons),
@@ -299,7 +303,14 @@ export function mountSidebar(root, options) {
     // Rebuilt only when something shown changes, so 1 Hz stats never swap a button under the
     // pointer mid-click.
     const signature = JSON.stringify([
-      [...state.streams.values()].map((s) => [s.id, s.name, s.state, s.remote?.state, s.playback_id]),
+      [...state.streams.values()].map((s) => [
+        s.id,
+        s.name,
+        s.state,
+        s.remote?.state,
+        s.playback_id,
+        s.publisher?.error,
+      ]),
       selected?.id,
       busy,
       backend,
@@ -329,7 +340,7 @@ export function mountSidebar(root, options) {
           stream.name ? `${stream.name} · ` : "",
           shortId(stream.id),
         ),
-        h("span", { className: `rtc-chip rtc-tone-${status.tone}` }, status.label),
+        h("span", { className: `rtc-chip rtc-tone-${status.tone}`, title: status.detail }, status.label),
         h("a", { href: link.href, target: "_blank", rel: "noopener noreferrer" }, link.text),
         h(
           "button",
@@ -363,6 +374,11 @@ export function mountSidebar(root, options) {
         ? `This tab: agent ${own.state}${own.error ? ` (last error: ${own.error})` : ""}`
         : "This tab runs no agent.",
     );
+
+    const standIn = describeHeadless(headless?.get() ?? null);
+    setText(headlessLine, standIn.text);
+    headlessLine.dataset.state = standIn.state;
+    headlessLine.hidden = !standIn.text;
 
     setText(backendLine, `Backend for new streams: ${backend ? backendLabel(backend) : "…"}`);
     renderStreams(state, stream);
@@ -427,6 +443,7 @@ export function mountSidebar(root, options) {
     render();
   });
   const unsubscribeAgent = agent?.subscribe(render) ?? (() => {});
+  const unsubscribeHeadless = headless?.subscribe(render) ?? (() => {});
   syncFormButtons();
   render();
   loadConfig();
@@ -435,6 +452,7 @@ export function mountSidebar(root, options) {
   return () => {
     unsubscribe();
     unsubscribeAgent();
+    unsubscribeHeadless();
     container.remove();
   };
 }

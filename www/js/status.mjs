@@ -12,6 +12,7 @@ export const BADGES = Object.freeze({
   live: { label: "LIVE", tone: "live", pulse: true },
   degraded: { label: "DEGRADED", tone: "warning", pulse: true },
   reconnecting: { label: "RECONNECTING", tone: "warning", pulse: true },
+  unreachable: { label: "MEDIA UNREACHABLE", tone: "error", pulse: true },
   stopping: { label: "STOPPING", tone: "info", pulse: true },
   error: { label: "ERROR", tone: "error", pulse: false },
 });
@@ -38,6 +39,19 @@ export function errorText(error) {
   return String(error);
 }
 
+/**
+ * Why the publishing browser's media connection keeps failing, as its agent reported it, or
+ * "" (e.g. `MEDIA_UNREACHABLE: … at 127.0.0.1:40000 (UDP) …` with what to do).
+ */
+export function publisherError(stream) {
+  return errorText(stream?.publisher?.error);
+}
+
+/** Whether `text` (an agent's error summary) says the browser cannot reach the media server. */
+export function isUnreachable(text) {
+  return text.startsWith("MEDIA_UNREACHABLE");
+}
+
 function badge(key, detail) {
   return { key, ...BADGES[key], detail };
 }
@@ -59,8 +73,14 @@ export function describeStream(stream, { relayReachable = true } = {}) {
       return badge("error", errorText(stream.error) || remoteDetail || "The stream failed.");
     case "stopping":
       return badge("stopping", "Tearing down the stream.");
-    case "reconnecting":
-      return badge("reconnecting", "The connection dropped; retrying with backoff.");
+    case "reconnecting": {
+      const why = publisherError(stream);
+      if (isUnreachable(why)) return badge("unreachable", why);
+      return badge(
+        "reconnecting",
+        why ? `Retrying with backoff: ${why}` : "The connection dropped; retrying with backoff.",
+      );
+    }
     case "starting":
       return badge("starting", "Creating the stream.");
     case "waiting_for_publisher":

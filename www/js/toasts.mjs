@@ -1,6 +1,6 @@
 // Which changes deserve a toast, and how a toast request from the pack is cleaned up.
 
-import { errorText } from "./status.mjs";
+import { errorText, isUnreachable, publisherError } from "./status.mjs";
 
 const SEVERITIES = new Set(["success", "info", "warn", "error"]);
 const LIFE_MS = { success: 3500, info: 3500, warn: 6000, error: 10000 };
@@ -32,6 +32,11 @@ function label(stream) {
 export function toastForStreamChange(previous, stream) {
   if (!stream?.id) return null;
   const was = previous?.state ?? null;
+  // Said once when it first appears: the agent keeps retrying without repeating it.
+  const why = publisherError(stream);
+  if (stream.state === "reconnecting" && isUnreachable(why) && why !== publisherError(previous)) {
+    return makeToast("error", "Media unreachable", `${label(stream)}: ${why}`);
+  }
   if (stream.state === was) return null;
   switch (stream.state) {
     case "live":

@@ -14,7 +14,8 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from .. import tensors
+from .. import runtime, tensors
+from ..headless import describe
 from ..notify import toast
 from ..relay_client import OutputFrame, RelayClient, RelayError
 from .common import (
@@ -30,6 +31,8 @@ from .common import (
 
 # A stream made in the same prompt has no publisher until a tab's agent takes its lease.
 PUBLISHER_GRACE_S = 5.0
+# How long a headless agent that is starting or running gets to take it: a browser's start.
+HEADLESS_GRACE_S = 30.0
 # Frame Output waits in slices this long so Cancel is noticed while it waits.
 WAIT_SLICE_MS = 250
 # The relay's default frame size, for a black frame when no stream says otherwise.
@@ -45,8 +48,8 @@ class FrameInput(io.ComfyNode):
             category=CATEGORY,
             description="Sends every frame of the IMAGE batch to the stream (the current "
             "one when stream_id is empty), resized to the stream's width and height. A "
-            "ComfyUI tab must be open: it publishes them. With no stream running it warns "
-            "and sends nothing.",
+            "ComfyUI tab publishes them, or a headless browser the pack starts when no tab is "
+            "open. With no stream running it warns and sends nothing.",
             inputs=[
                 io.Image.Input("image"),
                 io.Boolean.Input("enabled", default=True, optional=True),
@@ -73,7 +76,14 @@ class FrameInput(io.ComfyNode):
             toast("warn", "No Stream Running", f"Frame Input sent nothing: {error}")
             return io.NodeOutput(0)
         try:
-            settings = _published(client, chosen).get("settings") or {}
+            published = _published(client, chosen)
+            why = _media_failing(published)
+            # The frames still go to the publisher, which keeps retrying: said once per cause,
+            # not on every run of a looping workflow.
+            if why and _warned.get(chosen) != why:
+                toast("warn", "Frames Not Reaching The Backend", f"Frame Input: {why}")
+            _warned[chosen] = why
+            settings = published.get("settings") or {}
             size = (int(settings["width"]), int(settings["height"]))
             interval = 1.0 / max(1.0, float(settings.get("frame_rate") or 24))
             sent = 0
@@ -92,17 +102,28 @@ class FrameInput(io.ComfyNode):
         return io.NodeOutput(sent)
 
 
+# Per stream, the publisher error Frame Input last warned about.
+_warned: dict[str, str] = {}
+
+
 def _published(client: RelayClient, stream_id: str) -> dict[str, Any]:
-    """The stream once a tab's agent holds its publisher lease; a stream started in the same
-    queue gets a moment. Checked before sending: the relay refuses a frame without a
-    publisher before reading it, which breaks the connection under a large frame."""
-    deadline = time.monotonic() + PUBLISHER_GRACE_S
+    """The stream once an agent holds its publisher lease; a stream started in the same
+    queue gets a moment, and the headless agent is asked to stand in for a missing tab.
+    Checked before sending: the relay refuses a frame without a publisher before reading it,
+    which breaks the connection under a large frame."""
+    started = time.monotonic()
+    headless: dict[str, Any] | None = None
     while True:
         stream = client.get_stream(stream_id)
         if stream.get("lease"):
             return stream
-        if time.monotonic() > deadline:
-            raise no_publisher(stream_id, f"No tab took the stream within {PUBLISHER_GRACE_S:g} s.")
+        headless = runtime.headless().demand() if headless is None else runtime.headless().status()
+        standing_in = headless["state"] in ("starting", "running")
+        waited = time.monotonic() - started
+        if waited > (HEADLESS_GRACE_S if standing_in else PUBLISHER_GRACE_S):
+            raise no_publisher(
+                stream_id, f"No tab took the stream within {waited:.0f} s." + describe(headless)
+            )
         throw_if_interrupted()
         time.sleep(0.1)  # the relay has no wait-for-lease call; poll it with a deadline
 
@@ -240,12 +261,25 @@ def _why_no_frames(client: RelayClient, stream_id: str) -> str:
         stream = client.get_stream(stream_id)
     except RelayError:
         return ""
+    why = _media_failing(stream)
+    if why:
+        return f" {why}"
     player = stream.get("player") or {}
     if player.get("error"):
         return f" The browser playing the output back reports: {player['error']}"
     if not stream.get("lease"):
         return " No browser tab publishes this stream: open ComfyUI in a browser tab."
     return ""
+
+
+def _media_failing(stream: dict[str, Any]) -> str:
+    """Why the publishing tab's media does not reach the backend, as its agent reported it
+    (e.g. MEDIA_UNREACHABLE with the addresses tried and what to do), or ""."""
+    publisher = stream.get("publisher") or {}
+    error = publisher.get("error")
+    if not error:
+        return ""
+    return f"The browser publishing the stream reports: {error}"
 
 
 def _newest_after(

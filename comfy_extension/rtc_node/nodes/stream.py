@@ -16,7 +16,7 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from .. import params
+from .. import params, runtime
 from ..notify import toast
 from ..proxy import PREFIX
 from ..relay_client import RelayError
@@ -183,6 +183,9 @@ class StartStream(io.ComfyNode):
         except RelayError as error:
             toast("error", "Stream Start Failed", error.message)
             raise StreamNodeError(f"could not start the stream: {error}") from error
+        if not stream.get("lease"):
+            # No tab took it: the headless agent's browser starts while the stream warms up.
+            runtime.headless().demand()
         outputs = _outputs(stream)
         with _started_lock:
             _started[node] = StartedStream(outputs[0], settings_key, pipeline_config, outputs)

@@ -48,6 +48,10 @@ pub enum AgentMessage {
         /// the relay then keeps only a few frames per stream in flight to it.
         #[serde(default)]
         acks: bool,
+        /// A fallback candidate (the pack's headless browser): it gets a lease only while no
+        /// other candidate is connected, and gives it up as soon as one joins.
+        #[serde(default)]
+        fallback: bool,
     },
     /// The agent consumed (or dropped) the frame `sequence` of stream `stream_index`, and
     /// every earlier one. Sent only to a relay whose `welcome` gave `max_in_flight`.
@@ -299,6 +303,7 @@ mod tests {
                 link: None,
                 jpeg_quality: None,
                 acks: false,
+                fallback: false,
             }
         );
     }

@@ -166,6 +166,41 @@ async fn resuming_a_stream_the_relay_does_not_know_gets_a_stop() {
 }
 
 #[tokio::test]
+async fn a_tab_takes_the_stream_from_a_fallback_agent_at_once() {
+    let relay = Relay::start().await;
+    let hello = json!({"type": "hello", "protocol": 1, "label": "headless", "publish": true, "fallback": true});
+    let (mut headless, headless_id) = common::agent_with(&relay, hello).await;
+    let stream = relay.default_stream().await;
+    let id = stream["id"].as_str().unwrap();
+    next_of_type(&mut headless, "publish").await;
+    let view = |relay: &Relay| {
+        let request = relay.get(&format!("/v1/streams/{id}"));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let held = view(&relay).await;
+    assert_eq!(
+        (held["lease"].as_str(), held["lease_fallback"].as_bool()),
+        (Some(headless_id.as_str()), Some(true))
+    );
+
+    let (mut tab, tab_id) = agent(&relay, true).await;
+    let stop = next_of_type(&mut headless, "stop").await;
+    assert_eq!(stop["stream_id"], id);
+    assert!(stop["reason"].as_str().unwrap().contains("tab"), "{stop}");
+    assert_eq!(next_of_type(&mut tab, "publish").await["stream_id"], id);
+    let moved = view(&relay).await;
+    assert_eq!(
+        (moved["lease"].as_str(), moved["lease_fallback"].as_bool()),
+        (Some(tab_id.as_str()), Some(false))
+    );
+    // Frames go to the tab now.
+    post_frame(&relay, id, 2, 2, 7).await;
+    let (header, _) = FrameHeader::decode(&next_binary(&mut tab).await).unwrap();
+    assert_eq!((header.width, header.height), (2, 2));
+    relay.stop().await;
+}
+
+#[tokio::test]
 async fn an_agent_that_prefers_i420_gets_rgb_frames_converted() {
     let relay = Relay::start().await;
     let hello = json!({"type": "hello", "protocol": 1, "publish": true, "prefer_i420": true});

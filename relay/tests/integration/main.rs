@@ -22,6 +22,7 @@ mod lifecycle;
 mod local_backend;
 mod media_forwarding;
 mod media_http;
+mod media_reach;
 mod properties;
 mod sessions;
 mod sign_in;

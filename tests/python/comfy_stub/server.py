@@ -1,6 +1,7 @@
 """Stand-in for ComfyUI's ``server`` module: a PromptServer with routes and ``send_sync``.
 
-``client_id`` is the id of the client whose prompt is running (``None`` between prompts),
+``address`` and ``port`` are where it listens (ComfyUI sets them once it does); ``client_id``
+is the id of the client whose prompt is running (``None`` between prompts),
 as ComfyUI's executor sets it; ``messages`` records ``(event, data, sid)``, where a ``None``
 sid is a broadcast to every client.
 """
@@ -19,6 +20,9 @@ class PromptServer:
         self.routes = web.RouteTableDef()
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.client_id: str | None = None
+        # Where ComfyUI listens, set once it does.
+        self.address: str | None = None
+        self.port: int | None = None
         self.messages: list[tuple[str, Any, str | None]] = []
 
     def send_sync(self, event: str, data: Any, sid: str | None = None) -> None:

@@ -1,7 +1,7 @@
 //! The UDP run loop: one socket for every peer, str0m instances polled to their timeouts,
 //! and the SFU rules (publisher media to every viewer, keyframe requests back).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -169,7 +169,7 @@ enum Propagate {
 pub(super) struct Driver {
     socket: UdpSocket,
     port: u16,
-    local_ips: Vec<IpAddr>,
+    candidates: Vec<SocketAddr>,
     registry: Arc<Registry>,
     peers: Vec<Peer>,
     /// When the datagram being processed arrived, to time forwarding.
@@ -179,13 +179,17 @@ pub(super) struct Driver {
 }
 
 impl Driver {
-    /// A driver for `socket`, which is announced on `local_ips`.
-    pub(super) fn new(socket: UdpSocket, local_ips: Vec<IpAddr>, registry: Arc<Registry>) -> Self {
+    /// A driver for `socket`, which is announced as `candidates`.
+    pub(super) fn new(
+        socket: UdpSocket,
+        candidates: Vec<SocketAddr>,
+        registry: Arc<Registry>,
+    ) -> Self {
         let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
         Self {
             socket,
             port,
-            local_ips,
+            candidates,
             registry,
             peers: Vec::new(),
             received_at: None,
@@ -268,7 +272,7 @@ impl Driver {
             Receive {
                 proto: Protocol::Udp,
                 source,
-                destination: destination_for(source, &self.local_ips, self.port),
+                destination: destination_for(source, &self.candidates, self.port),
                 contents,
             },
         );

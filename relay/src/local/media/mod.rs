@@ -14,7 +14,7 @@ mod net;
 mod signaling;
 mod state;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +25,7 @@ use str0m::{Candidate, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, UnboundedSender};
 
+pub use crate::config::MediaSettings;
 pub use error::MediaError;
 pub use http::MAX_OFFER_BYTES;
 pub use state::ForwardingDelays;
@@ -83,24 +84,29 @@ struct Created {
 }
 
 impl MediaServer {
-    /// Binds the shared UDP socket on `bind` and starts the driver task on the current runtime.
+    /// Binds the shared UDP socket per `settings` and starts the driver task on the current
+    /// runtime.
     ///
-    /// The relay passes the address its HTTP listener uses, so media stays on loopback unless
-    /// the relay was explicitly exposed. With the unspecified address the socket listens on
-    /// every IPv4 interface (peers in other network namespaces can reach it) and ICE and
-    /// DTLS-SRTP credentials from the signalling keep strangers out.
-    pub async fn start(bind: IpAddr) -> std::io::Result<Self> {
-        let socket = UdpSocket::bind((bind, 0)).await?;
+    /// By default the relay passes the address its HTTP listener uses, so media stays on
+    /// loopback unless configured otherwise. With the unspecified address the socket listens
+    /// on every IPv4 interface (browsers on other machines or network namespaces can reach
+    /// it) and ICE and DTLS-SRTP credentials from the signalling keep strangers out.
+    pub async fn start(settings: &MediaSettings) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind((settings.bind, settings.port)).await?;
         // Every stream shares this socket: a larger buffer absorbs keyframe bursts from
         // several publishers while the driver is busy. The kernel caps it at rmem_max.
         let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(SOCKET_BUFFER_BYTES);
         let port = socket.local_addr()?.port();
-        let ips = net::candidate_ips(bind);
-        let candidates = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+        let candidates = net::candidates(settings, port);
         let registry = Arc::new(Registry::default());
         let (commands, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(Driver::new(socket, ips, Arc::clone(&registry)).run(receiver));
-        tracing::info!(port, "media server listening on UDP");
+        tokio::spawn(Driver::new(socket, candidates.clone(), Arc::clone(&registry)).run(receiver));
+        let announced: Vec<String> = candidates.iter().map(ToString::to_string).collect();
+        tracing::info!(
+            "local media listening on UDP {}:{port}, announced as {}",
+            settings.bind,
+            announced.join(", ")
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 registry,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use rtc_relay::local::media::{MediaServer, whep_path, whip_path};
+use rtc_relay::local::media::{MediaServer, MediaSettings, whep_path, whip_path};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid};
@@ -25,7 +25,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        let media = MediaServer::start(std::net::Ipv4Addr::LOCALHOST.into())
+        let media = MediaServer::start(&MediaSettings::on(Ipv4Addr::LOCALHOST.into()))
             .await
             .expect("media server starts");
         let app = Router::new().nest("/local", media.router());

@@ -98,10 +98,11 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
             any::<bool>(),
             proptest::option::of(link_choice()),
             proptest::option::of(any::<u8>()),
+            any::<bool>(),
             any::<bool>()
         )
             .prop_map(
-                |(protocol, label, publish, resume, prefer_i420, link, jpeg_quality, acks)| {
+                |(protocol, label, publish, resume, prefer_i420, link, jpeg_quality, acks, fallback)| {
                     AgentMessage::Hello {
                         protocol,
                         label,
@@ -111,6 +112,7 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
                         link,
                         jpeg_quality,
                         acks,
+                        fallback,
                     }
                 }
             ),
@@ -224,6 +226,7 @@ fn message_like() -> impl Strategy<Value = Value> {
         "publish",
         "resume",
         "prefer_i420",
+        "fallback",
         "stream_id",
         "role",
         "state",
@@ -255,7 +258,7 @@ fn message_like() -> impl Strategy<Value = Value> {
             .prop_map(|s| serde_json::to_value(s).unwrap())
             .boxed(),
         "resume" => vec(".{0,12}", 0..3).prop_map(|r| json!(r)).boxed(),
-        "publish" | "prefer_i420" => any::<bool>().prop_map(|b| json!(b)).boxed(),
+        "publish" | "prefer_i420" | "fallback" => any::<bool>().prop_map(|b| json!(b)).boxed(),
         _ => ".{0,30}".prop_map(|s| json!(s)).boxed(),
     })
 }
