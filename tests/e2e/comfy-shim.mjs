@@ -245,7 +245,14 @@ function serveFile(res, dir, relative) {
  * arguments (e.g. ["--listen", "10.77.0.1"]), which the pack reads through the stand-in
  * `comfy.cli_args`.
  */
-export function startPackProxy({ relayUrl, token, supervised = null, clientsRemote = false, host, comfyArgs = null }) {
+export function startPackProxy({
+  relayUrl,
+  token,
+  supervised = null,
+  clientsRemote = false,
+  host,
+  comfyArgs = null,
+}) {
   const python = process.env.PYTHON ?? join(root, ".venv", "bin", "python");
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith("DAYDREAM_") && !k.startsWith("RTC_")),
@@ -265,6 +272,17 @@ export function startPackProxy({ relayUrl, token, supervised = null, clientsRemo
 
 /** The pack's own routes, served by ComfyUI next to the proxy. */
 const PACK_ROUTE = /^\/rtc\/(ui\/|catalog$|relay(\/|$))/;
+
+/**
+ * What the pack's code, inside ComfyUI, would see as the client: the stand-in is a hop in
+ * between, so a browser on another machine is named with `X-Forwarded-For` (as a reverse proxy
+ * does) and the pack tells it from one on this machine.
+ */
+function clientAddress(req) {
+  const address = req.socket.remoteAddress ?? "";
+  const loopback = address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
+  return loopback ? {} : { "x-forwarded-for": address.replace(/^::ffff:/, "") };
+}
 
 /** Streams `req` to `target` ({host, port, path, headers}) and its answer back to `res`. */
 function pass(req, res, target, onStatus = () => {}) {
@@ -317,7 +335,7 @@ export async function startComfyShim({
     if (url.pathname === "/scripts/api.js") return send(res, 200, "application/javascript", API_JS);
     // The pack's own routes answer whether the relay is up or not.
     if (PACK_ROUTE.test(url.pathname)) {
-      const headers = { ...req.headers, host: pack.host };
+      const headers = { ...req.headers, host: pack.host, ...clientAddress(req) };
       return pass(req, res, {
         host: pack.hostname,
         port: pack.port,
@@ -336,7 +354,7 @@ export async function startComfyShim({
       let target;
       if (viaPack) {
         target = { host: viaPack.hostname, port: viaPack.port, path: url.pathname + url.search };
-        target.headers = { ...req.headers, host: viaPack.host };
+        target.headers = { ...req.headers, host: viaPack.host, ...clientAddress(req) };
       } else {
         target = {
           host: relay.hostname,
@@ -369,7 +387,11 @@ export async function startComfyShim({
         lines.push(`${name}: ${value}`);
       }
       lines.push(`host: ${to.host}`);
-      if (!viaPack) lines.push(`authorization: Bearer ${token}`);
+      if (viaPack) {
+        for (const [name, value] of Object.entries(clientAddress(req))) lines.push(`${name}: ${value}`);
+      } else {
+        lines.push(`authorization: Bearer ${token}`);
+      }
       lines.push("", "");
       upstream.write(lines.join("\r\n"));
       if (head.length) upstream.write(head);
