@@ -51,6 +51,8 @@ pub(crate) struct AgentOptions {
     /// Frame link asked of the relay (default `auto`: raw on this machine, JPEG across a
     /// network).
     pub link: Option<LinkChoice>,
+    /// The page's JPEG codec (`JpegCodec`); without it the link is always raw.
+    pub jpeg: Option<JsValue>,
 }
 
 /// Connection state of the agent socket.
@@ -297,7 +299,10 @@ impl Agent {
             resume,
             // The publisher turns I420 straight into a VideoFrame; RGB would need expanding.
             prefer_i420: true,
-            link: Some(self.options.link.unwrap_or(LinkChoice::Auto)),
+            link: Some(match self.options.jpeg {
+                Some(_) => self.options.link.unwrap_or(LinkChoice::Auto),
+                None => LinkChoice::Raw,
+            }),
             // The relay's quality: one setting for both directions.
             jpeg_quality: None,
             acks: true,
@@ -376,11 +381,12 @@ impl Agent {
             }
         };
         let pixels = message.subarray(FRAME_HEADER_LEN as u32, message.length());
-        if header.format == PixelFormat::Jpeg {
+        if let (PixelFormat::Jpeg, Some(codec)) = (header.format, &self.options.jpeg) {
             let me = self.me.clone();
+            let t = (header.capture_us as f64).into();
+            let decoding = js::call(codec, "decode", &[&pixels, &t]);
             return js::spawn(async move {
-                let (w, h, t) = (header.width, header.height, header.capture_us as f64);
-                let decoded = frames::from_jpeg(&pixels, w, h, t).await;
+                let decoded = frames::from_jpeg(decoding, header.width, header.height).await;
                 if let Some(agent) = me.upgrade() {
                     agent.take_decoded(&header, decoded);
                     agent.ack(&header);
@@ -614,8 +620,7 @@ impl Agent {
             stream_id: request.stream_id.clone(),
             stream_index: request.stream_index,
             format: request.format,
-            jpeg_quality: self.jpeg_quality.get(),
-            canvas: RefCell::new(None),
+            jpeg: self.options.jpeg.clone().zip(self.jpeg_quality.get()),
             sequence: Cell::new(0),
             last_len: Rc::default(),
             skipped: slot.skipped.clone(),
@@ -816,9 +821,8 @@ struct SocketSink {
     stream_id: String,
     stream_index: u32,
     format: PixelFormat,
-    /// Set on a JPEG link.
-    jpeg_quality: Option<u8>,
-    canvas: RefCell<Option<web_sys::OffscreenCanvas>>,
+    /// The page's codec and the quality, on a JPEG link.
+    jpeg: Option<(JsValue, u8)>,
     sequence: Cell<u64>,
     /// Size of the last message sent.
     last_len: Rc<Cell<u32>>,
@@ -861,19 +865,11 @@ impl FrameSink for SocketSink {
             height,
             format,
         };
-        // The canvas is made once and reused: a JPEG link encodes every returned frame.
-        let jpeg = self.jpeg_quality.map(|quality| {
-            let canvas = self.canvas.borrow().clone();
-            let canvas = canvas.map_or_else(|| web_sys::OffscreenCanvas::new(1, 1), Ok);
-            if let Ok(c) = &canvas {
-                *self.canvas.borrow_mut() = Some(c.clone());
-            }
-            (canvas, f64::from(quality) / 100.0)
-        });
+        let jpeg = self.jpeg.clone();
         Box::pin(async move {
             let frame = frame.map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "clone", &e))?;
             let sent = match jpeg {
-                Some((canvas, quality)) => send_jpeg(&ws, &frame, canvas, quality, header).await,
+                Some((codec, quality)) => send_jpeg(&ws, &frame, &codec, quality, header).await,
                 None => frames::to_pixels(&frame, format, FRAME_HEADER_LEN)
                     .await
                     .map(|(buffer, width, height)| {
@@ -899,17 +895,21 @@ impl FrameSink for SocketSink {
     }
 }
 
-/// Encodes `frame` as a JPEG and sends it with its header as one `Blob` (the JPEG never enters
-/// wasm memory); returns the message's size.
+/// Encodes `frame` as a JPEG with the page's codec and sends it with its header as one `Blob`
+/// (the JPEG never enters wasm memory); returns the message's size.
 async fn send_jpeg(
     ws: &WebSocket,
     frame: &VideoFrame,
-    canvas: std::result::Result<web_sys::OffscreenCanvas, JsValue>,
-    quality: f64,
+    codec: &JsValue,
+    quality: u8,
     header: impl Fn(u32, u32) -> FrameHeader,
 ) -> Result<u32> {
     let fail = |e: JsValue| ClientError::js(ErrorCode::InvalidFrame, "JPEG frame", &e);
-    let (jpeg, width, height) = frames::to_jpeg(frame, &canvas.map_err(fail)?, quality).await?;
+    let (width, height) = (frame.display_width(), frame.display_height());
+    let quality = (f64::from(quality) / 100.0).into();
+    let jpeg = frames::settle(js::call(codec, "encode", &[frame, &quality]))
+        .await
+        .map_err(fail)?;
     let head = js_sys::Uint8Array::from(&header(width, height).encode()[..]);
     let message = web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of2(&head, &jpeg))
         .map_err(fail)?;

@@ -3,13 +3,10 @@
 use rtc_protocol::{PixelFormat, check_payload};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    OffscreenCanvas, VideoFrame, VideoFrameBufferInit, VideoFrameCopyToOptions, VideoFrameInit,
-    VideoPixelFormat,
-};
+use web_sys::{VideoFrame, VideoFrameBufferInit, VideoFrameCopyToOptions, VideoPixelFormat};
 
 use crate::error::{ClientError, ErrorCode, Result};
-use crate::{convert, js};
+use crate::convert;
 
 /// Reusable buffers for RGB frames, which need expanding before they fit a `VideoFrame`.
 #[derive(Debug, Default)]
@@ -107,39 +104,23 @@ pub fn close(value: &JsValue) {
 }
 
 /// Awaits the promise a JS method call returned.
-async fn settle(
+pub async fn settle(
     call: std::result::Result<JsValue, JsValue>,
 ) -> std::result::Result<JsValue, JsValue> {
     JsFuture::from(js_sys::Promise::unchecked_from_js(call?)).await
 }
 
-/// A `VideoFrame` of the JPEG `jpeg` (a view, copied by the decoder), decoded by the browser
-/// (WebCodecs `ImageDecoder`), which must be `width` × `height`.
+/// The `VideoFrame` the page's JPEG codec is `decoding`, which must be `width` × `height`.
 pub async fn from_jpeg(
-    jpeg: &js_sys::Uint8Array,
+    decoding: std::result::Result<JsValue, JsValue>,
     width: u32,
     height: u32,
-    timestamp_us: f64,
 ) -> Result<VideoFrame> {
-    let fail = |e: JsValue| ClientError::js(ErrorCode::InvalidFrame, "ImageDecoder", &e);
-    // Looked up by name: web-sys bindings for these few calls would cost package bytes.
-    let ctor: js_sys::Function = js::get(&js_sys::global(), "ImageDecoder")
-        .dyn_into()
-        .map_err(|_| ClientError::new(ErrorCode::Unsupported, "no ImageDecoder for JPEG frames"))?;
-    let init = js::object();
-    js::set(&init, "type", &"image/jpeg".into());
-    js::set(&init, "data", jpeg);
-    let decoder = js_sys::Reflect::construct(&ctor, &js_sys::Array::of1(&init)).map_err(fail)?;
-    let decoded = settle(js::call(&decoder, "decode", &[])).await;
-    let _ = js::call(&decoder, "close", &[]);
-    let image: VideoFrame = js::get(&decoded.map_err(fail)?, "image").unchecked_into();
-    let init = VideoFrameInit::new();
-    init.set_timestamp_f64(timestamp_us);
-    let frame = VideoFrame::new_with_video_frame_and_video_frame_init(&image, &init);
-    let size = (image.display_width(), image.display_height());
-    image.close();
-    let frame = frame.map_err(fail)?;
-    if size != (width, height) {
+    let frame: VideoFrame = settle(decoding)
+        .await
+        .map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "JPEG decoding", &e))?
+        .unchecked_into();
+    if (frame.display_width(), frame.display_height()) != (width, height) {
         frame.close();
         return Err(ClientError::new(
             ErrorCode::InvalidFrame,
@@ -147,28 +128,4 @@ pub async fn from_jpeg(
         ));
     }
     Ok(frame)
-}
-
-/// `frame` as a JPEG of `quality` (0–1), drawn on `canvas` and encoded by the browser.
-pub async fn to_jpeg(
-    frame: &VideoFrame,
-    canvas: &OffscreenCanvas,
-    quality: f64,
-) -> Result<(web_sys::Blob, u32, u32)> {
-    let fail = |e: JsValue| ClientError::js(ErrorCode::InvalidFrame, "JPEG encoding", &e);
-    let (width, height) = (frame.display_width(), frame.display_height());
-    // Resizing clears the canvas and its context; only do it when the size changes.
-    if canvas.width() != width || canvas.height() != height {
-        canvas.set_width(width);
-        canvas.set_height(height);
-    }
-    let context = js::call(canvas, "getContext", &[&"2d".into()]).map_err(fail)?;
-    js::call(&context, "drawImage", &[frame, &0.into(), &0.into()]).map_err(fail)?;
-    let options = js::object();
-    js::set(&options, "type", &"image/jpeg".into());
-    js::set(&options, "quality", &quality.into());
-    let blob = settle(js::call(canvas, "convertToBlob", &[&options]))
-        .await
-        .map_err(fail)?;
-    Ok((blob.unchecked_into(), width, height))
 }

@@ -144,5 +144,13 @@ pub(crate) fn agent(value: &JsValue) -> Result<AgentOptions> {
             Some("jpeg") => Some(LinkChoice::Jpeg),
             Some(_) => return Err(invalid(WHAT, "link", "auto, raw or jpeg")),
         },
+        jpeg: present(&o, "jpeg")
+            .map(|codec| {
+                let method = |name| js::get(&codec, name).is_function();
+                (method("decode") && method("encode"))
+                    .then_some(codec.clone())
+                    .ok_or_else(|| invalid(WHAT, "jpeg", "a codec with decode and encode"))
+            })
+            .transpose()?,
     })
 }
