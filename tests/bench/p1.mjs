@@ -192,6 +192,60 @@ async function p1Size(ctx, size) {
   };
 }
 
+/**
+ * Frame Output's path by route and link, at both sizes: the agent's socket straight to the
+ * relay or through the pack's proxy (listening on `proxyHost`), raw (I420) or JPEG, with the
+ * direct raw path as the baseline of the same run. p50 from the agent's send to the tensor.
+ */
+export async function p3Links(ctx) {
+  const variants = [
+    { route: "direct", link: "raw" },
+    { route: "proxy", link: "raw" },
+    { route: "proxy", link: "jpeg" },
+  ];
+  const rows = [];
+  for (const { width, height } of SIZES) {
+    const runs = variants.map(() => []);
+    for (let i = 0; i < ctx.runs; i++) {
+      for (const [n, { route, link }] of variants.entries()) {
+        const token = randomBytes(16).toString("hex");
+        const relay = await startRelay({ env: { RTC_RELAY_TOKEN: token } });
+        const pack =
+          route === "proxy"
+            ? await startPackProxy({ relayUrl: relay.url, token, host: ctx.proxyHost })
+            : null;
+        try {
+          const agentUrl = pack ? `${pack.url}/rtc/api` : relay.url;
+          const args = [relay.url, token, String(width), String(height), "30", agentUrl, link];
+          runs[n].push(await runJson(python, ["tests/bench/frame_path.py", "output", ...args]));
+        } finally {
+          await pack?.stop();
+          await relay.stop();
+        }
+      }
+    }
+    const p50s = (n) => summarize(runs[n].map((r) => quantile(r.latency_ms, 0.5)));
+    const baseline = p50s(0);
+    for (const [n, { route, link }] of variants.entries()) {
+      if (n === 0) continue;
+      const id = `P3-${route}-${link}-${width}x${height}`;
+      const value = p50s(n);
+      rows.push({
+        id,
+        what: `processed frame → Frame Output tensor p50 via ${route}, ${link} link, ${width}×${height}`,
+        unit: "ms",
+        better: "lower",
+        value,
+        baseline,
+        baselineName: "direct raw link",
+        budget: "reference",
+        note: `${id}: ${(runs[n][0].bytes_per_frame / 1024).toFixed(0)} KB per frame on the agent socket (raw ${(runs[0][0].bytes_per_frame / 1024).toFixed(0)} KB), ${(1000 / value.median).toFixed(0)} frames/s one at a time`,
+      });
+    }
+  }
+  return rows;
+}
+
 export async function p3(ctx) {
   const token = randomBytes(16).toString("hex");
   const product = [];

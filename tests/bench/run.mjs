@@ -10,7 +10,7 @@ import { root } from "./lib/proc.mjs";
 import { chartSvg, tableLines, updateReadme } from "./lib/report.mjs";
 import { startPython } from "./lib/servers.mjs";
 import { servePages } from "./lib/static-server.mjs";
-import { p1, p1Links, p3 } from "./p1.mjs";
+import { p1, p1Links, p3, p3Links } from "./p1.mjs";
 import { p2Floor, p2Product, p2Server } from "./p2.mjs";
 import { p4 } from "./p4.mjs";
 import { p5 } from "./p5.mjs";
@@ -22,8 +22,9 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "15" },
     only: { type: "string", default: "" },
     "no-write": { type: "boolean", default: false },
-    // Address the pack's proxy listens on for P1L (the page loads from it): point it at an
-    // interface a browser in another network namespace reaches, to measure across a link.
+    // Address the pack's proxy listens on for P1L and P3L (the page and the agent reach the
+    // relay through it): point it at an interface a browser in another network namespace
+    // reaches, to measure across a link.
     "proxy-host": { type: "string", default: "127.0.0.1" },
   },
 });
@@ -136,6 +137,7 @@ try {
     ];
   });
   await measure("P3", () => p3(ctx));
+  await measure("P3L", () => p3Links(ctx));
   await measure("P4", () => p4(ctx));
   await measure("P5", () => p5(ctx));
   await measure("P6", () => p6(ctx));
