@@ -121,7 +121,10 @@ async fn open_streams(server: &ServerHandle, count: usize) -> Vec<Stream> {
     let mut streams = Vec::new();
     for i in 0..count {
         let key = format!("stk_bench{i}");
-        server.media.open_stream(&key);
+        // The SFU path alone: the effect stage has its own benchmark.
+        server
+            .media
+            .open_stream(&key, &serde_json::json!({"skip_diffusion": true}));
         let whip = format!("{}/local{}", server.base, whip_path(&key));
         let mut publisher = connect(&whip, Direction::SendOnly).await;
         publisher

@@ -3,8 +3,8 @@
 //! `listening on http://ADDR` once ready. Media UDP stays on loopback unless `--media-any`
 //! is given (the interop tests reach it from another network namespace).
 //!
-//! Control routes (test use only): `PUT /streams/{key}` opens a stream, `GET` returns its
-//! media status as JSON, `DELETE` closes it. `GET /` is a blank page to run scripts in.
+//! Control routes (test use only): `PUT /streams/{key}` opens a stream (an optional JSON
+//! body holds its params), `GET` returns its media status as JSON, `DELETE` closes it. `GET /` is a blank page to run scripts in.
 
 use std::io::Write;
 
@@ -14,6 +14,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, put};
 use rtc_relay::local::media::{MediaServer, MediaSettings};
+
+/// How long a reload shows the reloading frame (the relay's default).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -55,8 +57,22 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_stream(State(media): State<MediaServer>, Path(key): Path<String>) -> StatusCode {
-    media.open_stream(&key);
+/// Opens a stream; the body, if any, holds its params (`{"skip_diffusion": true}` forwards
+/// the input unchanged; no body applies the default effect).
+async fn open_stream(
+    State(media): State<MediaServer>,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let params = if body.is_empty() {
+        serde_json::json!({})
+    } else {
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(params) if params.is_object() => params,
+            _ => return StatusCode::BAD_REQUEST,
+        }
+    };
+    media.open_stream(&key, &params);
     StatusCode::NO_CONTENT
 }
 

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
@@ -93,7 +94,10 @@ impl FromStr for AnnouncedAddr {
     }
 }
 
-/// Where the local backend's media socket binds and what it announces.
+/// Daydream's reloading frame shows for about two seconds after a pipeline reload.
+const DEFAULT_RELOAD_TIME: Duration = Duration::from_secs(2);
+
+/// Where the local backend's media socket binds, what it announces, and how its pipeline reloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaSettings {
     /// Address the UDP socket binds to.
@@ -102,6 +106,8 @@ pub struct MediaSettings {
     pub port: u16,
     /// Candidates announced instead of the bound interfaces (none: the bound interfaces).
     pub announce: Vec<AnnouncedAddr>,
+    /// How long a reload of a stream's pipeline shows the reloading frame.
+    pub reload_time: Duration,
 }
 
 impl MediaSettings {
@@ -111,6 +117,7 @@ impl MediaSettings {
             bind,
             port: 0,
             announce: Vec::new(),
+            reload_time: DEFAULT_RELOAD_TIME,
         }
     }
 }
@@ -194,6 +201,11 @@ pub struct Config {
     /// Faults the local backend injects, e.g. `create:500x2,status:stall3000x1` (tests).
     #[arg(long, env = "RTC_LOCAL_FAULTS")]
     pub local_faults: Option<String>,
+
+    /// How long the local backend shows its reloading frame after a param change that
+    /// reloads the pipeline (model, size, ControlNet list, IP-Adapter, processors), in ms.
+    #[arg(long, env = "RTC_LOCAL_RELOAD_MS", default_value_t = DEFAULT_RELOAD_TIME.as_millis() as u64)]
+    pub local_reload_ms: u64,
 
     /// Timeout of one request to Daydream, in milliseconds.
     #[arg(long, env = "RTC_UPSTREAM_TIMEOUT_MS", default_value_t = 15_000)]
@@ -289,6 +301,7 @@ impl Config {
             bind: self.local_media_bind.unwrap_or(http),
             port: self.local_media_port,
             announce: self.local_media_announce.clone(),
+            reload_time: Duration::from_millis(self.local_reload_ms),
         }
     }
 

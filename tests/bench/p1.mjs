@@ -58,6 +58,8 @@ async function productRun({ bare, seconds, proxyHost }, { width, height }, { rou
       width,
       height,
       frame_rate: 30,
+      // The frame path alone: the effect stage stays off (P7 measures it on its own).
+      pipeline_config: { params: { model_id: "stabilityai/sdxl-turbo", skip_diffusion: true } },
     });
     await until("the publisher", async () => {
       const s = await json(relay.url, token, "GET", `/v1/streams/${stream.id}`);

@@ -64,7 +64,14 @@ export async function p2Product({ browser, pages, runs, seconds }) {
       const created = await fetch(`${relay.url}/v1/streams`, {
         method: "POST",
         headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        body: JSON.stringify({ name: "bench", width: 512, height: 512, frame_rate: 30 }),
+        // Markers time the transport: the effect stage stays off (P7 measures it on its own).
+        body: JSON.stringify({
+          name: "bench",
+          width: 512,
+          height: 512,
+          frame_rate: 30,
+          pipeline_config: { params: { model_id: "stabilityai/sdxl-turbo", skip_diffusion: true } },
+        }),
       });
       if (created.status !== 201) throw new Error(`create stream: ${created.status} ${await created.text()}`);
       const { whip_url: whipUrl } = await created.json();

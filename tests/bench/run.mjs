@@ -1,4 +1,4 @@
-// Runs the benchmark suite (DESIGN P1–P6) with baselines measured in the same run, prints the
+// Runs the benchmark suite (DESIGN P1–P7) with baselines measured in the same run, prints the
 // table, and writes docs/benchmarks.json, docs/benchmarks.png and the README section.
 // Usage: node tests/bench/run.mjs [--runs N] [--seconds S] [--only P2,P4] [--proxy-host ADDR]
 import { writeFile } from "node:fs/promises";
@@ -15,6 +15,7 @@ import { p2Floor, p2Product, p2Server } from "./p2.mjs";
 import { p4 } from "./p4.mjs";
 import { p5 } from "./p5.mjs";
 import { p6 } from "./p6.mjs";
+import { p7 } from "./p7.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -141,6 +142,7 @@ try {
   await measure("P4", () => p4(ctx));
   await measure("P5", () => p5(ctx));
   await measure("P6", () => p6(ctx));
+  await measure("P7", () => p7(ctx));
 } finally {
   await ctx.browser.close();
   ctx.pages.close();

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launchBrowser, startRelay } from "./harness.mjs";
-import { loadMarkers, RelayApi, startSink, startSource, until } from "./loop.mjs";
+import { loadMarkers, PASSTHROUGH, RelayApi, startSink, startSource, until } from "./loop.mjs";
 
 const TOKEN = "agent-fallback-token";
 const SIZE = { width: 256, height: 256, frame_rate: 30 };
@@ -50,7 +50,7 @@ const NO_PROCESSOR = [[[], "MediaStreamTrackProcessor"]];
 const NO_FRAME_CALLBACK = [[["HTMLVideoElement", "prototype"], "requestVideoFrameCallback"]];
 
 async function liveStream() {
-  const { id } = await api.createStream(SIZE);
+  const { id } = await api.createStream({ ...SIZE, ...PASSTHROUGH });
   await until("the publisher to be live", async () => (await api.stream(id)).publisher?.state === "live");
   return id;
 }

@@ -6,7 +6,16 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launchBrowser, startRelay } from "./harness.mjs";
-import { loadMarkers, quantile, RelayApi, startSink, startSource, until, untilEvent } from "./loop.mjs";
+import {
+  loadMarkers,
+  PASSTHROUGH,
+  quantile,
+  RelayApi,
+  startSink,
+  startSource,
+  until,
+  untilEvent,
+} from "./loop.mjs";
 
 const TOKEN = "agent-loop-token";
 const SIZE = { width: 512, height: 512, frame_rate: 30 };
@@ -78,7 +87,7 @@ let streamId;
 test("frames go round the loop with their markers intact and in order, paced by the Worker timer", async () => {
   firstPage = await openAgent();
 
-  ({ id: streamId } = await api.createStream(SIZE));
+  ({ id: streamId } = await api.createStream({ ...SIZE, ...PASSTHROUGH }));
   await until(
     "the publisher to be live",
     async () => (await api.stream(streamId)).publisher?.state === "live",
@@ -146,7 +155,7 @@ test("frames go round the loop with their markers intact and in order, paced by 
 });
 
 test("a source without markers reports no latency", async () => {
-  const { id } = await api.createStream(SIZE);
+  const { id } = await api.createStream({ ...SIZE, ...PASSTHROUGH });
   await until("the publisher to be live", async () => (await api.stream(id)).publisher?.state === "live");
   const source = startSource(api, id, { ...SIZE, fps: SIZE.frame_rate, markers: null });
   try {
@@ -204,7 +213,7 @@ test("the agent reconnects after a relay restart and serves new streams", async 
     30000,
   );
 
-  ({ id: streamId } = await api.createStream(SIZE));
+  ({ id: streamId } = await api.createStream({ ...SIZE, ...PASSTHROUGH }));
   await until(
     "the publisher to be live again",
     async () => (await api.stream(streamId)).publisher?.state === "live",

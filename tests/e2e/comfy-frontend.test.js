@@ -188,7 +188,7 @@ test("the backend is switched from the settings; the sidebar shows it and runnin
   await select.selectOption("local");
   await page
     .locator(".shim-toast", {
-      hasText: "Backend choice saved. New streams use Local (passes video through unchanged).",
+      hasText: "Backend choice saved. New streams use Local (stand-in effect, no account).",
     })
     .waitFor({ timeout: WAIT_MS });
   assert.deepEqual(

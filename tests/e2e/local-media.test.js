@@ -25,7 +25,12 @@ function startServer() {
 }
 
 async function openStream(key) {
-  const response = await fetch(`${server.url}/streams/${key}`, { method: "PUT" });
+  // Marker checks need the input back unchanged: no effect stage.
+  const response = await fetch(`${server.url}/streams/${key}`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ skip_diffusion: true }),
+  });
   assert.equal(response.status, 204);
 }
 

@@ -13,6 +13,14 @@ export async function loadMarkers() {
 }
 
 /** Authenticated calls to the relay's HTTP API. */
+/**
+ * Stream settings that make the local backend forward frames unchanged (`skip_diffusion`):
+ * marker, pixel and latency checks need the input back, not the effect's picture.
+ */
+export const PASSTHROUGH = {
+  pipeline_config: { params: { model_id: "stabilityai/sdxl-turbo", skip_diffusion: true } },
+};
+
 export class RelayApi {
   constructor(url, token) {
     this.url = url;
@@ -37,6 +45,7 @@ export class RelayApi {
     return text ? JSON.parse(text) : undefined;
   }
 
+  /** Creates a stream; `settings` may carry `pipeline_config` (see {@link PASSTHROUGH}). */
   createStream(settings) {
     return this.json("POST", "/v1/streams", { json: { name: "loop", ...settings } });
   }
@@ -104,9 +113,11 @@ export async function until(what, check, timeoutMs = 30000, everyMs = 100) {
 /**
  * Posts rgb8 frames with markers at `fps`. Frames carry consecutive markers from
  * `firstMarker` (mod 65536); `sentAt` maps a marker to its send time (ms, performance.now()).
- * With `markers: null` the frames carry none (the top band stays mid-grey).
+ * With `markers: null` the frames carry none (the top band stays mid-grey). `moving: true`
+ * draws a scrolling, textured picture instead of the still ramp, so the video's bitrate is
+ * that of real video; `stats.last` holds the newest frame posted.
  */
-export function startSource(api, streamId, { width, height, fps, markers, firstMarker = 0 }) {
+export function startSource(api, streamId, { width, height, fps, markers, firstMarker = 0, moving = false }) {
   const base = new Uint8Array(width * height * 3);
   for (let i = 0; i < base.length; i += 3) {
     base[i] = (i / 3) % 251;
@@ -115,7 +126,15 @@ export function startSource(api, streamId, { width, height, fps, markers, firstM
   }
   // One POST at a time: concurrent requests could reach the relay out of order. A tick that
   // finds the previous POST still running is skipped, like a workflow that is slower.
-  const stats = { posted: 0, accepted: 0, rejected: 0, skipped: 0, sentAt: new Map(), lastStatus: 0 };
+  const stats = {
+    posted: 0,
+    accepted: 0,
+    rejected: 0,
+    skipped: 0,
+    sentAt: new Map(),
+    lastStatus: 0,
+    last: null,
+  };
   let inFlight = false;
   let n = firstMarker;
   const headers = {
@@ -132,7 +151,8 @@ export function startSource(api, streamId, { width, height, fps, markers, firstM
     inFlight = true;
     const marker = n % 65536;
     n += 1;
-    const pixels = base.slice();
+    const pixels = moving ? texturedFrame(width, height, n) : base.slice();
+    stats.last = pixels;
     if (markers) {
       markers.drawMarker(pixels, width, height, 3, marker);
       stats.sentAt.set(marker, performance.now());
@@ -154,6 +174,25 @@ export function startSource(api, streamId, { width, height, fps, markers, firstM
       });
   }, 1000 / fps);
   return { stats, stop: () => clearInterval(timer) };
+}
+
+/** Frame `n` of a scrolling checkerboard over diagonal colour ramps, with a moving disc. */
+function texturedFrame(width, height, n) {
+  const pixels = new Uint8Array(width * height * 3);
+  const cx = width / 2 + (width / 4) * Math.cos(n / 20);
+  const cy = height / 2 + (height / 4) * Math.sin(n / 20);
+  const radius2 = (Math.min(width, height) / 8) ** 2;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const checker = (((x + 3 * n) >> 5) + (y >> 5)) % 2 === 0 ? 40 : 0;
+      const disc = (x - cx) ** 2 + (y - cy) ** 2 < radius2;
+      pixels[i] = disc ? 240 : 60 + ((x * 140) / width + checker);
+      pixels[i + 1] = disc ? 200 : 50 + ((y * 120) / height + checker);
+      pixels[i + 2] = disc ? 40 : 90 + (((x + y) * 80) / (width + height) + checker);
+    }
+  }
+  return pixels;
 }
 
 /** Reads processed frames as they come and decodes their markers. */

@@ -3,7 +3,7 @@
 // that session; two agent tabs whose sockets drop settle on one publisher.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { RelayApi, startSource, until } from "./loop.mjs";
+import { PASSTHROUGH, RelayApi, startSource, until } from "./loop.mjs";
 import { openRelayPage, WAIT_MS } from "./pages.mjs";
 import {
   openPreview,
@@ -92,7 +92,12 @@ test("two agent tabs whose sockets drop settle on one publisher and the output k
     return { page, context, errors };
   };
   const tabs = [await openAgent(), await openAgent()];
-  const { id: streamId } = await api.createStream({ width: 256, height: 256, frame_rate: 15 });
+  const { id: streamId } = await api.createStream({
+    width: 256,
+    height: 256,
+    frame_rate: 15,
+    ...PASSTHROUGH,
+  });
   const source = startSource(api, streamId, { width: 256, height: 256, fps: 15, markers: null });
 
   /** Each tab's agent id (new on every reconnect), socket state and publisher state. */

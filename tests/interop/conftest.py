@@ -95,7 +95,11 @@ class MediaServer:
         return http(method, self.url + path, body.encode(), {"content-type": "application/sdp"})
 
     def open_stream(self, key: str) -> None:
-        status, _, _ = self.request("PUT", f"/streams/{key}")
+        # Frame-number checks need the input back unchanged: no effect stage.
+        params = json.dumps({"skip_diffusion": True}).encode()
+        status, _, _ = http(
+            "PUT", f"{self.url}/streams/{key}", params, {"content-type": "application/json"}
+        )
         assert status == 204
 
     def status(self, key: str) -> dict[str, object]:

@@ -136,7 +136,12 @@ def test_two_aiortc_viewers_through_the_relay_each_keep_their_session(
     netns: Namespace, relay: Relay, agent: Agent
 ) -> None:
     agent.next("welcome")
-    stream_id = str(relay.json("POST", "/v1/streams", {"name": "interop"})["id"])
+    # Frame-number checks need the input back unchanged: no effect stage.
+    params = {"model_id": "stabilityai/sdxl-turbo", "skip_diffusion": True}
+    created = relay.json(
+        "POST", "/v1/streams", {"name": "interop", "pipeline_config": {"params": params}}
+    )
+    stream_id = str(created["id"])
     grant = agent.next("publish")
     assert grant["stream_id"] == stream_id
     whip = grant["whip_url"]

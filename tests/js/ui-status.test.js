@@ -149,7 +149,7 @@ test("the backend choice maps to the relay's view and request, and a switch says
   assert.equal(backendChoice(null), "auto");
   assert.deepEqual(backendRequest("auto"), { backend: null });
   assert.deepEqual(backendRequest("daydream"), { backend: "daydream" });
-  assert.match(backendLabel("local"), /passes video through unchanged/);
+  assert.match(backendLabel("local"), /stand-in effect/);
   assert.equal(backendLabel("other"), "unknown");
 
   assert.equal(describeBackendSwitch("local", []), `New streams use ${backendLabel("local")}.`);

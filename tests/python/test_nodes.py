@@ -122,7 +122,7 @@ def test_a_prompt_change_updates_the_stream_in_place(client: RelayClient, toasts
     assert second == first
     assert client.get_stream(first)["pipeline_config"]["params"]["prompt"] == "cyberpunk"
     accepted = [data for _, data, _ in toasts if data["summary"] == "Update Accepted (local)"]
-    assert accepted and "passes video through unchanged" in accepted[0]["detail"]
+    assert accepted and "stand-in effect" in accepted[0]["detail"]
     assert "Pipeline Updated" not in summaries(toasts), "the local backend changes no picture"
 
 
@@ -146,7 +146,7 @@ def test_a_reload_level_change_patches_the_stream_and_says_it_reloads(
 def test_update_runs_only_when_config_or_seed_change(client: RelayClient, toasts: list) -> None:
     executor = Executor(ALL_NODES)
     results = executor.run(graph(seed=1))
-    assert results["3"] == (True, "updated (local backend: video passes through unchanged)")
+    assert results["3"] == (True, "updated (local backend: stand-in effect, not diffusion)")
     stream_id = results["2"][0]
     assert client.get_stream(stream_id)["pipeline_config"]["params"]["seed"] == 1
     executor.run(graph(seed=1))

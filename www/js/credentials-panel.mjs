@@ -13,7 +13,7 @@ import { h, setText } from "./dom.mjs";
 
 const BACKEND_LABELS = {
   daydream: "Daydream (cloud)",
-  local: "Local (passes video through unchanged)",
+  local: "Local (stand-in effect, no account)",
 };
 
 /** What the UI calls a backend. */

@@ -240,9 +240,9 @@ def update_message(stream: dict[str, Any], stream_id: str) -> tuple[str, str]:
     if stream.get("backend") == "local":
         return (
             "Update Accepted (local)",
-            f"Stream {stream_id}: the local pipeline accepted the parameters. It passes video "
-            "through unchanged, so the picture stays the same; use the Daydream backend "
-            "(RTC Node settings) to see them applied.",
+            f"Stream {stream_id}: the local backend applied the parameters to its stand-in "
+            "effect, a picture filter rather than diffusion; use the Daydream backend "
+            "(RTC Node settings) for the real pipeline.",
         )
     return "Pipeline Updated", f"Stream {stream_id} parameters updated"
 
@@ -321,7 +321,7 @@ class UpdateStream(io.ComfyNode):
             return io.NodeOutput(False, f"failed: {error.message}")
         toast("success", *update_message(stream, chosen))
         if stream.get("backend") == "local":
-            return io.NodeOutput(True, "updated (local backend: video passes through unchanged)")
+            return io.NodeOutput(True, "updated (local backend: stand-in effect, not diffusion)")
         return io.NodeOutput(True, "updated")
 
 

@@ -1,6 +1,7 @@
 //! The embedded Daydream stand-in: REST under `/local/v1`, WHIP/WHEP media under
 //! `/local/live`, the desktop sign-in page under `/local/sign-in`. Runs by default so the product works with no account and no network.
 
+pub mod effect;
 pub mod faults;
 pub mod media;
 pub mod params;

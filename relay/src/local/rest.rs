@@ -365,7 +365,7 @@ async fn create_stream(
         params_updated_ms: now,
         ever_online: false,
     };
-    backend.media.open_stream(&stream_key);
+    backend.media.open_stream(&stream_key, &stream.params);
     let json = backend.stream_json(&stream);
     tracing::info!(stream = %id, "local backend: stream created");
     lock(&backend.streams).insert(id, stream);
@@ -421,6 +421,7 @@ async fn update_stream(
         target.extend(patch);
     }
     params::validate(&merged).map_err(|e| EnvelopeError::invalid(&e))?;
+    backend.media.update_params(&stream.stream_key, &merged);
     stream.params = merged;
     stream.params_updated_ms = now_ms();
     Ok(Json(backend.stream_json(stream)))

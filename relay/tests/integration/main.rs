@@ -20,6 +20,7 @@ mod http_errors;
 mod legacy;
 mod lifecycle;
 mod local_backend;
+mod media_effect;
 mod media_forwarding;
 mod media_http;
 mod media_reach;

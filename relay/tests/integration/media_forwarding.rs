@@ -7,14 +7,15 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use media_support::{
-    PeerEvent, TestServer, absolute, connect, delete, frame_number, numbered, pump_until_received,
+    PeerEvent, TestServer, absolute, connect, delete, frame_number, numbered, passthrough,
+    pump_until_received,
 };
 use str0m::media::Direction;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publisher_frames_reach_every_viewer_intact() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_fwd");
+    server.media.open_stream("stk_fwd", &passthrough());
     let mut publisher = connect(&server.whip_url("stk_fwd"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
@@ -80,7 +81,7 @@ async fn publisher_frames_reach_every_viewer_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joining_viewer_triggers_a_keyframe_request_at_the_publisher() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_kf");
+    server.media.open_stream("stk_kf", &passthrough());
     let mut publisher = connect(&server.whip_url("stk_kf"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
@@ -99,7 +100,7 @@ async fn a_joining_viewer_triggers_a_keyframe_request_at_the_publisher() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_end_when_the_publisher_leaves() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_leave");
+    server.media.open_stream("stk_leave", &passthrough());
     let mut publisher = connect(&server.whip_url("stk_leave"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
@@ -127,7 +128,7 @@ async fn viewers_end_when_the_publisher_leaves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_stream_ends_every_session() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_close");
+    server.media.open_stream("stk_close", &passthrough());
     let mut publisher = connect(&server.whip_url("stk_close"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
@@ -142,7 +143,7 @@ async fn closing_the_stream_ends_every_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_publisher_replaces_the_old_one_and_viewers_keep_watching() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_replace");
+    server.media.open_stream("stk_replace", &passthrough());
     let mut old = connect(&server.whip_url("stk_replace"), Direction::SendOnly).await;
     old.wait_for("old publisher connected", |e| *e == PeerEvent::Connected)
         .await;
@@ -170,7 +171,7 @@ async fn a_new_publisher_replaces_the_old_one_and_viewers_keep_watching() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_that_vanishes_without_delete_ends_its_viewers() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_vanish");
+    server.media.open_stream("stk_vanish", &passthrough());
     let mut publisher = connect(&server.whip_url("stk_vanish"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)

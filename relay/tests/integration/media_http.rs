@@ -3,7 +3,9 @@
 
 use crate::media_support;
 
-use media_support::{Offer, PeerEvent, TestServer, absolute, connect, delete, post_offer};
+use media_support::{
+    Offer, PeerEvent, TestServer, absolute, connect, delete, passthrough, post_offer,
+};
 use reqwest::StatusCode;
 use str0m::media::Direction;
 
@@ -16,7 +18,7 @@ async fn error_code(response: reqwest::Response) -> String {
 #[tokio::test]
 async fn whip_answer_has_location_etag_playback_url_and_candidates() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_headers");
+    server.media.open_stream("stk_headers", &passthrough());
     let offer = Offer::new(Direction::SendOnly).await;
     let response = post_offer(&server.whip_url("stk_headers"), &offer.sdp).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -54,7 +56,7 @@ async fn whip_answer_has_location_etag_playback_url_and_candidates() {
 #[tokio::test]
 async fn session_ids_differ_between_sessions() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_ids");
+    server.media.open_stream("stk_ids", &passthrough());
     let a = connect(&server.whip_url("stk_ids"), Direction::SendOnly).await;
     let b = connect(&server.whip_url("stk_ids"), Direction::SendOnly).await;
     assert_ne!(a.location, b.location);
@@ -63,7 +65,7 @@ async fn session_ids_differ_between_sessions() {
 #[tokio::test]
 async fn wrong_content_type_is_415() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_type");
+    server.media.open_stream("stk_type", &passthrough());
     let offer = Offer::new(Direction::SendOnly).await;
     let response = reqwest::Client::new()
         .post(server.whip_url("stk_type"))
@@ -79,7 +81,7 @@ async fn wrong_content_type_is_415() {
 #[tokio::test]
 async fn garbage_sdp_is_400_and_changes_nothing() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_garbage");
+    server.media.open_stream("stk_garbage", &passthrough());
     for body in ["", "hello", "v=0\r\nm=video nonsense\r\n"] {
         let response = post_offer(&server.whip_url("stk_garbage"), body).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "body {body:?}");
@@ -92,7 +94,7 @@ async fn garbage_sdp_is_400_and_changes_nothing() {
 #[tokio::test]
 async fn non_h264_ingest_names_the_codec() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_vp8");
+    server.media.open_stream("stk_vp8", &passthrough());
     let offer = Offer::new(Direction::SendOnly).await;
     let vp8 = offer.sdp.replace("H264/90000", "VP8/90000");
     let response = post_offer(&server.whip_url("stk_vp8"), &vp8).await;
@@ -109,7 +111,7 @@ async fn non_h264_ingest_names_the_codec() {
 #[tokio::test]
 async fn oversized_offer_is_413() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_big");
+    server.media.open_stream("stk_big", &passthrough());
     let huge = format!("v=0\r\n{}", "a=x\r\n".repeat(20_000));
     let response = post_offer(&server.whip_url("stk_big"), &huge).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -134,7 +136,7 @@ async fn unknown_stream_and_unknown_session_are_404() {
     .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
-    server.media.open_stream("stk_nope");
+    server.media.open_stream("stk_nope", &passthrough());
     let session = format!(
         "{}/0123456789abcdef0123456789abcdef",
         server.whip_url("stk_nope")
@@ -145,7 +147,7 @@ async fn unknown_stream_and_unknown_session_are_404() {
 #[tokio::test]
 async fn viewer_before_output_gets_404_with_retry_after() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_early");
+    server.media.open_stream("stk_early", &passthrough());
     let viewer = Offer::new(Direction::RecvOnly).await;
     let response = post_offer(&server.whep_url("stk_early"), &viewer.sdp).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
@@ -157,7 +159,7 @@ async fn viewer_before_output_gets_404_with_retry_after() {
 #[tokio::test]
 async fn delete_frees_the_session_and_a_second_delete_is_404() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_del");
+    server.media.open_stream("stk_del", &passthrough());
     let mut publisher = connect(&server.whip_url("stk_del"), Direction::SendOnly).await;
     publisher
         .wait_for("publisher connected", |e| *e == PeerEvent::Connected)
@@ -174,7 +176,7 @@ async fn delete_frees_the_session_and_a_second_delete_is_404() {
 #[tokio::test]
 async fn patch_is_refused_with_allow() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_patch");
+    server.media.open_stream("stk_patch", &passthrough());
     let publisher = connect(&server.whip_url("stk_patch"), Direction::SendOnly).await;
     let response = reqwest::Client::new()
         .patch(absolute(&server, &publisher.location))
@@ -193,7 +195,7 @@ async fn patch_is_refused_with_allow() {
 #[tokio::test]
 async fn options_advertises_sdp_and_cors_only_for_loopback_origins() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_opt");
+    server.media.open_stream("stk_opt", &passthrough());
     let client = reqwest::Client::new();
     let preflight = |origin: &'static str| {
         client
@@ -226,7 +228,7 @@ async fn options_advertises_sdp_and_cors_only_for_loopback_origins() {
 #[tokio::test]
 async fn closed_stream_refuses_new_sessions() {
     let server = TestServer::start().await;
-    server.media.open_stream("stk_gone");
+    server.media.open_stream("stk_gone", &passthrough());
     server.media.close_stream("stk_gone");
     let offer = Offer::new(Direction::SendOnly).await;
     let response = post_offer(&server.whip_url("stk_gone"), &offer.sdp).await;

@@ -15,7 +15,13 @@ use tokio_tungstenite::tungstenite::Message;
 /// id and the lease-carrying WHIP path the agent was granted.
 async fn stream_with_holder(relay: &Relay) -> (String, String, crate::common::Ws) {
     let (mut holder, _) = agent(relay, true).await;
-    let stream = relay.default_stream().await;
+    // Frame-number checks need the input back unchanged: no effect stage.
+    let stream = relay
+        .create_stream(
+            json!({"name": "test", "pipeline_config": {"pipeline": "streamdiffusion",
+            "params": {"model_id": "stabilityai/sdxl-turbo", "skip_diffusion": true}}}),
+        )
+        .await;
     let id = stream["id"].as_str().unwrap().to_owned();
     let grant = next_of_type(&mut holder, "publish").await;
     let whip = grant["whip_url"].as_str().unwrap().to_owned();

@@ -1,19 +1,25 @@
 //! The UDP run loop: one socket for every peer, str0m instances polled to their timeouts,
-//! and the SFU rules (publisher media to every viewer, keyframe requests back).
+//! and the gateway's rules: the publisher's video through the stream's effect stage (or
+//! unchanged with `skip_diffusion`) to every viewer, audio unchanged, keyframe requests back,
+//! and a keyframe request to every publisher every 2 s.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::format::PayloadParams;
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use super::net::destination_for;
 use super::signaling::Role;
 use super::state::{Registry, StreamCounters};
+use super::transcode::{Produced, Transcoder, Unit};
+use crate::local::effect::Control;
 
 /// A peer that has not completed ICE and DTLS in this time is dropped.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -23,6 +29,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 const KEYFRAME_REQUEST_SPACING: Duration = Duration::from_millis(100);
 /// Upper bound on how long the loop sleeps when no peer needs it sooner.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
+/// Like the gateway, every publisher is asked for a keyframe this often.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(2);
+/// Bytes per RTP packet assumed when counting the effect stage's output.
+const PACKET_PAYLOAD: usize = 1100;
 
 /// Work for the driver from the HTTP side.
 #[derive(Debug)]
@@ -43,6 +53,9 @@ pub(super) struct Peer {
     role: Role,
     rtc: Rtc,
     counters: Arc<StreamCounters>,
+    control: Arc<Control>,
+    /// For a publisher: whether its last video frame was forwarded unchanged.
+    passthrough: Option<bool>,
     mids: Vec<(Mid, MediaKind)>,
     created: Instant,
     connected: bool,
@@ -61,6 +74,7 @@ impl Peer {
         role: Role,
         rtc: Rtc,
         counters: Arc<StreamCounters>,
+        control: Arc<Control>,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -69,6 +83,8 @@ impl Peer {
             role,
             rtc,
             counters,
+            control,
+            passthrough: None,
             mids: Vec::new(),
             created: now,
             connected: false,
@@ -116,7 +132,7 @@ impl Peer {
         }
     }
 
-    fn write(&mut self, kind: MediaKind, data: &MediaData) -> bool {
+    fn write(&mut self, kind: MediaKind, sample: Sample<'_>) -> bool {
         if !self.is_open() || !self.connected {
             return false;
         }
@@ -128,16 +144,21 @@ impl Peer {
         };
         // Payload types differ per peer: map by codec parameters, then by codec alone
         // (profiles the viewer did not list exactly still decode).
-        let pt = writer.match_params(data.params).or_else(|| {
+        let pt = writer.match_params(sample.params).or_else(|| {
             writer
                 .payload_params()
-                .find(|p| p.spec().codec == data.params.spec().codec)
+                .find(|p| p.spec().codec == sample.params.spec().codec)
                 .map(|p| p.pt())
         });
         let Some(pt) = pt else {
             return false;
         };
-        match writer.write(pt, data.network_time, data.time, data.data.clone()) {
+        match writer.write(
+            pt,
+            sample.network_time,
+            sample.time,
+            Arc::clone(sample.data),
+        ) {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(session = %self.id, "forwarding failed, closing: {e}");
@@ -148,11 +169,48 @@ impl Peer {
     }
 }
 
+/// One frame (or audio packet) to send to a viewer.
+#[derive(Clone, Copy)]
+struct Sample<'a> {
+    params: PayloadParams,
+    network_time: Instant,
+    time: MediaTime,
+    data: &'a Arc<[u8]>,
+}
+
+impl<'a> From<&'a MediaData> for Sample<'a> {
+    fn from(data: &'a MediaData) -> Self {
+        Self {
+            params: data.params,
+            network_time: data.network_time,
+            time: data.time,
+            data: &data.data,
+        }
+    }
+}
+
+impl<'a> From<&'a Unit> for Sample<'a> {
+    fn from(unit: &'a Unit) -> Self {
+        Self {
+            params: unit.params,
+            network_time: unit.network_time,
+            time: unit.time,
+            data: &unit.data,
+        }
+    }
+}
+
 /// What one peer's output means for the others.
 enum Propagate {
     Media {
         stream: String,
         kind: MediaKind,
+        data: Box<MediaData>,
+    },
+    /// Publisher video for the stream's effect stage.
+    Effect {
+        stream: String,
+        control: Arc<Control>,
         data: Box<MediaData>,
     },
     KeyframeWanted {
@@ -176,6 +234,10 @@ pub(super) struct Driver {
     received_at: Option<Instant>,
     /// First-packet arrival of the oldest access unit forwarded since that datagram.
     forwarded_since: Option<Instant>,
+    /// Effect stages by stream, while the stream has a publisher and the effect is on.
+    transcoders: HashMap<String, Transcoder>,
+    produced_tx: UnboundedSender<Produced>,
+    produced: UnboundedReceiver<Produced>,
 }
 
 impl Driver {
@@ -186,6 +248,7 @@ impl Driver {
         registry: Arc<Registry>,
     ) -> Self {
         let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        let (produced_tx, produced) = mpsc::unbounded_channel();
         Self {
             socket,
             port,
@@ -194,6 +257,9 @@ impl Driver {
             peers: Vec::new(),
             received_at: None,
             forwarded_since: None,
+            transcoders: HashMap::new(),
+            produced_tx,
+            produced,
         }
     }
 
@@ -208,6 +274,7 @@ impl Driver {
                     Some(command) => self.handle_command(command),
                     None => break,
                 },
+                Some(produced) = self.produced.recv() => self.handle_produced(produced),
                 received = self.socket.recv_from(&mut buf) => match received {
                     Ok((len, source)) => self.handle_datagram(source, &buf[..len]),
                     Err(e) => tracing::debug!("udp receive failed: {e}"),
@@ -221,6 +288,37 @@ impl Driver {
             peer.close(now);
         }
         self.poll_all();
+    }
+
+    fn handle_produced(&mut self, produced: Produced) {
+        let now = Instant::now();
+        match produced {
+            Produced::Frame { stream, unit } => {
+                let packets = unit.data.len().div_ceil(PACKET_PAYLOAD) as u64;
+                for viewer in self
+                    .peers
+                    .iter_mut()
+                    .filter(|p| p.role == Role::Viewer && p.stream == stream)
+                {
+                    if viewer.write(MediaKind::Video, Sample::from(&unit)) {
+                        viewer.counters.forwarded(packets);
+                    }
+                }
+            }
+            Produced::KeyframeWanted { stream } => {
+                self.ask_publisher(&stream, KeyframeRequestKind::Pli, now);
+            }
+        }
+    }
+
+    fn ask_publisher(&mut self, stream: &str, kind: KeyframeRequestKind, now: Instant) {
+        if let Some(publisher) = self
+            .peers
+            .iter_mut()
+            .find(|p| p.role == Role::Publisher && p.stream == stream && p.is_open())
+        {
+            publisher.request_keyframe(kind, now);
+        }
     }
 
     fn handle_command(&mut self, command: Command) {
@@ -358,6 +456,24 @@ impl Driver {
         for stream in gone_publishers {
             self.end_viewers(&stream, now);
         }
+        let peers = &self.peers;
+        self.transcoders.retain(|stream, _| {
+            peers.iter().any(|p| {
+                p.role == Role::Publisher && &p.stream == stream && p.passthrough == Some(false)
+            })
+        });
+        for publisher in self
+            .peers
+            .iter_mut()
+            .filter(|p| p.role == Role::Publisher && p.connected)
+        {
+            let due = publisher
+                .last_keyframe_request
+                .is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_REQUEST_INTERVAL);
+            if due {
+                publisher.request_keyframe(KeyframeRequestKind::Pli, now);
+            }
+        }
         deadline
     }
 
@@ -387,20 +503,49 @@ impl Driver {
                     .iter_mut()
                     .filter(|p| p.role == Role::Viewer && p.stream == stream)
                 {
-                    if viewer.write(kind, &data) && kind == MediaKind::Video {
+                    if viewer.write(kind, Sample::from(&*data)) && kind == MediaKind::Video {
                         let first = self.forwarded_since.get_or_insert(data.network_time);
                         *first = (*first).min(data.network_time);
                         viewer.counters.forwarded(packets);
                     }
                 }
             }
+            Propagate::Effect {
+                stream,
+                control,
+                data,
+            } => {
+                if !self.transcoders.contains_key(&stream) {
+                    match Transcoder::spawn(stream.clone(), control, self.produced_tx.clone()) {
+                        Ok(transcoder) => {
+                            self.transcoders.insert(stream.clone(), transcoder);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%stream, "cannot start the effect stage: {e}");
+                            return;
+                        }
+                    }
+                }
+                let unit = Unit {
+                    data: data.data,
+                    time: data.time,
+                    network_time: data.network_time,
+                    params: data.params,
+                };
+                let queued = self
+                    .transcoders
+                    .get(&stream)
+                    .is_some_and(|transcoder| transcoder.push(unit));
+                if !queued {
+                    // The decoder lost a frame: only a keyframe gets it back in sync.
+                    self.ask_publisher(&stream, KeyframeRequestKind::Pli, now);
+                }
+            }
             Propagate::KeyframeWanted { stream, kind } => {
-                if let Some(publisher) = self
-                    .peers
-                    .iter_mut()
-                    .find(|p| p.role == Role::Publisher && p.stream == stream && p.is_open())
-                {
-                    publisher.request_keyframe(kind, now);
+                if let Some(transcoder) = self.transcoders.get(&stream) {
+                    transcoder.request_keyframe();
+                } else {
+                    self.ask_publisher(&stream, kind, now);
                 }
             }
             Propagate::PublisherGone { stream } => self.end_viewers(&stream, now),
@@ -478,8 +623,20 @@ fn handle_event(peer: &mut Peer, event: Event, propagate: &mut Vec<Propagate>, n
                 .map_or(MediaKind::Video, |(_, k)| *k);
             if kind == MediaKind::Video {
                 peer.counters.received(packet_count(&data), now);
-                if !data.contiguous {
+                let passthrough = peer.control.passthrough();
+                if !data.contiguous || peer.passthrough != Some(passthrough) {
+                    // A gap, or the stream switched between effect and passthrough: the
+                    // decoder on the other side needs a fresh start.
                     peer.request_keyframe(KeyframeRequestKind::Fir, now);
+                }
+                peer.passthrough = Some(passthrough);
+                if !passthrough {
+                    propagate.push(Propagate::Effect {
+                        stream: peer.stream.clone(),
+                        control: Arc::clone(&peer.control),
+                        data: Box::new(data),
+                    });
+                    return;
                 }
             }
             propagate.push(Propagate::Media {

@@ -5,7 +5,9 @@
 //! the stream from LOADING to ONLINE, and mounts [`MediaServer::router`] under `/local`.
 //!
 //! The HTTP handlers accept offers and hand each session's `Rtc` to the driver task, which
-//! owns the socket and forwards the publisher's media to every viewer (no transcoding).
+//! owns the socket and sends the publisher's media to every viewer: video through the
+//! stream's effect stage ([`crate::local::effect`], codec work on a thread per stream), or
+//! unchanged when the params say `skip_diffusion`.
 
 mod driver;
 mod error;
@@ -13,12 +15,14 @@ mod http;
 mod net;
 mod signaling;
 mod state;
+mod transcode;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use serde_json::Value;
 use str0m::change::SdpOffer;
 use str0m::crypto::CryptoProvider;
 use str0m::{Candidate, Rtc};
@@ -90,7 +94,8 @@ impl MediaServer {
     /// By default the relay passes the address its HTTP listener uses, so media stays on
     /// loopback unless configured otherwise. With the unspecified address the socket listens
     /// on every IPv4 interface (browsers on other machines or network namespaces can reach
-    /// it) and ICE and DTLS-SRTP credentials from the signalling keep strangers out.
+    /// it) and ICE and DTLS-SRTP credentials from the signalling keep strangers out. A reload
+    /// of a stream's pipeline shows the reloading frame for `settings.reload_time`.
     pub async fn start(settings: &MediaSettings) -> std::io::Result<Self> {
         let socket = UdpSocket::bind((settings.bind, settings.port)).await?;
         // Every stream shares this socket: a larger buffer absorbs keyframe bursts from
@@ -98,7 +103,7 @@ impl MediaServer {
         let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(SOCKET_BUFFER_BYTES);
         let port = socket.local_addr()?.port();
         let candidates = net::candidates(settings, port);
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry::new(settings.reload_time));
         let (commands, receiver) = mpsc::unbounded_channel();
         tokio::spawn(Driver::new(socket, candidates.clone(), Arc::clone(&registry)).run(receiver));
         let announced: Vec<String> = candidates.iter().map(ToString::to_string).collect();
@@ -122,9 +127,16 @@ impl MediaServer {
         http::router(self.clone())
     }
 
-    /// Allows WHIP and WHEP for `stream_key`.
-    pub fn open_stream(&self, stream_key: &str) {
-        self.inner.registry.open(stream_key);
+    /// Allows WHIP and WHEP for `stream_key`, whose output follows `params` (validated
+    /// StreamDiffusion params; `{"skip_diffusion": true}` forwards the input unchanged).
+    pub fn open_stream(&self, stream_key: &str, params: &Value) {
+        self.inner.registry.open(stream_key, params);
+    }
+
+    /// Applies a stream's updated params: hot ones from the next frame, others after a
+    /// reload. Returns whether the stream is open.
+    pub fn update_params(&self, stream_key: &str, params: &Value) -> bool {
+        self.inner.registry.update(stream_key, params)
     }
 
     /// Ends every session of `stream_key` and forgets it.
@@ -170,11 +182,19 @@ impl MediaServer {
             .map_err(|e| MediaError::BadSdp(e.to_string()))?;
         let session = new_session_id();
         let registry = &self.inner.registry;
+        let control = registry.control(key).ok_or(MediaError::UnknownStream)?;
         let counters = match role {
             Role::Publisher => registry.add_publisher(key, &session)?.1,
             Role::Viewer => registry.add_viewer(key, &session)?,
         };
-        let peer = Peer::new(session.clone(), key.to_owned(), role, rtc, counters);
+        let peer = Peer::new(
+            session.clone(),
+            key.to_owned(),
+            role,
+            rtc,
+            counters,
+            control,
+        );
         if self
             .inner
             .commands

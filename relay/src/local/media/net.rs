@@ -87,9 +87,8 @@ mod tests {
 
     fn settings(bind: &str, announce: &[&str]) -> MediaSettings {
         MediaSettings {
-            bind: bind.parse().unwrap(),
-            port: 0,
             announce: announce.iter().map(|a| a.parse().unwrap()).collect(),
+            ..MediaSettings::on(bind.parse().unwrap())
         }
     }
 

@@ -6,10 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use super::MediaStatus;
 use super::error::MediaError;
 use super::signaling::Role;
 use crate::leases::MAX_VIEWERS;
+use crate::local::effect::Control;
 
 /// How recent the last video packet must be for media to count as flowing.
 const FLOWING_WINDOW: Duration = Duration::from_secs(1);
@@ -66,6 +69,7 @@ struct StreamEntry {
     publisher: Option<String>,
     viewers: HashSet<String>,
     counters: Arc<StreamCounters>,
+    control: Arc<Control>,
 }
 
 /// Open streams and their sessions.
@@ -73,24 +77,56 @@ struct StreamEntry {
 pub(super) struct Registry {
     streams: Mutex<HashMap<String, StreamEntry>>,
     delays: Mutex<DelaySamples>,
+    /// How long a reload shows the reloading frame.
+    reload_time: Duration,
 }
 
 impl Registry {
+    /// A registry whose streams show the reloading frame for `reload_time`.
+    pub(super) fn new(reload_time: Duration) -> Self {
+        Self {
+            reload_time,
+            ..Self::default()
+        }
+    }
+
     fn streams(&self) -> MutexGuard<'_, HashMap<String, StreamEntry>> {
         // A panic while holding the lock cannot leave the map half-updated: every
         // critical section is a single insert or remove.
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens `key`; an already open stream keeps its sessions.
-    pub(super) fn open(&self, key: &str) {
-        self.streams()
-            .entry(key.to_owned())
-            .or_insert_with(|| StreamEntry {
-                publisher: None,
-                viewers: HashSet::new(),
-                counters: Arc::new(StreamCounters::new()),
-            });
+    /// Opens `key` with its params; an already open stream keeps its sessions and takes
+    /// the params as an update.
+    pub(super) fn open(&self, key: &str, params: &Value) {
+        let mut streams = self.streams();
+        match streams.get(key) {
+            Some(entry) => entry.control.update(params, Instant::now()),
+            None => {
+                streams.insert(
+                    key.to_owned(),
+                    StreamEntry {
+                        publisher: None,
+                        viewers: HashSet::new(),
+                        counters: Arc::new(StreamCounters::new()),
+                        control: Arc::new(Control::new(params, self.reload_time)),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Applies updated params to `key`; returns whether it is open.
+    pub(super) fn update(&self, key: &str, params: &Value) -> bool {
+        let control = self.streams().get(key).map(|e| Arc::clone(&e.control));
+        control
+            .inspect(|c| c.update(params, Instant::now()))
+            .is_some()
+    }
+
+    /// The effect params of `key`.
+    pub(super) fn control(&self, key: &str) -> Option<Arc<Control>> {
+        self.streams().get(key).map(|e| Arc::clone(&e.control))
     }
 
     /// Forgets `key`; returns whether it was open.
@@ -212,7 +248,21 @@ pub struct ForwardingDelays {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    #[test]
+    fn params_reach_the_stream_control() {
+        let registry = Registry::default();
+        assert!(!registry.update("k", &json!({"skip_diffusion": true})));
+        registry.open("k", &json!({"skip_diffusion": true}));
+        assert!(registry.control("k").unwrap().passthrough());
+        assert!(registry.update("k", &json!({"skip_diffusion": false})));
+        assert!(!registry.control("k").unwrap().passthrough());
+        registry.open("k", &json!({"skip_diffusion": true}));
+        assert!(registry.control("k").unwrap().passthrough());
+    }
 
     #[test]
     fn viewer_needs_an_open_stream_and_a_publisher() {
@@ -221,7 +271,7 @@ mod tests {
             registry.add_viewer("k", "v").unwrap_err(),
             MediaError::UnknownStream
         );
-        registry.open("k");
+        registry.open("k", &Value::Null);
         assert_eq!(
             registry.add_viewer("k", "v").unwrap_err(),
             MediaError::NoPublisher
@@ -236,7 +286,7 @@ mod tests {
     #[test]
     fn a_sixth_viewer_is_refused_until_one_leaves() {
         let registry = Registry::default();
-        registry.open("k");
+        registry.open("k", &Value::Null);
         registry.add_publisher("k", "p").unwrap();
         for i in 0..MAX_VIEWERS {
             registry.add_viewer("k", &format!("v{i}")).unwrap();
@@ -252,7 +302,7 @@ mod tests {
     #[test]
     fn a_replaced_publisher_cannot_remove_its_successor() {
         let registry = Registry::default();
-        registry.open("k");
+        registry.open("k", &Value::Null);
         registry.add_publisher("k", "old").unwrap();
         let (replaced, _) = registry.add_publisher("k", "new").unwrap();
         assert_eq!(replaced.as_deref(), Some("old"));
@@ -265,7 +315,7 @@ mod tests {
     #[test]
     fn media_flows_only_after_recent_packets() {
         let registry = Registry::default();
-        registry.open("k");
+        registry.open("k", &Value::Null);
         let (_, counters) = registry.add_publisher("k", "p").unwrap();
         assert!(!registry.status("k").unwrap().media_flowing);
         counters.received(3, Instant::now());

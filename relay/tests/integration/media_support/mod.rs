@@ -17,6 +17,14 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+/// How long a reload shows the reloading frame in these tests.
+pub const RELOAD_TIME: Duration = Duration::from_millis(600);
+
+/// Params that forward the input unchanged: the SFU tests compare frames byte for byte.
+pub fn passthrough() -> serde_json::Value {
+    serde_json::json!({"skip_diffusion": true})
+}
+
 /// A media server behind axum on 127.0.0.1:0.
 pub struct TestServer {
     pub media: MediaServer,
@@ -25,9 +33,12 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        let media = MediaServer::start(&MediaSettings::on(Ipv4Addr::LOCALHOST.into()))
-            .await
-            .expect("media server starts");
+        let media = MediaServer::start(&MediaSettings {
+            reload_time: RELOAD_TIME,
+            ..MediaSettings::on(Ipv4Addr::LOCALHOST.into())
+        })
+        .await
+        .expect("media server starts");
         let app = Router::new().nest("/local", media.router());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
