@@ -40,16 +40,24 @@ async function until(what, check, timeoutMs = 30000) {
  * rate at each stage on the way: posted, taken by the relay, handed to the agent socket, and
  * the bytes per frame the socket carried. `route` "proxy" loads the page from the pack's
  * proxy (tests/e2e/pack_proxy.py, listening on `proxyHost`), so the agent socket crosses it as
- * in ComfyUI; `link` ("raw", "jpeg") overrides the relay's choice of link.
+ * in ComfyUI; `link` ("raw", "jpeg") overrides the relay's choice of link. With `remote` (a
+ * host behind an emulated link, tests/e2e/netns.mjs), the browser runs there and reaches the
+ * proxy over the link, and the relay's media listens where it can reach it.
  */
-async function productRun({ bare, seconds, proxyHost }, { width, height }, { route = "direct", link } = {}) {
+async function productRun(
+  { bare, seconds, proxyHost, remote },
+  { width, height },
+  { route = "direct", link } = {},
+) {
   const token = randomBytes(16).toString("hex");
-  const relay = await startRelay({ env: { RTC_RELAY_TOKEN: token } });
+  const args = remote ? ["--local-media-bind", remote.hostIp] : [];
+  const relay = await startRelay({ args, env: { RTC_RELAY_TOKEN: token } });
   const pack =
     route === "proxy" ? await startPackProxy({ relayUrl: relay.url, token, host: proxyHost }) : null;
   const query = `camera=1${link ? `&link=${link}` : ""}`;
+  const packUrl = pack && remote ? `http://${remote.forward(Number(new URL(pack.url).port))}` : pack?.url;
   const page = await bare.open(
-    pack ? `${pack.url}/rtc/ui/agent.html?${query}` : `${relay.url}/agent.html?${query}&token=${token}`,
+    pack ? `${packUrl}/rtc/ui/agent.html?${query}` : `${relay.url}/agent.html?${query}&token=${token}`,
   );
   try {
     await page.waitFor(`document.querySelector("#state")?.dataset.state === "connected"`);
@@ -100,43 +108,67 @@ async function productRun({ bare, seconds, proxyHost }, { width, height }, { rou
   }
 }
 
-const LINKS = [
-  { route: "proxy", link: "raw" },
-  { route: "proxy", link: "jpeg" },
-  { route: "direct", link: "jpeg" },
-];
+/**
+ * The routes and links compared, the first being the baseline: on this machine, straight to
+ * the relay or through the pack's proxy; from a host behind an emulated link, only through the
+ * proxy (the relay's HTTP listens on loopback), as a browser on a laptop reaches ComfyUI.
+ */
+function routes(ctx) {
+  return ctx.remote
+    ? [
+        { route: "proxy", link: "raw" },
+        { route: "proxy", link: "jpeg" },
+      ]
+    : [
+        { route: "direct", link: "raw" },
+        { route: "proxy", link: "raw" },
+        { route: "proxy", link: "jpeg" },
+        { route: "direct", link: "jpeg" },
+      ];
+}
+
+/** Row id and description of a route and link, with the emulated link when there is one. */
+function variantName(ctx, figure, { route, link }, { width, height }) {
+  const across = ctx.remote ? `-${ctx.emulate}` : "";
+  return {
+    id: `${figure}-${route}-${link}-${width}x${height}${across}`,
+    how: `via ${route}, ${link} link, ${width}×${height}${ctx.remote ? `, over ${ctx.emulate}` : ""}`,
+  };
+}
 
 /**
  * P1 by route and link: straight to the relay or through the pack's proxy, raw or JPEG, with
- * the direct raw hand-off (P1 itself) as the baseline of the same run.
+ * the first of them (P1 itself on this machine) as the baseline of the same run.
  */
 export async function p1Links(ctx) {
-  const bare = await launchBareChromium();
+  const bare = await launchBareChromium({ executable: ctx.remote?.browserExecutable() });
   try {
     const rows = [];
+    const [first, ...others] = routes(ctx);
     for (const size of SIZES) {
-      const direct = [];
-      const variants = LINKS.map(() => []);
+      const base = [];
+      const variants = others.map(() => []);
       for (let i = 0; i < ctx.runs; i++) {
-        direct.push(await productRun({ ...ctx, bare }, size, { link: "raw" }));
-        for (const [n, variant] of LINKS.entries()) {
+        base.push(await productRun({ ...ctx, bare }, size, first));
+        for (const [n, variant] of others.entries()) {
           variants[n].push(await productRun({ ...ctx, bare }, size, variant));
         }
       }
-      const baseline = summarize(direct.map((r) => r.fps));
+      const baseline = summarize(base.map((r) => r.fps));
+      const baseName = `${first.route} ${first.link} link`;
       const kb = (runs) => (summarize(runs.map((r) => r.bytesPerFrame)).median / 1024).toFixed(0);
-      for (const [n, { route, link }] of LINKS.entries()) {
-        const id = `P1-${route}-${link}-${size.width}x${size.height}`;
+      for (const [n, variant] of others.entries()) {
+        const { id, how } = variantName(ctx, "P1", variant, size);
         rows.push({
           id,
-          what: `node → relay → VideoFrame via ${route}, ${link} link, ${size.width}×${size.height}`,
+          what: `node → relay → VideoFrame ${how}`,
           unit: "fps",
           better: "higher",
           value: summarize(variants[n].map((r) => r.fps)),
           baseline,
-          baselineName: "direct raw link",
+          baselineName: baseName,
           budget: "reference",
-          note: `${id}: ${kb(variants[n])} KB per frame on the agent socket (direct raw ${kb(direct)} KB)`,
+          note: `${id}: ${kb(variants[n])} KB per frame on the agent socket (${baseName} ${kb(base)} KB)`,
         });
       }
     }
@@ -195,18 +227,15 @@ async function p1Size(ctx, size) {
 }
 
 /**
- * Frame Output's path by route and link, at both sizes: the agent's socket straight to the
- * relay or through the pack's proxy (listening on `proxyHost`), raw (I420) or JPEG, with the
- * direct raw path as the baseline of the same run. p50 from the agent's send to the tensor.
+ * Frame Output's path by route and link (see `routes`), at both sizes, the first route being
+ * the baseline of the same run: p50 from the agent's send to the tensor. With `remote`, the
+ * agent runs on that host and reaches the pack's proxy over the emulated link.
  */
 export async function p3Links(ctx) {
-  const variants = [
-    { route: "direct", link: "raw" },
-    { route: "proxy", link: "raw" },
-    { route: "proxy", link: "jpeg" },
-  ];
+  const { remote } = ctx;
+  const variants = routes(ctx).filter(({ route, link }) => !(route === "direct" && link === "jpeg"));
   const rows = [];
-  for (const { width, height } of SIZES) {
+  for (const size of SIZES) {
     const runs = variants.map(() => []);
     for (let i = 0; i < ctx.runs; i++) {
       for (const [n, { route, link }] of variants.entries()) {
@@ -217,8 +246,10 @@ export async function p3Links(ctx) {
             ? await startPackProxy({ relayUrl: relay.url, token, host: ctx.proxyHost })
             : null;
         try {
-          const agentUrl = pack ? `${pack.url}/rtc/api` : relay.url;
-          const args = [relay.url, token, String(width), String(height), "30", agentUrl, link];
+          const packUrl =
+            pack && remote ? `http://${remote.forward(Number(new URL(pack.url).port))}` : pack?.url;
+          const where = [pack ? `${packUrl}/rtc/api` : relay.url, link, ...(remote ? [remote.name] : [])];
+          const args = [relay.url, token, String(size.width), String(size.height), "30", ...where];
           runs[n].push(await runJson(python, ["tests/bench/frame_path.py", "output", ...args]));
         } finally {
           await pack?.stop();
@@ -228,20 +259,22 @@ export async function p3Links(ctx) {
     }
     const p50s = (n) => summarize(runs[n].map((r) => quantile(r.latency_ms, 0.5)));
     const baseline = p50s(0);
-    for (const [n, { route, link }] of variants.entries()) {
+    const baseName = `${variants[0].route} ${variants[0].link} link`;
+    const kb = (n) => (runs[n][0].bytes_per_frame / 1024).toFixed(0);
+    for (const [n, variant] of variants.entries()) {
       if (n === 0) continue;
-      const id = `P3-${route}-${link}-${width}x${height}`;
+      const { id, how } = variantName(ctx, "P3", variant, size);
       const value = p50s(n);
       rows.push({
         id,
-        what: `processed frame → Frame Output tensor p50 via ${route}, ${link} link, ${width}×${height}`,
+        what: `processed frame → Frame Output tensor p50 ${how}`,
         unit: "ms",
         better: "lower",
         value,
         baseline,
-        baselineName: "direct raw link",
+        baselineName: baseName,
         budget: "reference",
-        note: `${id}: ${(runs[n][0].bytes_per_frame / 1024).toFixed(0)} KB per frame on the agent socket (raw ${(runs[0][0].bytes_per_frame / 1024).toFixed(0)} KB), ${(1000 / value.median).toFixed(0)} frames/s one at a time`,
+        note: `${id}: ${kb(n)} KB per frame on the agent socket (${baseName} ${kb(0)} KB), ${(1000 / value.median).toFixed(0)} frames/s one at a time (${baseName} ${(1000 / baseline.median).toFixed(0)})`,
       });
     }
   }

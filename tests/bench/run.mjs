@@ -1,10 +1,12 @@
 // Runs the benchmark suite (DESIGN P1–P7) with baselines measured in the same run, prints the
 // table, and writes docs/benchmarks.json, docs/benchmarks.png and the README section.
 // Usage: node tests/bench/run.mjs [--runs N] [--seconds S] [--only P2,P4] [--proxy-host ADDR]
+//        node tests/bench/run.mjs --only P1L,P3L --emulate 20mbit,30ms
 import { writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { launchBrowser } from "../e2e/harness.mjs";
+import { createRemoteHost } from "../e2e/netns.mjs";
 import { perRun } from "./lib/latency.mjs";
 import { root } from "./lib/proc.mjs";
 import { chartSvg, tableLines, updateReadme } from "./lib/report.mjs";
@@ -27,6 +29,9 @@ const { values } = parseArgs({
     // relay through it): point it at an interface a browser in another network namespace
     // reaches, to measure across a link.
     "proxy-host": { type: "string", default: "127.0.0.1" },
+    // RATE,RTTms: P1L and P3L from a host behind an emulated link (tests/e2e/netns.mjs, root):
+    // the browser and the agent there, the pack's proxy on this side of the link.
+    emulate: { type: "string" },
   },
 });
 const runs = Math.max(3, Number(values.runs));
@@ -34,10 +39,14 @@ const seconds = Number(values.seconds);
 const only = values.only ? new Set(values.only.split(",")) : null;
 const wanted = (id) => !only || only.has(id);
 
+const [rate, rtt] = values.emulate?.split(",") ?? [];
+const remote = values.emulate ? createRemoteHost({ emulate: { rate, rttMs: Number.parseFloat(rtt) } }) : null;
 const ctx = {
   runs,
   seconds,
-  proxyHost: values["proxy-host"],
+  remote,
+  emulate: values.emulate,
+  proxyHost: remote?.hostIp ?? values["proxy-host"],
   relayRelease: process.env.RTC_RELAY_BIN ?? `${root}target/release/rtc-relay`,
   pages: await servePages(),
   browser: await launchBrowser(),
@@ -146,6 +155,7 @@ try {
 } finally {
   await ctx.browser.close();
   ctx.pages.close();
+  remote?.remove();
 }
 
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GB, ${process.platform}`;
@@ -154,7 +164,7 @@ console.log(lines.join("\n"));
 for (const note of notes) console.log(note);
 console.log(`machine: ${machine}; ${runs} runs per figure, medians with min–max`);
 
-if (!values["no-write"] && !only) {
+if (!values["no-write"] && !only && !remote) {
   const stamp = new Date().toISOString().slice(0, 10);
   await writeFile(
     `${root}docs/benchmarks.json`,
