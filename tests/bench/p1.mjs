@@ -54,7 +54,9 @@ async function productRun(
   const relay = await startRelay({ args, env: { RTC_RELAY_TOKEN: token } });
   const pack =
     route === "proxy" ? await startPackProxy({ relayUrl: relay.url, token, host: proxyHost }) : null;
-  const query = `camera=1${link ? `&link=${link}` : ""}`;
+  // The page on the remote host is not a secure context (plain http to another machine), where
+  // there is no camera to ask for; nor does it need one, having an interface beside loopback.
+  const query = [...(remote ? [] : ["camera=1"]), ...(link ? [`link=${link}`] : [])].join("&");
   const packUrl = pack && remote ? `http://${remote.forward(Number(new URL(pack.url).port))}` : pack?.url;
   const page = await bare.open(
     pack ? `${packUrl}/rtc/ui/agent.html?${query}` : `${relay.url}/agent.html?${query}&token=${token}`,

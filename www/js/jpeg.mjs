@@ -5,24 +5,37 @@
 /** @type {OffscreenCanvas | null} */
 let canvas = null;
 
+/**
+ * @param {Uint8Array} data
+ * @returns {Promise<VideoFrame | ImageBitmap>}
+ */
+async function decodeImage(data) {
+  if (typeof ImageDecoder === "undefined") {
+    return createImageBitmap(new Blob([data], { type: "image/jpeg" }));
+  }
+  const decoder = new ImageDecoder({ type: "image/jpeg", data });
+  try {
+    return (await decoder.decode()).image;
+  } finally {
+    decoder.close();
+  }
+}
+
 export const jpegCodec = {
   /**
-   * Decodes a JPEG (WebCodecs ImageDecoder) into a VideoFrame stamped `timestamp` (µs).
+   * Decodes a JPEG into a VideoFrame stamped `timestamp` (µs): with WebCodecs' ImageDecoder,
+   * or, where the page is not a secure context (ComfyUI opened over plain http from another
+   * machine) and it is missing, with createImageBitmap.
    * @param {Uint8Array} data
    * @param {number} timestamp
    * @returns {Promise<VideoFrame>}
    */
   async decode(data, timestamp) {
-    const decoder = new ImageDecoder({ type: "image/jpeg", data });
+    const image = await decodeImage(data);
     try {
-      const { image } = await decoder.decode();
-      try {
-        return new VideoFrame(image, { timestamp });
-      } finally {
-        image.close();
-      }
+      return new VideoFrame(image, { timestamp });
     } finally {
-      decoder.close();
+      image.close();
     }
   },
 
