@@ -5,8 +5,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{VideoFrame, VideoFrameBufferInit, VideoFrameCopyToOptions, VideoPixelFormat};
 
-use crate::error::{ClientError, ErrorCode, Result};
 use crate::convert;
+use crate::error::{ClientError, ErrorCode, Result};
 
 /// Reusable buffers for RGB frames, which need expanding before they fit a `VideoFrame`.
 #[derive(Debug, Default)]

@@ -102,7 +102,17 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
             any::<bool>()
         )
             .prop_map(
-                |(protocol, label, publish, resume, prefer_i420, link, jpeg_quality, acks, fallback)| {
+                |(
+                    protocol,
+                    label,
+                    publish,
+                    resume,
+                    prefer_i420,
+                    link,
+                    jpeg_quality,
+                    acks,
+                    fallback,
+                )| {
                     AgentMessage::Hello {
                         protocol,
                         label,
