@@ -122,6 +122,11 @@ fn bad_options_and_frames_throw_coded_errors() {
     ))
     .unwrap_err();
     assert_eq!(get(&err, "code"), "INVALID_OPTIONS");
+    // A JPEG codec must have both methods.
+    let err = rtc_client::create_agent(&options(r#"{"jpeg": {"decode": 1}}"#)).unwrap_err();
+    assert_eq!(get(&err, "code"), "INVALID_OPTIONS");
+    let message = get(&err, "message").as_string().unwrap_or_default();
+    assert!(message.contains("AgentOptions.jpeg"), "{message}");
 
     let broadcast = rtc_client::create_broadcast(&options(r#"{"whipUrl": "/w"}"#)).unwrap();
     assert_eq!(broadcast.state(), "idle");
