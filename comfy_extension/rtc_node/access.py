@@ -27,9 +27,13 @@ def _is_loopback(address: str | None) -> bool:
         return False
 
 
-def local_or_trusted(request: web.Request) -> bool:
-    """Whether the client is on this machine, or the operator trusts every ComfyUI user."""
-    if os.environ.get(TRUST_REMOTE_ENV) == "1":
-        return True
+def client_is_local(request: web.Request) -> bool:
+    """Whether the client is on this machine: a loopback peer that no reverse proxy stands in
+    for."""
     forwarded = any(name in request.headers for name in FORWARDING_HEADERS)
     return not forwarded and _is_loopback(request.remote)
+
+
+def local_or_trusted(request: web.Request) -> bool:
+    """Whether the client is on this machine, or the operator trusts every ComfyUI user."""
+    return os.environ.get(TRUST_REMOTE_ENV) == "1" or client_is_local(request)

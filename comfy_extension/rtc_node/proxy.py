@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from .access import TRUST_REMOTE_ENV, local_or_trusted
+from .access import TRUST_REMOTE_ENV, client_is_local, local_or_trusted
 from .relay_client import RelayEndpoint
 
 if TYPE_CHECKING:
@@ -44,8 +44,18 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+# Where the browser is, for the relay to choose how frames cross the agent socket (raw
+# pixels on this machine, JPEG across a network). Only this proxy may say: a browser's own
+# copy is dropped.
+LOCALITY_HEADER = "X-RTC-Client-Locality"
 # ComfyUI's own credentials and browser context stay on this side.
-NOT_FORWARDED = HOP_BY_HOP | {"authorization", "cookie", "origin", "referer"}
+NOT_FORWARDED = HOP_BY_HOP | {
+    "authorization",
+    "cookie",
+    "origin",
+    "referer",
+    "x-rtc-client-locality",
+}
 WS_HEADERS = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"})
 
 EndpointProvider = Callable[[], Awaitable[RelayEndpoint]]
@@ -119,6 +129,7 @@ class RelayProxy:
         headers["Authorization"] = f"Bearer {endpoint.token}"
         try:
             if request.headers.get("Upgrade", "").lower() == "websocket":
+                headers[LOCALITY_HEADER] = "loopback" if client_is_local(request) else "remote"
                 return await self._websocket(request, target, headers)
             return await self._http(request, target, headers)
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:

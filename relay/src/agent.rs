@@ -25,17 +25,19 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use rtc_protocol::{
-    AgentMessage, AgentRole, FRAME_HEADER_LEN, FrameHeader, LeaseGrant, OutputRequest,
+    AgentMessage, AgentRole, FRAME_HEADER_LEN, FrameHeader, LeaseGrant, LinkFormat, OutputRequest,
     PROTOCOL_VERSION, PixelFormat, RelayMessage,
 };
 use tokio::sync::{Notify, mpsc};
 
 use crate::leases::{Action, Input};
+use crate::link::{InFlight, Link, Locality};
 use crate::registry::{MediaReport, StreamEntry, changed};
 use crate::telemetry::escaped;
 use crate::{AppState, lock};
@@ -100,18 +102,29 @@ impl Outbox {
     }
 }
 
+/// What the relay knows of one agent's socket, shared by its reader and writer.
+#[derive(Debug, Clone)]
+struct Peer {
+    id: String,
+    outbox: Outbox,
+    /// Woken when a frame waits for this agent, or when it acknowledged one.
+    frames: Arc<Notify>,
+    link: Link,
+    prefer_i420: bool,
+    /// Present when the agent acknowledges frames.
+    in_flight: Option<Arc<InFlight>>,
+}
+
 #[derive(Debug)]
 struct Connection {
-    id: String,
     label: String,
-    outbox: Outbox,
-    frames: Arc<Notify>,
+    peer: Peer,
 }
 
 impl Connection {
     fn send(&self, message: &RelayMessage) {
         if let Ok(text) = serde_json::to_string(message) {
-            self.outbox.push(text);
+            self.peer.outbox.push(text);
         }
     }
 }
@@ -124,7 +137,7 @@ pub struct Connections {
 
 impl Connections {
     fn with(&self, agent: &str, f: impl FnOnce(&Connection)) {
-        if let Some(connection) = lock(&self.agents).iter().find(|c| c.id == agent) {
+        if let Some(connection) = lock(&self.agents).iter().find(|c| c.peer.id == agent) {
             f(connection);
         }
     }
@@ -147,12 +160,12 @@ fn grant(entry: &StreamEntry, whip_url: String) -> LeaseGrant {
     }
 }
 
-fn play(entry: &StreamEntry) -> RelayMessage {
+fn play(entry: &StreamEntry, peer: &Peer) -> RelayMessage {
     RelayMessage::Play(OutputRequest {
         stream_id: entry.id.clone(),
         stream_index: entry.index,
         whep_url: format!("/v1/streams/{}/whep", entry.id),
-        format: PixelFormat::Rgba8,
+        format: crate::link::output_format(peer.link.format, peer.prefer_i420),
     })
 }
 
@@ -200,15 +213,18 @@ fn perform(
                 info.player = None;
             }
             state.agents.with(&agent, |connection| {
+                if let Some(in_flight) = &connection.peer.in_flight {
+                    in_flight.reset(entry.index);
+                }
                 entry
                     .frames
                     .uplink
-                    .set_consumer(Some(connection.frames.clone()));
+                    .set_consumer(Some(connection.peer.frames.clone()));
                 // The lease id rides in the URL so that only this grant's holder can publish.
                 let whip_url = format!("/v1/streams/{}/whip?lease={lease}", entry.id);
                 connection.send(&RelayMessage::Publish(grant(&entry, whip_url)));
                 if playing {
-                    connection.send(&play(&entry));
+                    connection.send(&play(&entry, &connection.peer));
                 }
                 tracing::info!(stream = %entry.id, agent = %agent, label = %escaped(&connection.label), "publish lease granted");
                 state.events.log(
@@ -220,7 +236,9 @@ fn perform(
         }
         Action::Play { agent, stream } => {
             if let Some(entry) = stream_of(&stream) {
-                state.agents.with(&agent, |c| c.send(&play(&entry)));
+                state
+                    .agents
+                    .with(&agent, |c| c.send(&play(&entry, &c.peer)));
             }
         }
         Action::Stop {
@@ -270,18 +288,27 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new().route("/v1/agent", get(upgrade))
 }
 
-async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let max = state.config.max_frame_bytes + FRAME_HEADER_LEN;
+    let locality = Locality::from_header(
+        headers
+            .get(crate::link::LOCALITY_HEADER)
+            .and_then(|v| v.to_str().ok()),
+    );
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve_agent(state, socket))
+        .on_upgrade(move |socket| serve_agent(state, socket, locality))
 }
 
 fn agent_id() -> String {
     format!("agt_{:016x}", rand::random::<u64>())
 }
 
-async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
+async fn serve_agent(state: Arc<AppState>, socket: WebSocket, locality: Locality) {
     let (mut sink, mut stream) = socket.split();
     let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
         while let Some(Ok(message)) = stream.next().await {
@@ -307,6 +334,9 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         publish,
         resume,
         prefer_i420,
+        link,
+        jpeg_quality,
+        acks,
         fallback,
     }))) = hello
     else {
@@ -330,22 +360,40 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         return;
     }
     let id = agent_id();
+    let link = crate::link::choose(link, jpeg_quality, locality);
     let welcome = RelayMessage::Welcome {
         protocol: PROTOCOL_VERSION,
         agent_id: id.clone(),
+        link: link.format,
+        jpeg_quality: (link.format == LinkFormat::Jpeg).then_some(link.jpeg_quality),
+        max_in_flight: acks.then_some(crate::link::MAX_IN_FLIGHT as u32),
     };
     if send_json(&mut sink, &welcome).await.is_err() {
         return;
     }
     let (outbox, rx) = Outbox::new();
-    let frames = Arc::new(Notify::new());
-    lock(&state.agents.agents).push(Connection {
+    let peer = Peer {
         id: id.clone(),
-        label: label.clone(),
         outbox: outbox.clone(),
-        frames: frames.clone(),
+        frames: Arc::new(Notify::new()),
+        link,
+        prefer_i420,
+        in_flight: acks.then(Arc::default),
+    };
+    lock(&state.agents.agents).push(Connection {
+        label: label.clone(),
+        peer: peer.clone(),
     });
-    tracing::info!(agent = %id, label = %escaped(&label), publish, fallback, "agent connected");
+    tracing::info!(
+        agent = %id,
+        label = %escaped(&label),
+        publish,
+        link = link.format.as_str(),
+        ?locality,
+        acks,
+        fallback,
+        "agent connected"
+    );
     lease_input(
         &state,
         Input::AgentJoined {
@@ -357,26 +405,17 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
     );
 
     let liveness = Arc::new(Liveness::new());
-    let writer = write_loop(
-        state.clone(),
-        id.clone(),
-        sink,
-        rx,
-        frames,
-        prefer_i420,
-        liveness.clone(),
-    );
+    let writer = write_loop(state.clone(), peer.clone(), sink, rx, liveness.clone());
     let reader = {
         let state = state.clone();
-        let id = id.clone();
         let liveness = liveness.clone();
-        let outbox = outbox.clone();
+        let peer = peer.clone();
         async move {
             while let Some(Ok(message)) = stream.next().await {
                 liveness.heard();
                 match message {
-                    Message::Text(text) => handle_text(&state, &id, &outbox, &text),
-                    Message::Binary(data) => handle_frame(&state, &id, &outbox, &data),
+                    Message::Text(text) => handle_text(&state, &peer, &text),
+                    Message::Binary(data) => handle_frame(&state, &peer, &data).await,
                     Message::Close(_) => break,
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
@@ -411,7 +450,7 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) {
         }
     }
     lease_input(&state, Input::AgentLeft { agent: id.clone() });
-    lock(&state.agents.agents).retain(|c| c.id != id);
+    lock(&state.agents.agents).retain(|c| c.peer.id != id);
     tracing::info!(agent = %id, "agent disconnected");
 }
 
@@ -488,11 +527,9 @@ where
 
 async fn write_loop<S>(
     state: Arc<AppState>,
-    id: String,
+    peer: Peer,
     mut sink: S,
     mut rx: mpsc::Receiver<String>,
-    frames: Arc<Notify>,
-    prefer_i420: bool,
     liveness: Arc<Liveness>,
 ) where
     S: futures_util::Sink<Message, Error = axum::Error> + Unpin,
@@ -520,7 +557,7 @@ async fn write_loop<S>(
                 liveness.pinged();
                 sent
             }
-            () = frames.notified() => send_frames(&state, &id, &mut sink, prefer_i420).await,
+            () = peer.frames.notified() => send_frames(&state, &peer, &mut sink).await,
         };
         if result.is_err() {
             break;
@@ -528,37 +565,57 @@ async fn write_loop<S>(
     }
 }
 
-/// Sends the newest pending frame of every stream this agent publishes.
-async fn send_frames<S>(
-    state: &AppState,
-    id: &str,
-    sink: &mut S,
-    prefer_i420: bool,
-) -> Result<(), axum::Error>
+/// Sends the newest pending frame of every stream this agent publishes. A stream with
+/// [`crate::link::MAX_IN_FLIGHT`] frames unacknowledged keeps its frame in the newest-wins
+/// slot; the agent's next ack wakes this loop again.
+async fn send_frames<S>(state: &AppState, peer: &Peer, sink: &mut S) -> Result<(), axum::Error>
 where
     S: futures_util::Sink<Message, Error = axum::Error> + Unpin,
 {
-    let held = lock(&state.leases).held_by(id);
+    let held = lock(&state.leases).held_by(&peer.id);
     for entry in held.iter().filter_map(|stream| state.streams.get(stream)) {
+        if let Some(in_flight) = &peer.in_flight
+            && !in_flight.has_room(entry.index)
+        {
+            continue;
+        }
         if let Some(message) = entry.frames.uplink.take() {
-            let message = if prefer_i420 {
-                as_i420(message).await
-            } else {
-                message
-            };
+            let message = for_link(message, peer).await;
+            if let (Some(in_flight), Ok(header)) =
+                (&peer.in_flight, FrameHeader::decode_header(&message))
+            {
+                in_flight.sent(entry.index, header.sequence);
+            }
+            entry
+                .frames
+                .counters
+                .sent_bytes
+                .fetch_add(message.len() as u64, Ordering::Relaxed);
             sink.send(Message::Binary(message)).await?;
         }
     }
     Ok(())
 }
 
-/// Converted off the runtime and only for frames that are sent: the socket into the page is
-/// the narrow part of the hand-off, and I420 is half the bytes of RGB and what the page's
-/// encoder consumes anyway.
-async fn as_i420(message: Bytes) -> Bytes {
+/// The frame as this agent's link carries it, converted off the runtime and only for frames
+/// that are sent: JPEG on a compressed link; on a raw one I420 to agents that ask for it
+/// (the socket into the page is the narrow part of the hand-off, and I420 is half the bytes
+/// of RGB and what the page's encoder consumes anyway). A frame that cannot be converted goes
+/// as it is, and the agent reports the fault.
+async fn for_link(message: Bytes, peer: &Peer) -> Bytes {
+    let (format, quality, prefer_i420) =
+        (peer.link.format, peer.link.jpeg_quality, peer.prefer_i420);
+    if format == LinkFormat::Raw && !prefer_i420 {
+        return message;
+    }
     match tokio::task::spawn_blocking({
         let message = message.clone();
-        move || crate::pixels::frame_message_as_i420(&message)
+        move || match format {
+            LinkFormat::Jpeg => crate::link::encode_message(&message, quality)
+                .map_err(|e| tracing::warn!("cannot send a frame as JPEG: {e}"))
+                .ok(),
+            LinkFormat::Raw => crate::pixels::frame_message_as_i420(&message),
+        }
     })
     .await
     {
@@ -649,6 +706,7 @@ fn check_lengths(message: &AgentMessage) -> Result<(), String> {
             Ok(())
         }
         AgentMessage::Release { stream_id } => cap("stream_id", stream_id, MAX_ID_BYTES),
+        AgentMessage::Ack { .. } => Ok(()),
     }
 }
 
@@ -686,7 +744,8 @@ fn late_report(state: &AppState, agent_id: &str, stream_id: &str, ended: bool) -
     late
 }
 
-fn handle_text(state: &AppState, agent_id: &str, outbox: &Outbox, text: &str) {
+fn handle_text(state: &AppState, peer: &Peer, text: &str) {
+    let (agent_id, outbox) = (peer.id.as_str(), &peer.outbox);
     let message = match parse(text) {
         Ok(m) => m,
         Err((code, message)) => return reply_error(outbox, code, message),
@@ -694,6 +753,16 @@ fn handle_text(state: &AppState, agent_id: &str, outbox: &Outbox, text: &str) {
     match message {
         AgentMessage::Hello { .. } => {
             reply_error(outbox, "bad_message", "hello was already received".into());
+        }
+        AgentMessage::Ack {
+            stream_index,
+            sequence,
+        } => {
+            // From an agent that did not ask for acks this changes nothing: it has no bound.
+            if let Some(in_flight) = &peer.in_flight {
+                in_flight.acked(stream_index, sequence);
+                peer.frames.notify_one();
+            }
         }
         AgentMessage::State {
             stream_id,
@@ -719,6 +788,7 @@ fn handle_text(state: &AppState, agent_id: &str, outbox: &Outbox, text: &str) {
                 let stats = slot.take().map(|r| r.stats).unwrap_or_default();
                 *slot = Some(MediaReport {
                     agent_id: agent_id.to_owned(),
+                    link: peer.link.format,
                     state: media_state,
                     stats,
                     error: error.clone(),
@@ -756,6 +826,7 @@ fn handle_text(state: &AppState, agent_id: &str, outbox: &Outbox, text: &str) {
                 None => {
                     *slot = Some(MediaReport {
                         agent_id: agent_id.to_owned(),
+                        link: peer.link.format,
                         state: rtc_protocol::MediaState::Connecting,
                         stats,
                         error: None,
@@ -777,7 +848,8 @@ fn handle_text(state: &AppState, agent_id: &str, outbox: &Outbox, text: &str) {
     }
 }
 
-fn handle_frame(state: &AppState, agent_id: &str, outbox: &Outbox, data: &Bytes) {
+async fn handle_frame(state: &AppState, peer: &Peer, data: &Bytes) {
+    let (agent_id, outbox) = (peer.id.as_str(), &peer.outbox);
     let header = match FrameHeader::decode(data) {
         Ok((header, _)) => header,
         Err(e) => return reply_error(outbox, "bad_frame", e.to_string()),
@@ -798,6 +870,30 @@ fn handle_frame(state: &AppState, agent_id: &str, outbox: &Outbox, data: &Bytes)
     }
     entry
         .frames
-        .output
-        .publish(&header, data.slice(FRAME_HEADER_LEN..));
+        .counters
+        .output_bytes
+        .fetch_add(data.len() as u64, Ordering::Relaxed);
+    let (header, pixels) = if header.format == PixelFormat::Jpeg {
+        // Decoded here, once, so every reader of the output gets pixels; off the runtime,
+        // since a 720p frame takes milliseconds.
+        let data = data.clone();
+        let decoded = tokio::task::spawn_blocking(move || {
+            crate::link::decode_rgb(&header, &data[FRAME_HEADER_LEN..])
+        })
+        .await;
+        match decoded {
+            Ok(Ok(rgb)) => (
+                FrameHeader {
+                    format: PixelFormat::Rgb8,
+                    ..header
+                },
+                Bytes::from(rgb),
+            ),
+            Ok(Err(e)) => return reply_error(outbox, "bad_frame", e.to_string()),
+            Err(_) => return,
+        }
+    } else {
+        (header, data.slice(FRAME_HEADER_LEN..))
+    };
+    entry.frames.output.publish(&header, pixels);
 }

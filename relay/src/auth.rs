@@ -179,7 +179,7 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
     if request.method() == Method::GET
         && let Some(token) = query_token(request.uri().query())
     {
-        return exchange_token(guard, &token, path);
+        return exchange_token(guard, &token, path, request.uri().query());
     }
     let bearer_ok = bearer(request.headers()).is_some_and(|t| guard.token_matches(t));
     if !bearer_ok && !cookie(request.headers()).is_some_and(|t| guard.token_matches(t)) {
@@ -201,8 +201,9 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
 }
 
 /// `GET /any/page?token=T`: sets the HttpOnly cookie and redirects to the same path without
-/// the token, so it does not stay in the address bar or the history.
-fn exchange_token(guard: &Guard, token: &str, path: &str) -> Response {
+/// the token, so it does not stay in the address bar or the history. The page's other query
+/// parameters (`agent.html?link=raw`, say) stay.
+fn exchange_token(guard: &Guard, token: &str, path: &str, query: Option<&str>) -> Response {
     if !guard.token_matches(token) {
         return ApiError::Unauthorized.into_response();
     }
@@ -212,8 +213,19 @@ fn exchange_token(guard: &Guard, token: &str, path: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         headers.insert(header::SET_COOKIE, value);
     }
-    let location = if path.starts_with('/') { path } else { "/" };
-    if let Ok(value) = HeaderValue::from_str(location) {
+    let path = if path.starts_with('/') { path } else { "/" };
+    let rest: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .filter(|(k, _)| k != "token"),
+        )
+        .finish();
+    let location = if rest.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{rest}")
+    };
+    if let Ok(value) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, value);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -27,6 +27,10 @@ pub struct FrameCounters {
     pub dropped: AtomicU64,
     /// Processed frames received from the playing tab.
     pub output: AtomicU64,
+    /// Bytes of frame messages written to the publishing tab's socket (what the link costs).
+    pub sent_bytes: AtomicU64,
+    /// Bytes of frame messages received from the playing tab.
+    pub output_bytes: AtomicU64,
 }
 
 /// Result of [`UplinkSlot::put`].
@@ -219,6 +223,8 @@ impl StreamFrames {
             "dropped": c.dropped.load(Ordering::Relaxed),
             "queue_depth": self.uplink.depth(),
             "output_sequence": self.output.sequence(),
+            "sent_bytes": c.sent_bytes.load(Ordering::Relaxed),
+            "output_bytes": c.output_bytes.load(Ordering::Relaxed),
         })
     }
 }

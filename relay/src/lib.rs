@@ -16,6 +16,7 @@ pub mod html;
 pub mod hub;
 pub mod leases;
 pub mod legacy;
+pub mod link;
 pub mod local;
 pub mod media_advice;
 pub mod pixels;

@@ -31,14 +31,14 @@ pub fn convert(
 }
 
 /// An RGB or RGBA frame message (header + pixels) re-encoded as I420, or `None` when it is
-/// already I420 or its header is unreadable (it is then sent as it is and the agent reports
+/// already I420 (or JPEG) or its header is unreadable (it is then sent as it is and the agent reports
 /// the fault).
 pub fn frame_message_as_i420(message: &[u8]) -> Option<Vec<u8>> {
     let (header, pixels) = FrameHeader::decode(message).ok()?;
     let bpp = match header.format {
         PixelFormat::Rgb8 => 3,
         PixelFormat::Rgba8 => 4,
-        PixelFormat::I420 => return None,
+        PixelFormat::I420 | PixelFormat::Jpeg => return None,
     };
     let (w, h) = (header.width as usize, header.height as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));

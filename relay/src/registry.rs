@@ -20,6 +20,8 @@ use crate::{AppState, lock};
 pub struct MediaReport {
     /// Reporting agent.
     pub agent_id: String,
+    /// How frames cross that agent's socket.
+    pub link: rtc_protocol::LinkFormat,
     /// Its state.
     pub state: MediaState,
     /// Its latest stats.
@@ -194,10 +196,15 @@ pub fn changed(state: &AppState, entry: &StreamEntry) {
 }
 
 fn report_json(report: Option<&MediaReport>) -> Value {
-    report.map_or(
-        Value::Null,
-        |r| json!({"agent_id": r.agent_id, "state": r.state, "stats": r.stats, "error": r.error}),
-    )
+    report.map_or(Value::Null, |r| {
+        json!({
+            "agent_id": r.agent_id,
+            "link": r.link.as_str(),
+            "state": r.state,
+            "stats": r.stats,
+            "error": r.error,
+        })
+    })
 }
 
 /// The Stream object of the API.

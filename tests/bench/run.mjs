@@ -1,16 +1,18 @@
 // Runs the benchmark suite (DESIGN P1–P7) with baselines measured in the same run, prints the
 // table, and writes docs/benchmarks.json, docs/benchmarks.png and the README section.
-// Usage: node tests/bench/run.mjs [--runs N] [--seconds S] [--only P2,P4]
+// Usage: node tests/bench/run.mjs [--runs N] [--seconds S] [--only P2,P4] [--proxy-host ADDR]
+//        node tests/bench/run.mjs --only P1L,P3L --emulate 20mbit,30ms
 import { writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { launchBrowser } from "../e2e/harness.mjs";
+import { createRemoteHost } from "../e2e/netns.mjs";
 import { perRun } from "./lib/latency.mjs";
 import { root } from "./lib/proc.mjs";
 import { chartSvg, tableLines, updateReadme } from "./lib/report.mjs";
 import { startPython } from "./lib/servers.mjs";
 import { servePages } from "./lib/static-server.mjs";
-import { p1, p3 } from "./p1.mjs";
+import { p1, p1Links, p3, p3Links } from "./p1.mjs";
 import { p2Floor, p2Product, p2Server } from "./p2.mjs";
 import { p4 } from "./p4.mjs";
 import { p5 } from "./p5.mjs";
@@ -23,6 +25,13 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "15" },
     only: { type: "string", default: "" },
     "no-write": { type: "boolean", default: false },
+    // Address the pack's proxy listens on for P1L and P3L (the page and the agent reach the
+    // relay through it): point it at an interface a browser in another network namespace
+    // reaches, to measure across a link.
+    "proxy-host": { type: "string", default: "127.0.0.1" },
+    // RATE,RTTms: P1L and P3L from a host behind an emulated link (tests/e2e/netns.mjs, root):
+    // the browser and the agent there, the pack's proxy on this side of the link.
+    emulate: { type: "string" },
   },
 });
 const runs = Math.max(3, Number(values.runs));
@@ -30,9 +39,14 @@ const seconds = Number(values.seconds);
 const only = values.only ? new Set(values.only.split(",")) : null;
 const wanted = (id) => !only || only.has(id);
 
+const [rate, rtt] = values.emulate?.split(",") ?? [];
+const remote = values.emulate ? createRemoteHost({ emulate: { rate, rttMs: Number.parseFloat(rtt) } }) : null;
 const ctx = {
   runs,
   seconds,
+  remote,
+  emulate: values.emulate,
+  proxyHost: remote?.hostIp ?? values["proxy-host"],
   relayRelease: process.env.RTC_RELAY_BIN ?? `${root}target/release/rtc-relay`,
   pages: await servePages(),
   browser: await launchBrowser(),
@@ -66,6 +80,7 @@ async function measure(id, fn) {
 
 try {
   await measure("P1", () => p1(ctx));
+  await measure("P1L", () => p1Links(ctx));
   await measure("P2", async () => {
     const floor = perRun(await p2Floor(ctx));
     notes.push(breakdownNote("floor", floor.breakdown));
@@ -132,6 +147,7 @@ try {
     ];
   });
   await measure("P3", () => p3(ctx));
+  await measure("P3L", () => p3Links(ctx));
   await measure("P4", () => p4(ctx));
   await measure("P5", () => p5(ctx));
   await measure("P6", () => p6(ctx));
@@ -139,6 +155,7 @@ try {
 } finally {
   await ctx.browser.close();
   ctx.pages.close();
+  remote?.remove();
 }
 
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GB, ${process.platform}`;
@@ -147,7 +164,7 @@ console.log(lines.join("\n"));
 for (const note of notes) console.log(note);
 console.log(`machine: ${machine}; ${runs} runs per figure, medians with min–max`);
 
-if (!values["no-write"] && !only) {
+if (!values["no-write"] && !only && !remote) {
   const stamp = new Date().toISOString().slice(0, 10);
   await writeFile(
     `${root}docs/benchmarks.json`,

@@ -10,10 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromiumArgs, chromiumBinary } from "./harness.mjs";
 
-export async function launchBareChromium() {
+/** `executable`: another way to start Chromium (e.g. inside a network namespace). */
+export async function launchBareChromium({ executable = chromiumBinary } = {}) {
   const profile = mkdtempSync(join(tmpdir(), "rtc-bench-chromium-"));
   const child = spawn(
-    chromiumBinary,
+    executable,
     [
       "--headless=new",
       "--remote-debugging-pipe",

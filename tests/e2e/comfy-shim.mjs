@@ -239,11 +239,20 @@ function serveFile(res, dir, relative) {
  * Starts the pack's routes and proxy (a Python process); resolves once it listens. In front of
  * the relay at `relayUrl`, or, with `supervised` (extra environment: RTC_RELAY_BIN,
  * RTC_RELAY_STATE_DIR...), in front of a relay the pack's own supervisor starts and watches.
- * The token goes through the environment, as the pack keeps it out of argv. `comfyArgs` are
- * ComfyUI's own command-line arguments (e.g. ["--listen", "10.77.0.1"]), which the pack reads
- * through the stand-in `comfy.cli_args`.
+ * The token goes through the environment, as the pack keeps it out of argv. With
+ * `clientsRemote`, every client counts as remote (as behind a reverse proxy); `host` is the
+ * address it listens on (default 127.0.0.1). `comfyArgs` are ComfyUI's own command-line
+ * arguments (e.g. ["--listen", "10.77.0.1"]), which the pack reads through the stand-in
+ * `comfy.cli_args`.
  */
-export function startPackProxy({ relayUrl, token, supervised = null, comfyArgs = null }) {
+export function startPackProxy({
+  relayUrl,
+  token,
+  supervised = null,
+  clientsRemote = false,
+  host,
+  comfyArgs = null,
+}) {
   const python = process.env.PYTHON ?? join(root, ".venv", "bin", "python");
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith("DAYDREAM_") && !k.startsWith("RTC_")),
@@ -251,6 +260,8 @@ export function startPackProxy({ relayUrl, token, supervised = null, comfyArgs =
   const env = supervised
     ? { ...clean, ...supervised, RTC_PROXY_SUPERVISED: "1" }
     : { ...clean, RTC_PROXY_RELAY_URL: relayUrl, RTC_PROXY_RELAY_TOKEN: token };
+  if (clientsRemote) env.RTC_PROXY_CLIENTS_REMOTE = "1";
+  if (host) env.RTC_PROXY_HOST = host;
   if (comfyArgs) env.PYTHONPATH = join(root, "tests", "python", "comfy_stub");
   const child = spawn(python, [join(root, "tests", "e2e", "pack_proxy.py"), ...(comfyArgs ?? [])], {
     env,
@@ -261,6 +272,17 @@ export function startPackProxy({ relayUrl, token, supervised = null, comfyArgs =
 
 /** The pack's own routes, served by ComfyUI next to the proxy. */
 const PACK_ROUTE = /^\/rtc\/(ui\/|catalog$|relay(\/|$))/;
+
+/**
+ * What the pack's code, inside ComfyUI, would see as the client: the stand-in is a hop in
+ * between, so a browser on another machine is named with `X-Forwarded-For` (as a reverse proxy
+ * does) and the pack tells it from one on this machine.
+ */
+function clientAddress(req) {
+  const address = req.socket.remoteAddress ?? "";
+  const loopback = address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
+  return loopback ? {} : { "x-forwarded-for": address.replace(/^::ffff:/, "") };
+}
 
 /** Streams `req` to `target` ({host, port, path, headers}) and its answer back to `res`. */
 function pass(req, res, target, onStatus = () => {}) {
@@ -313,7 +335,7 @@ export async function startComfyShim({
     if (url.pathname === "/scripts/api.js") return send(res, 200, "application/javascript", API_JS);
     // The pack's own routes answer whether the relay is up or not.
     if (PACK_ROUTE.test(url.pathname)) {
-      const headers = { ...req.headers, host: pack.host };
+      const headers = { ...req.headers, host: pack.host, ...clientAddress(req) };
       return pass(req, res, {
         host: pack.hostname,
         port: pack.port,
@@ -332,7 +354,7 @@ export async function startComfyShim({
       let target;
       if (viaPack) {
         target = { host: viaPack.hostname, port: viaPack.port, path: url.pathname + url.search };
-        target.headers = { ...req.headers, host: viaPack.host };
+        target.headers = { ...req.headers, host: viaPack.host, ...clientAddress(req) };
       } else {
         target = {
           host: relay.hostname,
@@ -365,7 +387,11 @@ export async function startComfyShim({
         lines.push(`${name}: ${value}`);
       }
       lines.push(`host: ${to.host}`);
-      if (!viaPack) lines.push(`authorization: Bearer ${token}`);
+      if (viaPack) {
+        for (const [name, value] of Object.entries(clientAddress(req))) lines.push(`${name}: ${value}`);
+      } else {
+        lines.push(`authorization: Bearer ${token}`);
+      }
       lines.push("", "");
       upstream.write(lines.join("\r\n"));
       if (head.length) upstream.write(head);

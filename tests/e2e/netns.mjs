@@ -29,7 +29,7 @@ function netnsHelper(args, what) {
 
 /**
  * Creates the namespace; resolves `{name, hostIp, peerIp, hostIf, peerIf, forward,
- * launchBrowser, remove}`. `remove()` undoes everything and may be called more than once.
+ * browserExecutable, launchBrowser, remove}`. `remove()` undoes everything and may be called more than once.
  * @param {{shape?: string[], emulate?: {rate: string, rttMs: number}}} [options]
  */
 export function createRemoteHost({ shape, emulate } = {}) {
@@ -39,6 +39,12 @@ export function createRemoteHost({ shape, emulate } = {}) {
   const created = netnsHelper(args, 'create the "remote machine" network namespace');
   const scratch = mkdtempSync(join(tmpdir(), "rtc-remote-"));
   let removed = false;
+  const browserExecutable = () => {
+    const wrapper = join(scratch, "chromium-in-netns");
+    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${created.name} ${chromiumBinary} "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    return wrapper;
+  };
   return {
     name: created.name,
     hostIf: created.host_if,
@@ -58,12 +64,12 @@ export function createRemoteHost({ shape, emulate } = {}) {
       );
       return forwarded[String(port)];
     },
+    /** A script that starts Chromium inside the namespace, for launchers that take a path. */
+    browserExecutable,
     /** Headless Chromium running inside the namespace, driven by Playwright over its pipe. */
     launchBrowser({ args: extra = [] } = {}) {
-      const wrapper = join(scratch, "chromium-in-netns");
-      writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${created.name} ${chromiumBinary} "$@"\n`);
-      chmodSync(wrapper, 0o755);
-      return chromium.launch({ executablePath: wrapper, headless: true, args: [...chromiumArgs, ...extra] });
+      const executablePath = browserExecutable();
+      return chromium.launch({ executablePath, headless: true, args: [...chromiumArgs, ...extra] });
     },
     remove() {
       if (removed) return;

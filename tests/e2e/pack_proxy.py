@@ -8,9 +8,13 @@ Two ways to find the relay, both through the environment (never argv):
 - RTC_PROXY_SUPERVISED=1: the pack's own supervisor starts and watches the relay, as inside
   ComfyUI (RTC_RELAY_BIN, RTC_RELAY_STATE_DIR, RTC_RELAY_PORT say which binary and where).
 
+RTC_PROXY_CLIENTS_REMOTE=1 serves every request as if through a reverse proxy in front of
+ComfyUI (with `X-Forwarded-For`), so the browser on this machine counts as remote: the
+pack's proxy then tells the relay to use a compressed frame link.
+
 ComfyUI's own arguments (e.g. `--listen 10.77.0.1`) may follow on the command line, with the
 stand-in `comfy` package (tests/python/comfy_stub) on PYTHONPATH: the pack reads them from
-there as inside ComfyUI. The proxy itself always listens on loopback.
+there as inside ComfyUI. The proxy itself listens on RTC_PROXY_HOST (default 127.0.0.1).
 
 Prints `listening on http://ADDR` once ready, and serves until stdin closes.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -58,13 +63,25 @@ async def serve() -> None:
         own = RelayOfTheTest()
         routes.register(table, lambda: own, runtime.headless)
     relay_proxy.register(table)
+    middlewares = []
+    if os.environ.get("RTC_PROXY_CLIENTS_REMOTE") == "1":
+
+        @web.middleware
+        async def forwarded(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
+            headers = request.headers.copy()
+            headers["X-Forwarded-For"] = "203.0.113.7"
+            return await handler(request.clone(headers=headers))
+
+        middlewares.append(forwarded)
     # ComfyUI's own limit for request bodies (raw frames are posted through the proxy).
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=middlewares)
     app.add_routes(table)
     # Tests stop the proxy with sockets still open; their handlers need not be waited for.
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, os.environ.get("RTC_PROXY_HOST", "127.0.0.1"), 0)
     await site.start()
     host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
     sys.stdout.write(f"listening on http://{host}:{port}\n")

@@ -1,7 +1,8 @@
 // ComfyUI on one machine, the browser on another: Chromium runs in its own network namespace
 // (tests/e2e/netns.mjs) and reaches the ComfyUI stand-in only at the veth address, as a laptop
 // reaches a GPU box. Signalling goes through the pack's proxy and supervisor (real Python, real
-// relay); media goes straight to the local backend's UDP socket, or cannot.
+// relay), frames over the JPEG link the proxy asks for; media goes straight to the local
+// backend's UDP socket, or cannot.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -109,6 +110,9 @@ test("with ComfyUI on --listen, a browser on another machine publishes and plays
     assert.equal(stream.publisher.state, "live");
     assert.equal(stream.publisher.error, null);
     assert.equal(stream.player.state, "live");
+    // The pack's proxy saw a browser on another machine: frames crossed as JPEG.
+    assert.equal(stream.publisher.link, "jpeg");
+    assert.equal(stream.player.link, "jpeg");
   });
 });
 

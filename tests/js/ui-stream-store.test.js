@@ -143,4 +143,6 @@ test("the publishing tab is named relative to this tab", () => {
   assert.deepEqual(publisherOwner(stream, "ag1"), { kind: "self", text: "this tab (Chrome)" });
   assert.equal(publisherOwner(stream, "ag2").kind, "other");
   assert.equal(publisherOwner({ publisher: null }, "ag1").kind, "none");
+  const remote = { publisher: { agent_id: "ag1", link: "jpeg" } };
+  assert.equal(publisherOwner(remote, "ag2").text, "another tab: ag1, frames as JPEG");
 });

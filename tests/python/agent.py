@@ -53,10 +53,14 @@ def unpack_frame(data: bytes) -> Frame:
 class Agent:
     """Runs in its own thread and event loop; conditions are waited on with timeouts."""
 
-    def __init__(self, url: str, token: str, play_back: bool = True) -> None:
+    def __init__(
+        self, url: str, token: str, play_back: bool = True, hello: dict[str, Any] | None = None
+    ) -> None:
         self.url = url.replace("http://", "ws://") + "/v1/agent"
         self.token = token
         self.play_back = play_back
+        # Extra `hello` fields (a link, say).
+        self.hello = hello or {}
         self.messages: list[dict[str, Any]] = []
         self.frames: list[Frame] = []
         self.leases: dict[str, dict[str, Any]] = {}
@@ -78,7 +82,8 @@ class Agent:
             session.ws_connect(self.url, headers=headers, max_msg_size=64 << 20) as ws,
         ):
             self._ws = ws
-            await ws.send_str(json.dumps({"type": "hello", "protocol": 1, "label": "test"}))
+            hello = {"type": "hello", "protocol": 1, "label": "test", **self.hello}
+            await ws.send_str(json.dumps(hello))
             reader = asyncio.ensure_future(self._read(ws))
             await self._stop.wait()
             reader.cancel()

@@ -207,6 +207,40 @@ def test_websocket_messages_are_pumped_both_ways() -> None:
     run(scenario())
 
 
+def test_the_proxy_says_where_the_browser_is_and_a_browser_cannot_say_it() -> None:
+    async def scenario() -> None:
+        upstream = Upstream()
+        runner, upstream_url = await serve(upstream.app)
+
+        async def body(session: aiohttp.ClientSession, url: str) -> None:
+            agent = f"{url.replace('http', 'ws')}/rtc/api/v1/agent"
+            # A page on this machine claiming to be remote, and one behind a reverse proxy
+            # (so anywhere) claiming to be local: the proxy's own view wins both times.
+            for forged in (
+                {"X-RTC-Client-Locality": "remote"},
+                {"X-RTC-Client-Locality": "loopback", "X-Forwarded-For": "203.0.113.9"},
+            ):
+                async with session.ws_connect(agent, headers=forged) as ws:
+                    assert (await ws.receive_str(timeout=10)) == '{"type":"welcome"}'
+            # Plain HTTP requests carry no locality at all, forged or not.
+            async with session.get(
+                f"{url}/rtc/api/echo", headers={"X-RTC-Client-Locality": "remote"}
+            ) as response:
+                assert response.status == 409
+
+        try:
+            await with_proxy(fixed(upstream_url), body)
+        finally:
+            await runner.cleanup()
+
+        def locality(seen: dict[str, Any]) -> list[str]:
+            return [v for k, v in seen["headers"].items() if k.lower() == "x-rtc-client-locality"]
+
+        assert [locality(seen) for seen in upstream.seen] == [["loopback"], ["remote"], []]
+
+    run(scenario())
+
+
 def test_a_dead_relay_gives_a_json_502() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -10,8 +10,8 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
 use rtc_protocol::{
-    AgentMessage, AgentRole, FRAME_HEADER_LEN, FrameHeader, LeaseGrant, MediaState, OutputRequest,
-    PROTOCOL_VERSION, RelayMessage,
+    AgentMessage, AgentRole, FRAME_HEADER_LEN, FrameHeader, LeaseGrant, LinkChoice, MediaState,
+    OutputRequest, PROTOCOL_VERSION, PixelFormat, RelayMessage,
 };
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, VideoFrame, WebSocket};
@@ -28,8 +28,8 @@ use crate::ticker::Ticker;
 use crate::urls::{resolve_url, websocket_url};
 use crate::{frames, js, markers, wire};
 
-/// Frames are dropped rather than queued when the socket has this much unsent data.
-const MAX_BUFFERED_BYTES: u32 = 16 * 1024 * 1024;
+/// JPEG quality of returned frames when the relay names none.
+const DEFAULT_JPEG_QUALITY: u8 = 80;
 
 /// `createAgent` options (`AgentOptions` in TypeScript).
 #[derive(Debug, Clone, Default)]
@@ -48,6 +48,11 @@ pub(crate) struct AgentOptions {
     pub stats_interval_ms: Option<u32>,
     /// Track source of the publishers (for browsers without the generator).
     pub source: SourceKind,
+    /// Frame link asked of the relay (default `auto`: raw on this machine, JPEG across a
+    /// network).
+    pub link: Option<LinkChoice>,
+    /// The page's JPEG codec (`JpegCodec`); without it the link is always raw.
+    pub jpeg: Option<JsValue>,
 }
 
 /// Connection state of the agent socket.
@@ -98,6 +103,10 @@ struct Slot {
     player: Option<(OutputRequest, Rc<Player>)>,
     frames_in: u64,
     bad_frames: u64,
+    /// Sequence of the newest frame published; JPEG decodes may finish out of order.
+    newest_in: u64,
+    /// Returned frames skipped because the socket still held the previous one.
+    skipped: Rc<Cell<u64>>,
     /// Shared with the player's [`SocketSink`], which sees the frames come back.
     latency: Rc<RefCell<LatencyTracker>>,
 }
@@ -111,6 +120,10 @@ pub(crate) struct Agent {
     /// Listeners of the JS object.
     pub(crate) events: Emitter,
     socket: RefCell<Option<Socket>>,
+    /// JPEG quality of returned frames, when the relay chose a JPEG link.
+    jpeg_quality: Cell<Option<u8>>,
+    /// Whether the relay bounds frames in flight, so each one must be acknowledged.
+    acks: Cell<bool>,
     backoff: RefCell<Backoff>,
     /// A handful at most: a list is smaller in wasm than a map.
     slots: RefCell<Vec<Slot>>,
@@ -147,6 +160,8 @@ impl Agent {
             agent_id: RefCell::new(None),
             events: Emitter::default(),
             socket: RefCell::new(None),
+            jpeg_quality: Cell::new(None),
+            acks: Cell::new(false),
             slots: RefCell::new(Vec::new()),
             resumed: RefCell::new(Vec::new()),
             waiting: RefCell::new(Vec::new()),
@@ -284,6 +299,13 @@ impl Agent {
             resume,
             // The publisher turns I420 straight into a VideoFrame; RGB would need expanding.
             prefer_i420: true,
+            link: Some(match self.options.jpeg {
+                Some(_) => self.options.link.unwrap_or(LinkChoice::Auto),
+                None => LinkChoice::Raw,
+            }),
+            // The relay's quality: one setting for both directions.
+            jpeg_quality: None,
+            acks: true,
             fallback: self.options.fallback.unwrap_or(false),
         });
     }
@@ -333,8 +355,19 @@ impl Agent {
         self.events.emit("error", &JsValue::from(err));
     }
 
+    /// Tells the relay the frame is consumed, so it may send the next.
+    fn ack(&self, header: &FrameHeader) {
+        if self.acks.get() {
+            self.send(&AgentMessage::Ack {
+                stream_index: header.stream_index,
+                sequence: header.sequence,
+            });
+        }
+    }
+
     /// Only the header is copied into wasm; the pixels stay in the socket's buffer until the
-    /// `VideoFrame` copies them (a megabyte or more per frame).
+    /// `VideoFrame` copies them (a megabyte or more per frame). JPEG frames are decoded by
+    /// the browser and acknowledged once decoded, so decodes never pile up.
     fn on_frame(&self, message: &js_sys::Uint8Array) {
         let mut head = [0u8; FRAME_HEADER_LEN];
         let head_len = FRAME_HEADER_LEN.min(message.length() as usize);
@@ -348,6 +381,46 @@ impl Agent {
             }
         };
         let pixels = message.subarray(FRAME_HEADER_LEN as u32, message.length());
+        if let (PixelFormat::Jpeg, Some(codec)) = (header.format, &self.options.jpeg) {
+            let me = self.me.clone();
+            let t = (header.capture_us as f64).into();
+            let decoding = js::call(codec, "decode", &[&pixels, &t]);
+            return js::spawn(async move {
+                let decoded = frames::from_jpeg(decoding, header.width, header.height).await;
+                if let Some(agent) = me.upgrade() {
+                    agent.take_decoded(&header, decoded);
+                    agent.ack(&header);
+                }
+            });
+        }
+        self.take_raw(&header, &pixels);
+        self.ack(&header);
+    }
+
+    fn take_decoded(&self, header: &FrameHeader, decoded: Result<VideoFrame>) {
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.iter_mut().find(|s| s.index == header.stream_index) else {
+            if let Ok(frame) = decoded {
+                frame.close();
+            }
+            return;
+        };
+        match decoded {
+            Ok(frame) if header.sequence >= slot.newest_in => {
+                slot.newest_in = header.sequence;
+                slot.frames_in += 1;
+                slot.publisher.push_frame(frame);
+            }
+            Ok(stale) => stale.close(),
+            Err(err) => {
+                slot.bad_frames += 1;
+                drop(slots);
+                self.report_error(err);
+            }
+        }
+    }
+
+    fn take_raw(&self, header: &FrameHeader, pixels: &js_sys::Uint8Array) {
         let mut slots = self.slots.borrow_mut();
         let Some(slot) = slots.iter_mut().find(|s| s.index == header.stream_index) else {
             return self.report_error(ClientError::new(
@@ -369,9 +442,12 @@ impl Agent {
             header.width,
             header.height,
             header.capture_us as f64,
-            &pixels,
+            pixels,
         ) {
-            Ok(()) => slot.frames_in += 1,
+            Ok(()) => {
+                slot.frames_in += 1;
+                slot.newest_in = header.sequence;
+            }
             Err(err) => {
                 slot.bad_frames += 1;
                 drop(slots);
@@ -382,7 +458,18 @@ impl Agent {
 
     fn handle(&self, message: RelayMessage) {
         match message {
-            RelayMessage::Welcome { protocol, agent_id } => {
+            RelayMessage::Welcome {
+                protocol,
+                agent_id,
+                link,
+                jpeg_quality,
+                max_in_flight,
+            } => {
+                self.jpeg_quality.set(
+                    (link == rtc_protocol::LinkFormat::Jpeg)
+                        .then(|| jpeg_quality.unwrap_or(DEFAULT_JPEG_QUALITY)),
+                );
+                self.acks.set(max_in_flight.is_some());
                 if protocol != PROTOCOL_VERSION {
                     self.report_error(ClientError::new(
                         ErrorCode::Protocol,
@@ -452,6 +539,8 @@ impl Agent {
         };
         if let Some(slot) = slot_mut(&mut self.slots.borrow_mut(), &grant.stream_id) {
             slot.index = grant.stream_index;
+            // A new grant (maybe from a restarted relay) numbers its frames afresh.
+            slot.newest_in = 0;
             slot.publisher.link().set_endpoint(endpoint);
             let _ = slot.publisher.set_video(
                 Some(f64::from(grant.frame_rate)),
@@ -491,6 +580,8 @@ impl Agent {
             player: None,
             frames_in: 0,
             bad_frames: 0,
+            newest_in: 0,
+            skipped: Rc::default(),
             latency: Rc::default(),
         });
         js::spawn(async move {
@@ -529,7 +620,10 @@ impl Agent {
             stream_id: request.stream_id.clone(),
             stream_index: request.stream_index,
             format: request.format,
+            jpeg: self.options.jpeg.clone().zip(self.jpeg_quality.get()),
             sequence: Cell::new(0),
+            last_len: Rc::default(),
+            skipped: slot.skipped.clone(),
             latency: slot.latency.clone(),
         }));
         if let Some((_, old)) = slot.player.replace((request, player.clone())) {
@@ -604,6 +698,7 @@ impl Agent {
             let publisher = slot.publisher.clone();
             let player = slot.player.as_ref().map(|(_, p)| p.clone());
             let latency = slot.latency.clone();
+            let skipped = slot.skipped.clone();
             js::spawn(async move {
                 let mut reports = Vec::new();
                 if let Some(mut stats) = publisher.link().stats().await {
@@ -614,6 +709,7 @@ impl Agent {
                 if let Some(player) = player
                     && let Some(mut stats) = player.link().stats().await
                 {
+                    stats.frames_skipped = Some(skipped.get());
                     if let Some(p) = latency.borrow_mut().percentiles(js::now_ms()) {
                         stats.latency_p50_ms = Some(p.p50_ms);
                         stats.latency_p95_ms = Some(p.p95_ms);
@@ -716,13 +812,21 @@ fn slot_mut<'a>(slots: &'a mut [Slot], stream_id: &str) -> Option<&'a mut Slot> 
     slots.iter_mut().find(|s| s.stream_id == stream_id)
 }
 
-/// Sends the player's decoded frames to the relay as binary frame messages.
+/// Sends the player's decoded frames to the relay as binary frame messages: pixels on a raw
+/// link, JPEG on a compressed one. At most about two frames wait in the socket: a frame is
+/// skipped while the socket still holds more than the previous message, so a slow link
+/// drops frames instead of adding latency.
 struct SocketSink {
     agent: Weak<Agent>,
     stream_id: String,
     stream_index: u32,
-    format: rtc_protocol::PixelFormat,
+    format: PixelFormat,
+    /// The page's codec and the quality, on a JPEG link.
+    jpeg: Option<(JsValue, u8)>,
     sequence: Cell<u64>,
+    /// Size of the last message sent.
+    last_len: Rc<Cell<u32>>,
+    skipped: Rc<Cell<u64>>,
     latency: Rc<RefCell<LatencyTracker>>,
 }
 
@@ -738,44 +842,77 @@ impl FrameSink for SocketSink {
             .agent
             .upgrade()
             .and_then(|a| a.socket.borrow().as_ref().map(|s| s.ws.clone()))
-            .filter(|ws| {
-                ws.ready_state() == WebSocket::OPEN && ws.buffered_amount() < MAX_BUFFERED_BYTES
-            })
+            .filter(|ws| ws.ready_state() == WebSocket::OPEN)
         else {
             return Box::pin(async { Ok(()) });
         };
+        if ws.buffered_amount() > self.last_len.get() {
+            self.skipped.set(self.skipped.get() + 1);
+            return Box::pin(async { Ok(()) });
+        }
         let frame = frame.clone();
         let format = self.format;
         let stream_index = self.stream_index;
         let sequence = self.sequence.get() + 1;
         self.sequence.set(sequence);
         let latency = self.latency.clone();
+        let last_len = self.last_len.clone();
+        let header = move |width, height| FrameHeader {
+            stream_index,
+            sequence,
+            capture_us: (js_sys::Date::now() * 1000.0) as u64,
+            width,
+            height,
+            format,
+        };
+        let jpeg = self.jpeg.clone();
         Box::pin(async move {
             let frame = frame.map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "clone", &e))?;
-            let copied = frames::to_pixels(&frame, format, FRAME_HEADER_LEN).await;
-            frame.close();
-            let (buffer, width, height) = copied?;
-            let marker = markers::read_frame(
-                format,
-                width,
-                height,
-                (buffer.length() as usize).saturating_sub(FRAME_HEADER_LEN),
-                |i| buffer.get_index((FRAME_HEADER_LEN + i) as u32),
-            );
-            latency.borrow_mut().returned(marker, js::now_ms());
-            let header = FrameHeader {
-                stream_index,
-                sequence,
-                capture_us: (js_sys::Date::now() * 1000.0) as u64,
-                width,
-                height,
-                format,
+            let sent = match jpeg {
+                Some((codec, quality)) => send_jpeg(&ws, &frame, &codec, quality, header).await,
+                None => frames::to_pixels(&frame, format, FRAME_HEADER_LEN)
+                    .await
+                    .map(|(buffer, width, height)| {
+                        let marker = markers::read_frame(
+                            format,
+                            width,
+                            height,
+                            (buffer.length() as usize).saturating_sub(FRAME_HEADER_LEN),
+                            |i| buffer.get_index((FRAME_HEADER_LEN + i) as u32),
+                        );
+                        latency.borrow_mut().returned(marker, js::now_ms());
+                        buffer
+                            .subarray(0, FRAME_HEADER_LEN as u32)
+                            .copy_from(&header(width, height).encode());
+                        let _ = ws.send_with_js_u8_array(&buffer);
+                        buffer.length()
+                    }),
             };
-            buffer
-                .subarray(0, FRAME_HEADER_LEN as u32)
-                .copy_from(&header.encode());
-            let _ = ws.send_with_js_u8_array(&buffer);
+            frame.close();
+            last_len.set(sent?);
             Ok(())
         })
     }
+}
+
+/// Encodes `frame` as a JPEG with the page's codec and sends it with its header as one `Blob`
+/// (the JPEG never enters wasm memory); returns the message's size.
+async fn send_jpeg(
+    ws: &WebSocket,
+    frame: &VideoFrame,
+    codec: &JsValue,
+    quality: u8,
+    header: impl Fn(u32, u32) -> FrameHeader,
+) -> Result<u32> {
+    let fail = |e: JsValue| ClientError::js(ErrorCode::InvalidFrame, "JPEG frame", &e);
+    let (width, height) = (frame.display_width(), frame.display_height());
+    let quality = (f64::from(quality) / 100.0).into();
+    let jpeg = frames::settle(js::call(codec, "encode", &[frame, &quality]))
+        .await
+        .map_err(fail)?;
+    let head = js_sys::Uint8Array::from(&header(width, height).encode()[..]);
+    let message = web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of2(&head, &jpeg))
+        .map_err(fail)?;
+    let _ = ws.send_with_blob(&message);
+    Ok(message.size() as u32)
 }

@@ -135,7 +135,10 @@ pub fn describe(err: &JsValue) -> String {
     if let Some(e) = err.dyn_ref::<js_sys::Error>() {
         String::from(e.message())
     } else {
-        err.as_string().unwrap_or_else(|| format!("{err:?}"))
+        // JSON rather than `{:?}`: JsValue's Debug brings a large helper into the JS glue.
+        err.as_string()
+            .or_else(|| js_sys::JSON::stringify(err).ok()?.as_string())
+            .unwrap_or_else(|| "a value that is not an Error".into())
     }
 }
 

@@ -30,8 +30,9 @@ pub fn from_pixels(
     check_payload(format, width, height, pixels.length() as usize)
         .map_err(|e| ClientError::new(ErrorCode::InvalidFrame, e.to_string()))?;
     let pixel_format = match format {
-        PixelFormat::Rgba8 | PixelFormat::Rgb8 => VideoPixelFormat::Rgba,
         PixelFormat::I420 => VideoPixelFormat::I420,
+        // JPEG never gets here: its length check above cannot pass for a pixel layout.
+        _ => VideoPixelFormat::Rgba,
     };
     let init = VideoFrameBufferInit::new_with_f64(height, width, pixel_format, timestamp_us);
     let frame = if format == PixelFormat::Rgb8 {
@@ -100,4 +101,31 @@ pub fn close(value: &JsValue) {
     if let Some(frame) = value.dyn_ref::<VideoFrame>() {
         frame.close();
     }
+}
+
+/// Awaits the promise a JS method call returned.
+pub async fn settle(
+    call: std::result::Result<JsValue, JsValue>,
+) -> std::result::Result<JsValue, JsValue> {
+    JsFuture::from(js_sys::Promise::unchecked_from_js(call?)).await
+}
+
+/// The `VideoFrame` the page's JPEG codec is `decoding`, which must be `width` × `height`.
+pub async fn from_jpeg(
+    decoding: std::result::Result<JsValue, JsValue>,
+    width: u32,
+    height: u32,
+) -> Result<VideoFrame> {
+    let frame: VideoFrame = settle(decoding)
+        .await
+        .map_err(|e| ClientError::js(ErrorCode::InvalidFrame, "JPEG decoding", &e))?
+        .unchecked_into();
+    if (frame.display_width(), frame.display_height()) != (width, height) {
+        frame.close();
+        return Err(ClientError::new(
+            ErrorCode::InvalidFrame,
+            "JPEG frame of another size than its header says",
+        ));
+    }
+    Ok(frame)
 }

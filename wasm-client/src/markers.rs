@@ -113,7 +113,8 @@ pub fn read_sampled(
     (value != 0 && value != u16::MAX).then_some(value)
 }
 
-/// [`read_sampled`] on a frame of the agent socket's `format` (for I420, its Y plane).
+/// [`read_sampled`] on a frame of the agent socket's `format` (for I420, its Y plane; a JPEG
+/// is not read).
 pub fn read_frame(
     format: PixelFormat,
     width: u32,
@@ -125,6 +126,7 @@ pub fn read_frame(
         PixelFormat::Rgba8 => 4,
         PixelFormat::Rgb8 => 3,
         PixelFormat::I420 => 1,
+        PixelFormat::Jpeg => return None,
     };
     read_sampled(len, width as usize, height as usize, channels, byte)
 }

@@ -1,6 +1,7 @@
 //! Reads the option objects passed from JavaScript. Read by hand rather than through serde:
 //! the generic deserializer costs far more code than these few typed fields.
 
+use rtc_protocol::LinkChoice;
 use wasm_bindgen::JsValue;
 
 use crate::agent::AgentOptions;
@@ -137,5 +138,19 @@ pub(crate) fn agent(value: &JsValue) -> Result<AgentOptions> {
         reconnect: reconnect(&o, WHAT)?,
         stats_interval_ms: count(&o, WHAT, "statsIntervalMs")?,
         source: source(&o, WHAT)?,
+        link: match string(&o, WHAT, "link")?.as_deref() {
+            None | Some("auto") => None,
+            Some("raw") => Some(LinkChoice::Raw),
+            Some("jpeg") => Some(LinkChoice::Jpeg),
+            Some(_) => return Err(invalid(WHAT, "link", "auto, raw or jpeg")),
+        },
+        jpeg: present(&o, "jpeg")
+            .map(|codec| {
+                let method = |name| js::get(&codec, name).is_function();
+                (method("decode") && method("encode"))
+                    .then_some(codec.clone())
+                    .ok_or_else(|| invalid(WHAT, "jpeg", "a codec with decode and encode"))
+            })
+            .transpose()?,
     })
 }

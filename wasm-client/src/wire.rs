@@ -3,7 +3,8 @@
 //! generic serde machinery would triple the package for these few fixed messages.
 
 use rtc_protocol::{
-    AgentMessage, AgentRole, LeaseGrant, OutputRequest, PixelFormat, RelayMessage, StreamStats,
+    AgentMessage, AgentRole, LeaseGrant, LinkChoice, LinkFormat, OutputRequest, PixelFormat,
+    RelayMessage, StreamStats,
 };
 use wasm_bindgen::JsValue;
 
@@ -38,6 +39,9 @@ pub fn encode(message: &AgentMessage) -> String {
             publish,
             resume,
             prefer_i420,
+            link,
+            jpeg_quality,
+            acks,
             fallback,
         } => {
             let obj = tagged("hello");
@@ -50,7 +54,28 @@ pub fn encode(message: &AgentMessage) -> String {
             }
             js::set(&obj, "resume", &list);
             js::set(&obj, "prefer_i420", &(*prefer_i420).into());
+            if let Some(link) = link {
+                let name = match link {
+                    LinkChoice::Auto => "auto",
+                    LinkChoice::Raw => "raw",
+                    LinkChoice::Jpeg => "jpeg",
+                };
+                set_str(&obj, "link", name);
+            }
+            if let Some(quality) = jpeg_quality {
+                js::set(&obj, "jpeg_quality", &(*quality).into());
+            }
+            js::set(&obj, "acks", &(*acks).into());
             js::set(&obj, "fallback", &(*fallback).into());
+            obj
+        }
+        AgentMessage::Ack {
+            stream_index,
+            sequence,
+        } => {
+            let obj = tagged("ack");
+            js::set(&obj, "stream_index", &(*stream_index).into());
+            js::set(&obj, "sequence", &(*sequence as f64).into());
             obj
         }
         AgentMessage::State {
@@ -95,6 +120,7 @@ pub fn stats_object(stats: &StreamStats) -> JsValue {
     let counts = [
         ("frames", stats.frames),
         ("frames_dropped", stats.frames_dropped),
+        ("frames_skipped", stats.frames_skipped),
     ];
     for (key, value) in counts {
         if let Some(value) = value {
@@ -153,10 +179,15 @@ impl Fields {
 
     fn format(&self, key: &str) -> Result<PixelFormat> {
         let name = self.text(key)?;
-        [PixelFormat::Rgba8, PixelFormat::Rgb8, PixelFormat::I420]
-            .into_iter()
-            .find(|f| f.as_str() == name)
-            .ok_or_else(|| invalid(&format!("`{key}` must be rgba8, rgb8 or i420")))
+        [
+            PixelFormat::Rgba8,
+            PixelFormat::Rgb8,
+            PixelFormat::I420,
+            PixelFormat::Jpeg,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == name)
+        .ok_or_else(|| invalid(&format!("`{key}` must be rgba8, rgb8, i420 or jpeg")))
     }
 
     fn grant(&self) -> Result<LeaseGrant> {
@@ -181,9 +212,17 @@ pub fn decode(text: &str) -> Result<RelayMessage> {
     let fields = Fields(value);
     let kind = fields.text("type")?;
     Ok(match kind.as_str() {
+        // Fields an older relay does not send mean what it did: raw frames, no acks.
         "welcome" => RelayMessage::Welcome {
             protocol: fields.whole("protocol")?,
             agent_id: fields.text("agent_id")?,
+            link: if js::string(&fields.0, "link").as_deref() == Some("jpeg") {
+                LinkFormat::Jpeg
+            } else {
+                LinkFormat::Raw
+            },
+            jpeg_quality: js::number(&fields.0, "jpeg_quality").map(|q| q as u8),
+            max_in_flight: js::number(&fields.0, "max_in_flight").map(|n| n as u32),
         },
         "publish" => RelayMessage::Publish(fields.grant()?),
         "settings" => RelayMessage::Settings(fields.grant()?),

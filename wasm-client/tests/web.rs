@@ -122,6 +122,11 @@ fn bad_options_and_frames_throw_coded_errors() {
     ))
     .unwrap_err();
     assert_eq!(get(&err, "code"), "INVALID_OPTIONS");
+    // A JPEG codec must have both methods.
+    let err = rtc_client::create_agent(&options(r#"{"jpeg": {"decode": 1}}"#)).unwrap_err();
+    assert_eq!(get(&err, "code"), "INVALID_OPTIONS");
+    let message = get(&err, "message").as_string().unwrap_or_default();
+    assert!(message.contains("AgentOptions.jpeg"), "{message}");
 
     let broadcast = rtc_client::create_broadcast(&options(r#"{"whipUrl": "/w"}"#)).unwrap();
     assert_eq!(broadcast.state(), "idle");
@@ -221,8 +226,8 @@ async fn unreachable_endpoint_retries_then_fails() {
 mod wire {
     use rtc_client::wire::{decode, encode, stats_object};
     use rtc_protocol::{
-        AgentMessage, AgentRole, LeaseGrant, MediaState, OutputRequest, PixelFormat, RelayMessage,
-        StreamStats,
+        AgentMessage, AgentRole, LeaseGrant, LinkChoice, LinkFormat, MediaState, OutputRequest,
+        PixelFormat, RelayMessage, StreamStats,
     };
     use serde_json::Value;
     use wasm_bindgen_test::*;
@@ -231,6 +236,7 @@ mod wire {
         StreamStats {
             frames: Some(1234),
             frames_dropped: Some(2),
+            frames_skipped: Some(5),
             fps: Some(29.97),
             bitrate_kbps: Some(1800.5),
             rtt_ms: Some(0.25),
@@ -272,6 +278,9 @@ mod wire {
                 publish: false,
                 resume: vec!["str_a".into(), "str_b".into()],
                 prefer_i420: true,
+                link: Some(LinkChoice::Auto),
+                jpeg_quality: Some(70),
+                acks: true,
                 fallback: true,
             },
             AgentMessage::Hello {
@@ -280,7 +289,14 @@ mod wire {
                 publish: true,
                 resume: vec![],
                 prefer_i420: false,
+                link: Some(LinkChoice::Jpeg),
+                jpeg_quality: None,
+                acks: false,
                 fallback: false,
+            },
+            AgentMessage::Ack {
+                stream_index: 3,
+                sequence: 1 << 40,
             },
             AgentMessage::State {
                 stream_id: "str_a".into(),
@@ -349,6 +365,16 @@ mod wire {
             RelayMessage::Welcome {
                 protocol: 1,
                 agent_id: "agt_1".into(),
+                link: LinkFormat::Raw,
+                jpeg_quality: None,
+                max_in_flight: None,
+            },
+            RelayMessage::Welcome {
+                protocol: 1,
+                agent_id: "agt_2".into(),
+                link: LinkFormat::Jpeg,
+                jpeg_quality: Some(80),
+                max_in_flight: Some(2),
             },
             RelayMessage::Publish(grant.clone()),
             RelayMessage::Settings(grant),
@@ -357,6 +383,12 @@ mod wire {
                 stream_index: 3,
                 whep_url: "/v1/streams/str_x/whep".into(),
                 format: PixelFormat::I420,
+            }),
+            RelayMessage::Play(OutputRequest {
+                stream_id: "str_x".into(),
+                stream_index: 3,
+                whep_url: "/v1/streams/str_x/whep".into(),
+                format: PixelFormat::Jpeg,
             }),
             RelayMessage::Stop {
                 stream_id: "str_x".into(),

@@ -98,12 +98,30 @@ export interface AgentOptions {
   statsIntervalMs?: number;
   /** Track source of the publishers. */
   source?: "auto" | "generator" | "canvas";
+  /**
+   * How frames cross the agent socket. "auto" (default): the relay decides, raw pixels when
+   * the browser is on its machine, JPEG when the pack's proxy says it is elsewhere. Always
+   * "raw" without `jpeg`.
+   */
+  link?: "auto" | "raw" | "jpeg";
+  /** The page's JPEG codec (`www/js/jpeg.mjs`), needed for a JPEG link. */
+  jpeg?: JpegCodec;
+}
+
+/** JPEG decoding and encoding for a compressed agent link, done with the browser's codecs. */
+export interface JpegCodec {
+  /** Decodes `data` into a frame stamped `timestamp` (µs), which the agent then owns. */
+  decode(data: Uint8Array, timestamp: number): Promise<VideoFrame>;
+  /** Encodes `frame` (still the agent's) at `quality` (0–1). */
+  encode(frame: VideoFrame, quality: number): Promise<Blob>;
 }
 
 /** Figures from getStats, as reported to the relay (snake_case, as on the socket). */
 export interface StreamStats {
   frames?: number;
   frames_dropped?: number;
+  /** Player: frames not sent back because the socket still held the previous one. */
+  frames_skipped?: number;
   fps?: number;
   bitrate_kbps?: number;
   rtt_ms?: number;

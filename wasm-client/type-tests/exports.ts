@@ -9,6 +9,7 @@ import init, {
   drawMarker,
   type FrameCounters,
   isRtcClientError,
+  type JpegCodec,
   type MediaState,
   protocolVersion,
   readMarker,
@@ -73,4 +74,8 @@ export async function runAgent(): Promise<AgentStreamInfo[]> {
   const video: MediaStream | undefined = id ? agent.playerStream(id) : undefined;
   console.log(video?.id, agent.state);
   return agent.streams();
+}
+
+export function agentWithJpeg(codec: JpegCodec): Promise<void> {
+  return createAgent({ link: "auto", jpeg: codec }).connect();
 }

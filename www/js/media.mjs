@@ -3,6 +3,8 @@
 // objects with `connect()`, `stop()`, `state` and `on(event, listener)` → unsubscribe, where
 // `stateChange` carries `{state, previous}` and `error` an Error with a `code`.
 
+import { jpegCodec } from "./jpeg.mjs";
+
 export class MediaError extends Error {
   constructor(code, message) {
     super(message);
@@ -87,7 +89,7 @@ export function openPlayer(wasm, { whepUrl, video, onState = () => {}, onError =
  * @param {{baseUrl: string, label: string, publish: boolean}} options `baseUrl`: the relay API
  */
 export function startAgent(wasm, { baseUrl, label, publish }) {
-  const agent = factory(wasm, "createAgent")({ baseUrl, label, publish });
+  const agent = factory(wasm, "createAgent")({ baseUrl, label, publish, jpeg: jpegCodec });
   const listeners = new Set();
   let summary = { state: agent.state ?? "connecting", agentId: agent.agentId ?? null, error: null };
   const emit = (patch) => {

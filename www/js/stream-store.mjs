@@ -198,7 +198,10 @@ export function streamFigures(stream, stats) {
 export function publisherOwner(stream, ownAgentId) {
   const agent = stream?.publisher?.agent_id ?? null;
   if (!agent) return { kind: "none", text: "no tab publishes this stream" };
-  const label = stream.publisher.label ? ` (${stream.publisher.label})` : "";
+  // A JPEG link means the tab is across a network: worth knowing when frames are slow.
+  const label =
+    (stream.publisher.label ? ` (${stream.publisher.label})` : "") +
+    (stream.publisher.link === "jpeg" ? ", frames as JPEG" : "");
   if (ownAgentId && agent === ownAgentId) return { kind: "self", text: `this tab${label}` };
   return { kind: "other", text: `another tab: ${agent}${label}` };
 }

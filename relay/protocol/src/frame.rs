@@ -11,6 +11,8 @@ pub const FRAME_HEADER_LEN: usize = 36;
 
 /// Largest accepted side, so a corrupt header cannot ask for gigabytes.
 const MAX_SIDE: u32 = 8192;
+/// Room for a JPEG's markers and tables above the raw RGB size.
+const JPEG_SLACK: usize = 64 * 1024;
 
 /// Pixel layout of a frame's payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -22,6 +24,9 @@ pub enum PixelFormat {
     Rgb8,
     /// Planar Y, then U and V at half resolution (rounded up), rows packed.
     I420,
+    /// A baseline JPEG of `width` × `height` (agent socket only, on a compressed link): the
+    /// payload is the compressed file, the header's size is the decoded one.
+    Jpeg,
 }
 
 impl PixelFormat {
@@ -31,6 +36,7 @@ impl PixelFormat {
             Self::Rgba8 => 0,
             Self::Rgb8 => 1,
             Self::I420 => 2,
+            Self::Jpeg => 3,
         }
     }
 
@@ -40,28 +46,33 @@ impl PixelFormat {
             0 => Some(Self::Rgba8),
             1 => Some(Self::Rgb8),
             2 => Some(Self::I420),
+            3 => Some(Self::Jpeg),
             _ => None,
         }
     }
 
-    /// Name used in HTTP headers and JSON (`rgba8`, `rgb8`, `i420`).
+    /// Name used in HTTP headers and JSON (`rgba8`, `rgb8`, `i420`, `jpeg`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Rgba8 => "rgba8",
             Self::Rgb8 => "rgb8",
             Self::I420 => "i420",
+            Self::Jpeg => "jpeg",
         }
     }
 
-    /// Exact payload size for a `width` × `height` frame. Saturates at `usize::MAX` for
-    /// sizes that do not fit, so a header straight off the wire can be measured before its
-    /// dimensions are checked (no such size passes [`check_payload`]).
+    /// Payload size for a `width` × `height` frame: exact for pixel layouts, the largest
+    /// accepted for JPEG (the RGB size plus room for headers; a JPEG of real frames is a
+    /// tenth of it). Saturates at `usize::MAX` for sizes that do not fit, so a header
+    /// straight off the wire can be measured before its dimensions are checked (no such size
+    /// passes [`check_payload`]).
     pub const fn frame_len(self, width: u32, height: u32) -> usize {
         let (w, h) = (width as usize, height as usize);
         let area = w.saturating_mul(h);
         match self {
             Self::Rgba8 => area.saturating_mul(4),
             Self::Rgb8 => area.saturating_mul(3),
+            Self::Jpeg => area.saturating_mul(3).saturating_add(JPEG_SLACK),
             Self::I420 => {
                 let chroma = w.div_ceil(2).saturating_mul(h.div_ceil(2));
                 area.saturating_add(chroma.saturating_mul(2))
@@ -78,6 +89,7 @@ impl std::str::FromStr for PixelFormat {
             "rgba8" | "rgba" => Ok(Self::Rgba8),
             "rgb8" | "rgb" => Ok(Self::Rgb8),
             "i420" => Ok(Self::I420),
+            // `jpeg` is a link encoding, not a layout the HTTP API takes or gives.
             _ => Err(FrameError::UnknownFormatName(s.to_owned())),
         }
     }
@@ -116,7 +128,8 @@ pub enum FrameError {
         /// Declared height.
         height: u32,
     },
-    /// Payload length does not match width × height × format.
+    /// Payload length does not match width × height × format (JPEG: empty, or larger than
+    /// [`PixelFormat::frame_len`] allows).
     #[error("{format} frame of {width}x{height} needs {expected} bytes of pixels, got {actual}")]
     WrongLength {
         /// Pixel format.
@@ -223,7 +236,9 @@ pub(crate) fn check_dimensions(width: u32, height: u32) -> Result<(), FrameError
     Ok(())
 }
 
-/// Checks dimensions and that `actual` bytes is exactly what the format needs.
+/// Checks dimensions and that `actual` bytes is exactly what the format needs (for JPEG: at
+/// least one byte and no more than [`PixelFormat::frame_len`]; whether the file decodes to
+/// the declared size is the decoder's check).
 pub fn check_payload(
     format: PixelFormat,
     width: u32,
@@ -232,7 +247,11 @@ pub fn check_payload(
 ) -> Result<(), FrameError> {
     check_dimensions(width, height)?;
     let expected = format.frame_len(width, height);
-    if expected != actual {
+    let fits = match format {
+        PixelFormat::Jpeg => (1..=expected).contains(&actual),
+        _ => expected == actual,
+    };
+    if !fits {
         return Err(FrameError::WrongLength {
             format,
             width,
@@ -338,7 +357,12 @@ mod tests {
 
     #[test]
     fn largest_header_sizes_are_refused_without_overflow() {
-        for format in [PixelFormat::Rgba8, PixelFormat::Rgb8, PixelFormat::I420] {
+        for format in [
+            PixelFormat::Rgba8,
+            PixelFormat::Rgb8,
+            PixelFormat::I420,
+            PixelFormat::Jpeg,
+        ] {
             assert_eq!(format.frame_len(u32::MAX, u32::MAX), usize::MAX);
             assert_eq!(
                 check_payload(
@@ -358,6 +382,27 @@ mod tests {
                 Err(FrameError::BadDimensions { .. })
             ));
         }
+    }
+
+    #[test]
+    fn jpeg_payloads_are_bounded_not_exact() {
+        let h = header(PixelFormat::Jpeg, 4, 2);
+        let message = h.encode_with(&[0xff, 0xd8, 0xff, 0xd9]);
+        let (back, body) = FrameHeader::decode(&message).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(body.len(), 4);
+        assert!(matches!(
+            FrameHeader::decode(&h.encode()),
+            Err(FrameError::WrongLength { actual: 0, .. })
+        ));
+        let too_big = vec![0; PixelFormat::Jpeg.frame_len(4, 2) + 1];
+        assert!(matches!(
+            FrameHeader::decode(&h.encode_with(&too_big)),
+            Err(FrameError::WrongLength { .. })
+        ));
+        assert_eq!(PixelFormat::from_code(3), Some(PixelFormat::Jpeg));
+        // A link encoding only: the HTTP API's format names do not include it.
+        assert!("jpeg".parse::<PixelFormat>().is_err());
     }
 
     #[test]

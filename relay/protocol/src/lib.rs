@@ -15,6 +15,6 @@ pub use frame::{
     check_payload,
 };
 pub use messages::{
-    AgentMessage, AgentRole, LeaseGrant, MediaState, OutputRequest, PROTOCOL_VERSION, RelayMessage,
-    StreamStats,
+    AgentMessage, AgentRole, LeaseGrant, LinkChoice, LinkFormat, MediaState, OutputRequest,
+    PROTOCOL_VERSION, RelayMessage, StreamStats,
 };

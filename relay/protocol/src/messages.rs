@@ -37,10 +37,29 @@ pub enum AgentMessage {
         /// RGB, and what a video encoder consumes). Otherwise frames arrive as posted.
         #[serde(default)]
         prefer_i420: bool,
+        /// How frames should cross this agent's socket. Absent: raw pixels, as before links
+        /// were negotiated; `auto`: the relay decides from where the browser is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<LinkChoice>,
+        /// JPEG quality (1–100) for a compressed link; the relay's default when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jpeg_quality: Option<u8>,
+        /// Whether the agent acknowledges every frame it receives ([`AgentMessage::Ack`]);
+        /// the relay then keeps only a few frames per stream in flight to it.
+        #[serde(default)]
+        acks: bool,
         /// A fallback candidate (the pack's headless browser): it gets a lease only while no
         /// other candidate is connected, and gives it up as soon as one joins.
         #[serde(default)]
         fallback: bool,
+    },
+    /// The agent consumed (or dropped) the frame `sequence` of stream `stream_index`, and
+    /// every earlier one. Sent only to a relay whose `welcome` gave `max_in_flight`.
+    Ack {
+        /// Stream index of the frame's header.
+        stream_index: u32,
+        /// Sequence of the frame's header.
+        sequence: u64,
     },
     /// The agent's publisher or player changed state.
     State {
@@ -85,6 +104,16 @@ pub enum RelayMessage {
         protocol: u32,
         /// Id the relay gave this connection.
         agent_id: String,
+        /// How frames cross this socket, both ways.
+        #[serde(default)]
+        link: LinkFormat,
+        /// Quality the agent should encode returned frames with on a `jpeg` link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jpeg_quality: Option<u8>,
+        /// Unacknowledged frames per stream the relay sends at most; present when the agent
+        /// said `acks`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_in_flight: Option<u32>,
     },
     /// This agent now holds the publish lease of a stream.
     Publish(LeaseGrant),
@@ -106,6 +135,39 @@ pub enum RelayMessage {
         /// Human-readable message.
         message: String,
     },
+}
+
+/// What an agent asks for in `hello`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkChoice {
+    /// Raw on loopback, JPEG when the browser is elsewhere (the relay decides).
+    Auto,
+    /// Raw pixels whatever the route.
+    Raw,
+    /// JPEG whatever the route.
+    Jpeg,
+}
+
+/// How frames cross one agent socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkFormat {
+    /// Pixels as they are (`rgb8`, `rgba8`, `i420`): the browser is on this machine.
+    #[default]
+    Raw,
+    /// JPEG both ways: the browser is across a network.
+    Jpeg,
+}
+
+impl LinkFormat {
+    /// Name on the wire and in the API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Jpeg => "jpeg",
+        }
+    }
 }
 
 /// What a publisher needs to know.
@@ -178,6 +240,10 @@ pub struct StreamStats {
     /// Frames dropped on the way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames_dropped: Option<u64>,
+    /// Player: decoded frames not sent back because the agent socket still held the previous
+    /// one (a slow link; newest wins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames_skipped: Option<u64>,
     /// Frames per second over the last interval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fps: Option<f64>,
@@ -234,9 +300,50 @@ mod tests {
                 publish: true,
                 resume: vec![],
                 prefer_i420: false,
+                link: None,
+                jpeg_quality: None,
+                acks: false,
                 fallback: false,
             }
         );
+    }
+
+    #[test]
+    fn welcome_of_an_older_relay_means_a_raw_link_without_acks() {
+        let msg: RelayMessage =
+            serde_json::from_str(r#"{"type":"welcome","protocol":1,"agent_id":"a"}"#).unwrap();
+        assert_eq!(
+            msg,
+            RelayMessage::Welcome {
+                protocol: 1,
+                agent_id: "a".into(),
+                link: LinkFormat::Raw,
+                jpeg_quality: None,
+                max_in_flight: None,
+            }
+        );
+        let ack: AgentMessage =
+            serde_json::from_str(r#"{"type":"ack","stream_index":2,"sequence":9}"#).unwrap();
+        assert_eq!(
+            ack,
+            AgentMessage::Ack {
+                stream_index: 2,
+                sequence: 9
+            }
+        );
+        let hello: AgentMessage = serde_json::from_str(
+            r#"{"type":"hello","protocol":1,"link":"auto","jpeg_quality":70,"acks":true}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            hello,
+            AgentMessage::Hello {
+                link: Some(LinkChoice::Auto),
+                jpeg_quality: Some(70),
+                acks: true,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -138,6 +138,17 @@ async fn token_query_is_exchanged_for_an_httponly_cookie() {
         "the token leaves the address bar"
     );
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let kept = relay
+        .http
+        .get(relay.url(&format!("/agent.html?link=raw&token={TOKEN}&camera=1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.headers()["location"],
+        "/agent.html?link=raw&camera=1",
+        "the page's own parameters stay"
+    );
     assert!(
         cookie.starts_with(&format!("rtc_token={TOKEN}")),
         "{cookie}"

@@ -6,6 +6,7 @@ mod media_support;
 mod access;
 mod agent;
 mod agent_limits;
+mod agent_link;
 mod auth;
 mod backend_switch;
 mod catalog;

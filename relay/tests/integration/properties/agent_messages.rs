@@ -7,8 +7,8 @@ use futures_util::{SinkExt, StreamExt};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rtc_protocol::{
-    AgentMessage, AgentRole, LeaseGrant, MediaState, OutputRequest, PixelFormat, RelayMessage,
-    StreamStats,
+    AgentMessage, AgentRole, LeaseGrant, LinkChoice, LinkFormat, MediaState, OutputRequest,
+    PixelFormat, RelayMessage, StreamStats,
 };
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -80,6 +80,14 @@ fn stats() -> impl Strategy<Value = StreamStats> {
         )
 }
 
+fn link_choice() -> impl Strategy<Value = LinkChoice> {
+    prop_oneof![
+        Just(LinkChoice::Auto),
+        Just(LinkChoice::Raw),
+        Just(LinkChoice::Jpeg)
+    ]
+}
+
 fn agent_message() -> impl Strategy<Value = AgentMessage> {
     prop_oneof![
         (
@@ -88,20 +96,40 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
             any::<bool>(),
             vec(".{0,12}", 0..3),
             any::<bool>(),
+            proptest::option::of(link_choice()),
+            proptest::option::of(any::<u8>()),
+            any::<bool>(),
             any::<bool>()
         )
             .prop_map(
-                |(protocol, label, publish, resume, prefer_i420, fallback)| {
+                |(
+                    protocol,
+                    label,
+                    publish,
+                    resume,
+                    prefer_i420,
+                    link,
+                    jpeg_quality,
+                    acks,
+                    fallback,
+                )| {
                     AgentMessage::Hello {
                         protocol,
                         label,
                         publish,
                         resume,
                         prefer_i420,
+                        link,
+                        jpeg_quality,
+                        acks,
                         fallback,
                     }
                 }
             ),
+        (any::<u32>(), any::<u64>()).prop_map(|(stream_index, sequence)| AgentMessage::Ack {
+            stream_index,
+            sequence
+        }),
         (
             ".{0,20}",
             role(),
@@ -138,11 +166,30 @@ fn relay_message() -> impl Strategy<Value = RelayMessage> {
     let format = prop_oneof![
         Just(PixelFormat::Rgba8),
         Just(PixelFormat::Rgb8),
-        Just(PixelFormat::I420)
+        Just(PixelFormat::I420),
+        Just(PixelFormat::Jpeg)
     ];
     prop_oneof![
-        (any::<u32>(), ".{0,20}")
-            .prop_map(|(protocol, agent_id)| RelayMessage::Welcome { protocol, agent_id }),
+        (
+            any::<u32>(),
+            ".{0,20}",
+            any::<bool>(),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(any::<u32>())
+        )
+            .prop_map(|(protocol, agent_id, jpeg, jpeg_quality, max_in_flight)| {
+                RelayMessage::Welcome {
+                    protocol,
+                    agent_id,
+                    link: if jpeg {
+                        LinkFormat::Jpeg
+                    } else {
+                        LinkFormat::Raw
+                    },
+                    jpeg_quality,
+                    max_in_flight,
+                }
+            }),
         grant.clone().prop_map(RelayMessage::Publish),
         grant.prop_map(RelayMessage::Settings),
         (".{0,20}", any::<u32>(), ".{0,40}", format).prop_map(
