@@ -14,6 +14,9 @@ apt_install() {
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v gzip >/dev/null || missing+=(gzip)
+  # openh264's build uses its SIMD assembly only when nasm is there, and is several times
+  # slower without it (the local backend's effect stage encodes every frame).
+  command -v nasm >/dev/null || missing+=(nasm)
   # The developer guide's examples, which the tests run as printed.
   command -v curl >/dev/null || missing+=(curl)
   if [ ${#missing[@]} -gt 0 ]; then

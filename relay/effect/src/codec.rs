@@ -5,7 +5,7 @@
 use openh264::OpenH264API;
 use openh264::decoder::DecodedYUV;
 use openh264::encoder::{
-    BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode,
 };
 use openh264::formats::{YUVSlices, YUVSource};
 
@@ -51,6 +51,10 @@ pub fn encoder(fps: f32, keyframe_every: u32) -> Result<Encoder, openh264::Error
         .max_frame_rate(FrameRate::from_hz(fps))
         .rate_control_mode(RateControlMode::Bitrate)
         .skip_frames(false)
+        .complexity(Complexity::Low)
+        .scene_change_detect(false)
+        .background_detection(false)
+        .adaptive_quantization(false)
         .intra_frame_period(IntraFramePeriod::from_num_frames(keyframe_every));
     Encoder::with_api_config(OpenH264API::from_source(), config)
 }

@@ -71,6 +71,13 @@ pub fn scale_plane(src: PlaneRef<'_>, dst: &mut [u8], width: usize, height: usiz
         dst.fill(BLACK);
         return;
     }
+    if (src.width, src.height) == (width, height) {
+        // The common case (output at the input's size): a row copy, no per-pixel lookup.
+        for (y, row) in dst.chunks_exact_mut(width).take(height).enumerate() {
+            row.copy_from_slice(&src.data[y * src.stride..y * src.stride + width]);
+        }
+        return;
+    }
     let columns: Vec<usize> = (0..width).map(|x| x * src.width / width).collect();
     for (y, row) in dst.chunks_exact_mut(width).take(height).enumerate() {
         let start = (y * src.height / height) * src.stride;
@@ -100,6 +107,28 @@ pub fn scale_into(planes: [PlaneRef<'_>; 3], dst: &mut Picture) {
 pub struct Scratch {
     input: Vec<u8>,
     temp: Vec<u8>,
+    grain: Grain,
+}
+
+/// A seed's grain pattern at one size, kept until the seed or the size changes: hashing
+/// every pixel of every frame would cost more than all the other kernels together.
+#[derive(Debug, Default)]
+struct Grain {
+    key: Option<(u64, usize, usize)>,
+    noise: Vec<i16>,
+}
+
+impl Grain {
+    fn pattern(&mut self, seed: u64, width: usize, height: usize) -> &[i16] {
+        if self.key != Some((seed, width, height)) {
+            self.noise.clear();
+            self.noise.extend((0..height).flat_map(|y| {
+                (0..width).map(move |x| i16::from(hash(seed, x as u64, y as u64) % 13) - 6)
+            }));
+            self.key = Some((seed, width, height));
+        }
+        &self.noise
+    }
 }
 
 /// Applies `look` to `picture` in place.
@@ -121,28 +150,51 @@ pub fn apply(look: &Look, picture: &mut Picture, scratch: &mut Scratch) {
         overlay_edges(&mut picture.y, &scratch.temp, look.edges);
     }
     colourise(picture, look);
-    grain(&mut picture.y, w, look.seed);
+    add_grain(&mut picture.y, scratch.grain.pattern(look.seed, w, h));
 }
 
-/// 3×3 box blur (separable), `temp` as the intermediate.
+/// 3×3 box blur (separable), `temp` as the intermediate; edges repeat the border pixel.
 pub fn box_blur(plane: &mut [u8], temp: &mut Vec<u8>, width: usize, height: usize) {
     temp.resize(plane.len(), 0);
-    for (src, dst) in plane.chunks_exact(width).zip(temp.chunks_exact_mut(width)) {
-        for x in 0..width {
-            let left = src[x.saturating_sub(1)];
-            let right = src[(x + 1).min(width - 1)];
-            dst[x] = ((u16::from(left) + u16::from(src[x]) + u16::from(right) + 1) / 3) as u8;
-        }
+    if width == 0 {
+        return;
     }
-    for y in 0..height {
-        let above = y.saturating_sub(1) * width;
-        let below = (y + 1).min(height - 1) * width;
-        let here = y * width;
-        for x in 0..width {
-            let sum =
-                u16::from(temp[above + x]) + u16::from(temp[here + x]) + u16::from(temp[below + x]);
-            plane[here + x] = ((sum + 1) / 3) as u8;
-        }
+    for (src, dst) in plane.chunks_exact(width).zip(temp.chunks_exact_mut(width)) {
+        blur_row(src, dst);
+    }
+    for (y, out) in plane.chunks_exact_mut(width).take(height).enumerate() {
+        let row = |r: usize| &temp[r * width..(r + 1) * width];
+        let (above, here, below) = (
+            row(y.saturating_sub(1)),
+            row(y),
+            row((y + 1).min(height - 1)),
+        );
+        mean_of_three(out, above, here, below);
+    }
+}
+
+/// The horizontal pass of [`box_blur`] over one row.
+fn blur_row(src: &[u8], dst: &mut [u8]) {
+    let n = src.len();
+    if n < 2 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    // Slices rather than indices, so the interior loop has no bounds checks and vectorises.
+    mean_of_three(&mut dst[1..n - 1], &src[..n - 2], &src[1..n - 1], &src[2..]);
+    mean_of_three(&mut dst[..1], &src[..1], &src[..1], &src[1..2]);
+    mean_of_three(
+        &mut dst[n - 1..],
+        &src[n - 2..n - 1],
+        &src[n - 1..],
+        &src[n - 1..],
+    );
+}
+
+/// `out = round((a + b + c) / 3)` element-wise.
+fn mean_of_three(out: &mut [u8], a: &[u8], b: &[u8], c: &[u8]) {
+    for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *o = ((u16::from(a) + u16::from(b) + u16::from(c) + 1) / 3) as u8;
     }
 }
 
@@ -151,14 +203,14 @@ fn tone(plane: &mut [u8], look: &Look) {
     let levels = i32::from(look.palette.levels.max(2));
     let range = i32::from(WHITE - BLACK);
     let contrast = (look.contrast * 256.0) as i32;
-    let lut: Vec<u8> = (0..=255)
-        .map(|value: i32| {
-            let stretched =
-                ((value - 128) * contrast / 256 + 128).clamp(i32::from(BLACK), i32::from(WHITE));
-            let band = ((stretched - i32::from(BLACK)) * levels / (range + 1)).min(levels - 1);
-            (i32::from(BLACK) + band * range / (levels - 1)) as u8
-        })
-        .collect();
+    // An array, not a Vec: indexing by a u8 then needs no bounds check.
+    let lut: [u8; 256] = std::array::from_fn(|value| {
+        let value = value as i32;
+        let stretched =
+            ((value - 128) * contrast / 256 + 128).clamp(i32::from(BLACK), i32::from(WHITE));
+        let band = ((stretched - i32::from(BLACK)) * levels / (range + 1)).min(levels - 1);
+        (i32::from(BLACK) + band * range / (levels - 1)) as u8
+    });
     for value in plane {
         *value = lut[usize::from(*value)];
     }
@@ -179,18 +231,24 @@ pub fn sobel(src: &[u8], dst: &mut Vec<u8>, width: usize, height: usize) {
     if width < 3 || height < 3 {
         return;
     }
-    let at = |x: usize, y: usize| i32::from(src[y * width + x]);
+    // Offset slices of equal length instead of indices: no bounds checks, and 16-bit lanes
+    // (the gradients stay within ±1020) so the loop vectorises.
+    let inner = width - 2;
     for y in 1..height - 1 {
-        for x in 1..width - 1 {
-            let gx = at(x + 1, y - 1) + 2 * at(x + 1, y) + at(x + 1, y + 1)
-                - at(x - 1, y - 1)
-                - 2 * at(x - 1, y)
-                - at(x - 1, y + 1);
-            let gy = at(x - 1, y + 1) + 2 * at(x, y + 1) + at(x + 1, y + 1)
-                - at(x - 1, y - 1)
-                - 2 * at(x, y - 1)
-                - at(x + 1, y - 1);
-            dst[y * width + x] = ((gx.abs() + gy.abs()) / 4).min(255) as u8;
+        let row = |r: usize, from: usize| &src[r * width + from..r * width + from + inner];
+        let (up, mid, down) = (
+            [row(y - 1, 0), row(y - 1, 1), row(y - 1, 2)],
+            [row(y, 0), row(y, 2)],
+            [row(y + 1, 0), row(y + 1, 1), row(y + 1, 2)],
+        );
+        let out = &mut dst[y * width + 1..y * width + 1 + inner];
+        for (x, out) in out.iter_mut().enumerate() {
+            let at = |r: &[u8]| i16::from(r[x]);
+            let gx =
+                at(up[2]) + 2 * at(mid[1]) + at(down[2]) - at(up[0]) - 2 * at(mid[0]) - at(down[0]);
+            let gy =
+                at(down[0]) + 2 * at(down[1]) + at(down[2]) - at(up[0]) - 2 * at(up[1]) - at(up[2]);
+            *out = ((gx.abs() + gy.abs()) / 4).min(255) as u8;
         }
     }
 }
@@ -233,21 +291,30 @@ fn colourise(picture: &mut Picture, look: &Look) {
     let strength = (look.strength.clamp(0.0, 1.0) * 256.0) as i32;
     let (dark, light) = (look.palette.dark, look.palette.light);
     let lerp = |a: u8, b: u8, t: i32| i32::from(a) + (i32::from(b) - i32::from(a)) * t / 255;
-    for (i, (u, v)) in picture.u.iter_mut().zip(picture.v.iter_mut()).enumerate() {
-        let (cx, cy) = (i % cw, i / cw);
-        let luma = i32::from(picture.y[(cy * 2 * w + cx * 2).min(picture.y.len() - 1)]);
-        let target_u = lerp(dark.0, light.0, luma);
-        let target_v = lerp(dark.1, light.1, luma);
-        *u = ((i32::from(*u) * (256 - strength) + target_u * strength) >> 8) as u8;
-        *v = ((i32::from(*v) * (256 - strength) + target_v * strength) >> 8) as u8;
+    // The palette's chroma for every luma value, once per frame rather than once per pixel.
+    let targets: [(i32, i32); 256] = std::array::from_fn(|luma| {
+        let luma = luma as i32;
+        (lerp(dark.0, light.0, luma), lerp(dark.1, light.1, luma))
+    });
+    let rows = picture
+        .u
+        .chunks_exact_mut(cw)
+        .zip(picture.v.chunks_exact_mut(cw));
+    for (cy, (u_row, v_row)) in rows.enumerate() {
+        // The luma at the chroma sample's top-left; odd sizes keep it inside the picture.
+        let luma_row = &picture.y[(cy * 2).min(picture.height - 1) * w..];
+        for (cx, (u, v)) in u_row.iter_mut().zip(v_row.iter_mut()).enumerate() {
+            let (target_u, target_v) = targets[usize::from(luma_row[(cx * 2).min(w - 1)])];
+            *u = ((i32::from(*u) * (256 - strength) + target_u * strength) >> 8) as u8;
+            *v = ((i32::from(*v) * (256 - strength) + target_v * strength) >> 8) as u8;
+        }
     }
 }
 
-/// A fixed grain pattern per seed, ±6 luma.
-fn grain(plane: &mut [u8], width: usize, seed: u64) {
-    for (i, value) in plane.iter_mut().enumerate() {
-        let noise = i32::from(hash(seed, (i % width) as u64, (i / width) as u64) % 13) - 6;
-        *value = (i32::from(*value) + noise).clamp(i32::from(BLACK), i32::from(WHITE)) as u8;
+/// Adds a seed's grain (±6 luma), kept within the video range.
+fn add_grain(plane: &mut [u8], noise: &[i16]) {
+    for (value, &n) in plane.iter_mut().zip(noise) {
+        *value = (i16::from(*value) + n).clamp(i16::from(BLACK), i16::from(WHITE)) as u8;
     }
 }
 

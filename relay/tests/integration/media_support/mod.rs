@@ -259,6 +259,10 @@ pub fn frame_number(frame: &[u8]) -> Option<u32> {
     Some(bytes.iter().fold(0, |n, b| n << 7 | u32::from(b & 0x7f)))
 }
 
+/// RTP ticks between the frames a test peer sends: 24 fps, the local backend's output rate, so
+/// its effect stage takes every frame instead of thinning a faster clock.
+const RTP_TICKS_PER_FRAME: u64 = 90_000 / 24;
+
 async fn run_peer(
     mut rtc: Rtc,
     socket: UdpSocket,
@@ -313,7 +317,7 @@ async fn run_peer(
                 else {
                     continue;
                 };
-                let time = MediaTime::from_90khz(sent * 3000);
+                let time = MediaTime::from_90khz(sent * RTP_TICKS_PER_FRAME);
                 sent += 1;
                 let _ = writer.write(pt, Instant::now(), time, Arc::<[u8]>::from(frame));
             }
