@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 scripts/setup.sh
-cargo build --quiet --release -p rtc-relay
+cargo build --quiet --release -p rtc-relay --bin rtc-relay --example local_media
 scripts/build-wasm.sh
 RTC_RELAY_BIN="$TARGET_DIR/release/rtc-relay" exec node tests/bench/run.mjs "$@"

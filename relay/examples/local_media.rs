@@ -15,8 +15,6 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::{get, put};
 use rtc_relay::local::media::{MediaServer, MediaSettings};
 
-/// How long a reload shows the reloading frame (the relay's default).
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

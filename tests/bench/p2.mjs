@@ -1,7 +1,10 @@
 // P2: glass-to-glass latency through the local backend, with its floor (two peer connections
 // in one page) and a decode/re-encode aiortc relay as baselines, all measured in this run.
+
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { startRelay } from "../e2e/harness.mjs";
+import { join } from "node:path";
+import { targetDir, whenListening } from "../e2e/harness.mjs";
 import { latencyRow } from "./lib/latency.mjs";
 
 export async function p2Floor({ browser, pages, runs, seconds }) {
@@ -54,35 +57,31 @@ export async function p2Server({ browser, pages, runs, seconds }, start) {
   return samples;
 }
 
-/** The product: wasm publisher and player through a fresh relay's local backend per run. */
+/**
+ * The product: wasm publisher and player through the local backend's media server, a fresh one
+ * per run. The relay hands its stream keys to no one, so the media server runs on its own here
+ * (relay/examples/local_media.rs: the relay's media code, WHIP/WHEP on loopback).
+ */
 export async function p2Product({ browser, pages, runs, seconds }) {
-  const token = randomBytes(16).toString("hex");
   const samples = [];
   for (let i = 0; i < runs; i++) {
-    const relay = await startRelay({ env: { RTC_RELAY_TOKEN: token } });
+    const media = await startMediaServer();
     try {
-      const created = await fetch(`${relay.url}/v1/streams`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        // Markers time the transport: the effect stage stays off (P7 measures it on its own).
-        body: JSON.stringify({
-          name: "bench",
-          width: 512,
-          height: 512,
-          frame_rate: 30,
-          pipeline_config: { params: { model_id: "stabilityai/sdxl-turbo", skip_diffusion: true } },
-        }),
+      const key = `stk_bench_${randomBytes(8).toString("hex")}`;
+      // Markers time the transport: the effect stage stays off (P7 measures it on its own).
+      const opened = await fetch(`${media.url}/streams/${key}`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ skip_diffusion: true }),
       });
-      if (created.status !== 201) throw new Error(`create stream: ${created.status} ${await created.text()}`);
-      const { whip_url: whipUrl } = await created.json();
+      if (opened.status !== 204) throw new Error(`open stream: ${opened.status} ${await opened.text()}`);
       const page = await browser.newPage();
       await page.goto(`${pages.url}/product.html`);
       await page.waitForFunction(() => window.benchReady === true);
       samples.push(
         await page.evaluate((opts) => window.runProduct(opts), {
-          whipUrl,
-          // The local backend's documented egress path for the same stream key.
-          whepUrl: whipUrl.replace(/\/whip$/, "-out/whep"),
+          whipUrl: `${media.url}/local/live/video-to-video/${key}/whip`,
+          whepUrl: `${media.url}/local/live/video-to-video/${key}-out/whep`,
           width: 512,
           height: 512,
           fps: 30,
@@ -92,8 +91,14 @@ export async function p2Product({ browser, pages, runs, seconds }) {
       );
       await page.close();
     } finally {
-      await relay.stop();
+      await media.stop();
     }
   }
   return samples;
+}
+
+function startMediaServer() {
+  const binary = process.env.LOCAL_MEDIA_BIN ?? join(targetDir, "release", "examples", "local_media");
+  const child = spawn(binary, [], { stdio: ["ignore", "pipe", "inherit"] });
+  return whenListening(child, child.stdout, "media server", (c) => c.kill("SIGTERM"));
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const root = new URL("../../", import.meta.url).pathname;
-const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, "target");
+export const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, "target");
 
 export const relayBinary = process.env.RTC_RELAY_BIN ?? join(targetDir, "debug", "rtc-relay");
 
