@@ -210,8 +210,10 @@ export function createCredentialsPanel(
   }
 
   async function followSignIn(view) {
+    // The long poll and a pasted address can both bring the same success: announce it once.
+    const announced = signInStatus.dataset.state === "signed_in";
     showSignIn(view);
-    if (following) return;
+    if (following || (announced && view.status === "signed_in")) return;
     following = true;
     let current = view;
     try {
