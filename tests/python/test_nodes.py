@@ -167,7 +167,7 @@ def test_on_the_daydream_backend_an_update_says_it_was_applied(
         "PUT",
         "/v1/credentials",
         {
-            "api_key": "sk_test_update_toast",
+            "api_key": "placeholder-not-a-real-key",
             "api_url": client.endpoint.url + "/local",
             "backend": "daydream",
         },
