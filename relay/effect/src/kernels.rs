@@ -514,6 +514,19 @@ mod tests {
     }
 
     #[test]
+    fn scratch_reused_across_sizes_and_seeds_gives_what_a_fresh_one_does() {
+        let mut scratch = Scratch::default();
+        for (width, height, seed) in [(64, 48, 7), (37, 23, 7), (37, 23, 9), (64, 48, 7)] {
+            let look = Look { seed, ..look() };
+            let mut reused = textured(width, height);
+            apply(&look, &mut reused, &mut scratch);
+            let mut fresh = textured(width, height);
+            apply(&look, &mut fresh, &mut Scratch::default());
+            assert_eq!(reused, fresh, "{width}×{height}, seed {seed}");
+        }
+    }
+
+    #[test]
     fn the_palette_tints_chroma() {
         let palette = Palette {
             dark: (40, 200),
