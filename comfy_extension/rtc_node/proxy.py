@@ -180,6 +180,10 @@ class RelayProxy:
                 protocols=[upstream.protocol] if upstream.protocol else (),
                 max_msg_size=MAX_MESSAGE,
                 autoping=False,
+                # Browsers offer permessage-deflate and aiohttp accepts it by default: zlib
+                # over every raw frame (1.4 MB at 720p) cut the hand-off to a few frames per
+                # second, and JPEG frames do not shrink anyway.
+                compress=False,
             )
             await downstream.prepare(request)
             await _pump_both(downstream, upstream)
