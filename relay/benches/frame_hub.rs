@@ -1,6 +1,7 @@
 //! Frame hub throughput: the per-frame work of `POST /frames` → agent socket (copy the body
 //! into a message with header room, put it in the uplink slot, take it for the socket) and
-//! of player → `GET /output` (publish, read the newest).
+//! of player → `GET /output` (publish, read the newest), and the pixel conversions either may
+//! add, beside a plain copy of the same frame as the reference.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -87,5 +88,35 @@ fn output(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, uplink, output);
+fn conversion(c: &mut Criterion) {
+    let (width, height) = (1280, 720);
+    let rgb: Vec<u8> = (0..PixelFormat::Rgb8.frame_len(width, height))
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let message = header(width, height, PixelFormat::Rgb8).encode_with(&rgb);
+    let i420 = rtc_relay::pixels::frame_message_as_i420(&message).unwrap();
+    let i420 = &i420[FRAME_HEADER_LEN..];
+    let mut group = c.benchmark_group("conversion_1280x720");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("copy_rgb8_reference", |b| {
+        b.iter(|| black_box(message.clone()));
+    });
+    group.bench_function("rgb8_to_i420", |b| {
+        b.iter(|| black_box(rtc_relay::pixels::frame_message_as_i420(&message)));
+    });
+    group.bench_function("i420_to_rgb8", |b| {
+        b.iter(|| {
+            black_box(rtc_relay::pixels::convert(
+                i420,
+                PixelFormat::I420,
+                PixelFormat::Rgb8,
+                width,
+                height,
+            ))
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, uplink, output, conversion);
 criterion_main!(benches);

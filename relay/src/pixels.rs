@@ -41,69 +41,47 @@ pub fn frame_message_as_i420(message: &[u8]) -> Option<Vec<u8>> {
         PixelFormat::I420 | PixelFormat::Jpeg => return None,
     };
     let (w, h) = (header.width as usize, header.height as usize);
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let mut out = vec![0u8; FRAME_HEADER_LEN + w * h + 2 * cw * ch];
+    let mut out = vec![0u8; FRAME_HEADER_LEN + rtc_protocol::pixels::i420_len(w, h)];
     let converted = FrameHeader {
         format: PixelFormat::I420,
         ..header
     };
     out[..FRAME_HEADER_LEN].copy_from_slice(&converted.encode());
-    rgb_to_i420(pixels, w, h, bpp, &mut out[FRAME_HEADER_LEN..]);
+    rtc_protocol::pixels::rgb_to_i420(pixels, w, h, bpp, &mut out[FRAME_HEADER_LEN..]);
     Some(out)
 }
 
-/// RGB → BT.601 limited-range I420, chroma averaged over each 2×2 block: the conversion
-/// browsers' encoders apply to RGB frames themselves, so the picture is unchanged.
-fn rgb_to_i420(pixels: &[u8], w: usize, h: usize, bpp: usize, out: &mut [u8]) {
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let (y_plane, chroma) = out.split_at_mut(w * h);
-    let (u_plane, v_plane) = chroma.split_at_mut(cw * ch);
-    let rgb = |row: usize, col: usize| {
-        let at = (row * w + col) * bpp;
-        (
-            i32::from(pixels[at]),
-            i32::from(pixels[at + 1]),
-            i32::from(pixels[at + 2]),
-        )
-    };
-    // Every value is in 16..=240 by construction of the coefficients.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    for crow in 0..ch {
-        for ccol in 0..cw {
-            let (mut r_sum, mut g_sum, mut b_sum, mut n) = (0, 0, 0, 0);
-            for row in 2 * crow..(2 * crow + 2).min(h) {
-                for col in 2 * ccol..(2 * ccol + 2).min(w) {
-                    let (r, g, b) = rgb(row, col);
-                    y_plane[row * w + col] = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8;
-                    (r_sum, g_sum, b_sum, n) = (r_sum + r, g_sum + g, b_sum + b, n + 1);
-                }
-            }
-            let (r, g, b) = (r_sum / n, g_sum / n, b_sum / n);
-            u_plane[crow * cw + ccol] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8;
-            v_plane[crow * cw + ccol] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
-        }
+/// BT.601 limited-range YUV → RGB, what browsers' H.264 decoders produce by default, in the
+/// usual 8-bit fixed-point coefficients (1.164 × 256 = 298, and so on).
+fn i420_to_rgb(pixels: &[u8], w: usize, h: usize, bpp: usize) -> Vec<u8> {
+    if bpp == 3 {
+        i420_to_packed::<3>(pixels, w, h)
+    } else {
+        i420_to_packed::<4>(pixels, w, h)
     }
 }
 
-/// BT.601 limited-range YUV → RGB, what browsers' H.264 decoders produce by default.
-fn i420_to_rgb(pixels: &[u8], w: usize, h: usize, bpp: usize) -> Vec<u8> {
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+/// Two pixels (one chroma sample) per step, without bounds checks in the loop: this runs on
+/// every pixel of every frame Frame Output takes.
+fn i420_to_packed<const BPP: usize>(pixels: &[u8], w: usize, h: usize) -> Vec<u8> {
+    let cw = w.div_ceil(2);
     let (y_plane, rest) = pixels.split_at(w * h);
-    let (u_plane, v_plane) = rest.split_at(cw * ch);
-    let mut out = vec![255u8; w * h * bpp];
-    for row in 0..h {
-        for col in 0..w {
-            let y = f32::from(y_plane[row * w + col]) - 16.0;
-            let u = f32::from(u_plane[(row / 2) * cw + col / 2]) - 128.0;
-            let v = f32::from(v_plane[(row / 2) * cw + col / 2]) - 128.0;
-            let c = 1.164 * y;
-            let at = (row * w + col) * bpp;
-            // Truncation after clamping to 0..=255 is the intent.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            {
-                out[at] = (c + 1.596 * v).clamp(0.0, 255.0) as u8;
-                out[at + 1] = (c - 0.392 * u - 0.813 * v).clamp(0.0, 255.0) as u8;
-                out[at + 2] = (c + 2.017 * u).clamp(0.0, 255.0) as u8;
+    let (u_plane, v_plane) = rest.split_at(cw * h.div_ceil(2));
+    let mut out = vec![255u8; w * h * BPP];
+    let rows = out.chunks_exact_mut(w * BPP).zip(y_plane.chunks_exact(w));
+    for (row, (dst, luma)) in rows.enumerate() {
+        let (u_row, v_row) = (&u_plane[row / 2 * cw..], &v_plane[row / 2 * cw..]);
+        let pairs = dst
+            .chunks_mut(2 * BPP)
+            .zip(luma.chunks(2))
+            .zip(u_row.iter().zip(v_row));
+        for ((dst, luma), (&u, &v)) in pairs {
+            let (d, e) = (i32::from(u) - 128, i32::from(v) - 128);
+            let (r, g, b) = (409 * e + 128, 128 - 100 * d - 208 * e, 516 * d + 128);
+            for (px, &y) in dst.chunks_exact_mut(BPP).zip(luma) {
+                let c = 298 * (i32::from(y) - 16);
+                let byte = |v: i32| u8::try_from((v >> 8).clamp(0, 255)).unwrap_or(u8::MAX);
+                [px[0], px[1], px[2]] = [byte(c + r), byte(c + g), byte(c + b)];
             }
         }
     }
@@ -250,6 +228,48 @@ mod tests {
             width: 1,
             height: 1,
             format,
+        }
+    }
+
+    #[test]
+    fn i420_of_every_size_matches_the_per_pixel_definition() {
+        fn reference(i420: &[u8], w: usize, h: usize, x: usize, y: usize) -> [u8; 3] {
+            let cw = w.div_ceil(2);
+            let chroma = |plane: usize| {
+                i32::from(i420[w * h + plane * cw * h.div_ceil(2) + (y / 2) * cw + x / 2]) - 128
+            };
+            let (c, d, e) = (i32::from(i420[y * w + x]) - 16, chroma(0), chroma(1));
+            [
+                298 * c + 409 * e,
+                298 * c - 100 * d - 208 * e,
+                298 * c + 516 * d,
+            ]
+            .map(|v| u8::try_from(((v + 128) >> 8).clamp(0, 255)).unwrap())
+        }
+        for (w, h) in [(1, 1), (2, 2), (3, 3), (5, 2), (2, 5), (33, 17)] {
+            let i420: Vec<u8> = (0..rtc_protocol::pixels::i420_len(w, h))
+                .map(|i| (i * 37 % 251) as u8)
+                .collect();
+            let rgb = convert(
+                &i420,
+                PixelFormat::I420,
+                PixelFormat::Rgb8,
+                w as u32,
+                h as u32,
+            );
+            let rgba = convert(
+                &i420,
+                PixelFormat::I420,
+                PixelFormat::Rgba8,
+                w as u32,
+                h as u32,
+            );
+            let (rgb, rgba) = (rgb.unwrap(), rgba.unwrap());
+            for (i, (x, y)) in (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).enumerate() {
+                let want = reference(&i420, w, h, x, y);
+                assert_eq!(rgb[i * 3..i * 3 + 3], want, "{w}x{h} at {x},{y}");
+                assert_eq!(rgba[i * 4..i * 4 + 4], [want[0], want[1], want[2], 255]);
+            }
         }
     }
 

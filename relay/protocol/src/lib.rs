@@ -5,10 +5,13 @@
 //!   (relay → agent);
 //! - binary messages: one video frame, a [`FrameHeader`] followed by the pixels.
 //!
+//! [`pixels`] holds the RGB → I420 conversion both sides apply to frames bound for an encoder.
+//!
 //! Nothing here does IO, so both sides (native and wasm32) use the same code.
 
 mod frame;
 mod messages;
+pub mod pixels;
 
 pub use frame::{
     FRAME_HEADER_LEN, FRAME_MAGIC, FRAME_VERSION, FrameError, FrameHeader, PixelFormat,
