@@ -13,6 +13,7 @@ apt_install() {
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
   command -v ip >/dev/null || missing+=(iproute2)
+  command -v sysctl >/dev/null || missing+=(procps)
   command -v gzip >/dev/null || missing+=(gzip)
   # openh264's build uses its SIMD assembly only when nasm is there, and is several times
   # slower without it (the local backend's effect stage encodes every frame).

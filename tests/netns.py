@@ -29,6 +29,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -183,17 +184,40 @@ def create(shape: Sequence[str] | None = None) -> Namespace:
     try:
         _run("ip", "link", "add", ns.host_if, "type", "veth", "peer", "name", ns.peer_if)
         _run("ip", "link", "set", ns.peer_if, "netns", ns.name)
+        # IPv4 only: an IPv6 link-local address finishes duplicate detection a second or two
+        # after the link comes up, and Chromium takes that address change for a new network
+        # and fails every request in flight (net::ERR_NETWORK_CHANGED), a page's imports too.
+        _run("sysctl", "-qw", f"net.ipv6.conf.{ns.host_if}.disable_ipv6=1")
+        for conf in ("all", "default"):
+            _run(*ns.command("sysctl", "-qw", f"net.ipv6.conf.{conf}.disable_ipv6=1"))
         _run("ip", "addr", "add", f"{host_ip}/30", "dev", ns.host_if)
         _run("ip", "link", "set", ns.host_if, "up")
         _run(*ns.command("ip", "addr", "add", f"{peer_ip}/30", "dev", ns.peer_if))
         _run(*ns.command("ip", "link", "set", ns.peer_if, "up"))
         _run(*ns.command("ip", "link", "set", "lo", "up"))
+        _wait_until_up(ns)
         if shape:
             ns.shape(shape)
     except NamespaceError:
         remove(ns.name)
         raise
     return ns
+
+
+def _wait_until_up(ns: Namespace, timeout_s: float = 10.0) -> None:
+    """Returns once both ends report carrier, so no link change reaches a browser started
+    after this."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = [
+            _run("ip", "-o", "link", "show", "dev", ns.host_if),
+            _run("ip", "-n", ns.name, "-o", "link", "show", "dev", ns.peer_if),
+        ]
+        if all("state UP" in state for state in states):
+            return
+        if time.monotonic() > deadline:
+            raise NamespaceError(f"the pair {ns.host_if}/{ns.peer_if} did not come up: {states}")
+        time.sleep(0.05)
 
 
 def remove(name: str) -> None:

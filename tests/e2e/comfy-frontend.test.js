@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { startComfyShim, startPackProxy } from "./comfy-shim.mjs";
 import { launchBrowser, relayBinary } from "./harness.mjs";
-import { grantMedia, screenshot, startTokenRelay, WAIT_MS } from "./pages.mjs";
+import { CREATED_STREAM_ROW, grantMedia, screenshot, startTokenRelay, WAIT_MS } from "./pages.mjs";
 
 const SIDEBAR_ID = "rtc-node.stream";
 const SECRET = "fake-key-that-must-never-leave-the-relay";
@@ -74,7 +74,7 @@ test("the sidebar shows live state; Start and Stop manage a stream through the p
     .waitFor({ timeout: WAIT_MS });
 
   await page.click('#sidebar [data-action="start"]');
-  const row = page.locator("#sidebar li[data-stream-id]");
+  const row = page.locator(CREATED_STREAM_ROW);
   await row.first().waitFor({ timeout: WAIT_MS });
   const streamId = await row.first().getAttribute("data-stream-id");
   assert.match(streamId, /^str_/);
@@ -442,7 +442,7 @@ test("with the relay binary missing the sidebar says what to install, and Restar
       .locator("#sidebar [data-field=agent]", { hasText: "agent connected" })
       .waitFor({ timeout: WAIT_MS });
     await tab.click('#sidebar [data-action="start"]');
-    await tab.locator("#sidebar li[data-stream-id]").first().waitFor({ timeout: WAIT_MS });
+    await tab.locator(CREATED_STREAM_ROW).first().waitFor({ timeout: WAIT_MS });
     await tab.click('#sidebar [data-action="stop"]');
     await tab.locator("#sidebar li.rtc-empty").waitFor({ timeout: WAIT_MS });
     assert.deepEqual(errors, []);

@@ -13,6 +13,12 @@ import { startRelay } from "./harness.mjs";
 const screenshotDir = process.env.RTC_SCREENSHOT_DIR ?? join(tmpdir(), "rtc-node-screenshots");
 export const WAIT_MS = 30_000;
 
+/**
+ * A sidebar row of a stream that exists: a create is listed under a provisional
+ * `pending_…` id (not yet stoppable) until the backend answers.
+ */
+export const CREATED_STREAM_ROW = '#sidebar li[data-stream-id]:not([data-stream-id^="pending_"])';
+
 /** A relay on the local backend whose token the test knows. */
 export async function startTokenRelay(options = {}) {
   const token = randomBytes(16).toString("hex");

@@ -12,7 +12,7 @@ import { startComfyShim, startPackProxy } from "./comfy-shim.mjs";
 import { relayBinary } from "./harness.mjs";
 import { loadMarkers, quantile, RelayApi, startSink, startSource, until } from "./loop.mjs";
 import { createRemoteHost } from "./netns.mjs";
-import { grantMedia, WAIT_MS } from "./pages.mjs";
+import { CREATED_STREAM_ROW, grantMedia, WAIT_MS } from "./pages.mjs";
 
 const SIDEBAR_ID = "rtc-node.stream";
 const ICE_FAILS_MS = 90_000;
@@ -64,7 +64,7 @@ async function remoteComfyTab(comfyArgs, run) {
     const { url, token } = JSON.parse(readFileSync(stateFile, "utf8"));
     const api = new RelayApi(url, token);
     await tab.click('#sidebar [data-action="start"]');
-    const row = tab.locator("#sidebar li[data-stream-id]");
+    const row = tab.locator(CREATED_STREAM_ROW);
     await row.first().waitFor({ timeout: WAIT_MS });
     const streamId = await row.first().getAttribute("data-stream-id");
     await run({ tab, api, comfy, streamId });
