@@ -160,13 +160,55 @@ fn grant(entry: &StreamEntry, whip_url: String) -> LeaseGrant {
     }
 }
 
-fn play(entry: &StreamEntry, peer: &Peer) -> RelayMessage {
-    RelayMessage::Play(OutputRequest {
+/// Tells `connection` to play `entry` back, and whether its frames are read now.
+fn play(connection: &Connection, entry: &StreamEntry) {
+    connection.send(&RelayMessage::Play(OutputRequest {
         stream_id: entry.id.clone(),
         stream_index: entry.index,
         whep_url: format!("/v1/streams/{}/whep", entry.id),
-        format: crate::link::output_format(peer.link.format, peer.prefer_i420),
-    })
+        format: crate::link::output_format(
+            connection.peer.link.format,
+            connection.peer.prefer_i420,
+        ),
+    }));
+    if let Some(wanted) = entry.frames.output.demand_changed(Instant::now(), true) {
+        connection.send(&output_demand(entry, wanted));
+    }
+}
+
+fn output_demand(entry: &StreamEntry, wanted: bool) -> RelayMessage {
+    RelayMessage::OutputDemand {
+        stream_id: entry.id.clone(),
+        wanted,
+    }
+}
+
+/// Tells the agent playing `entry` whether its frames are read, when that changed: at once
+/// when a request arrives after a quiet spell, and from [`watch_output_demand`] when reading
+/// stopped.
+pub fn output_demand_changed(state: &AppState, entry: &StreamEntry) {
+    let Some(wanted) = entry.frames.output.demand_changed(Instant::now(), false) else {
+        return;
+    };
+    if let Some(holder) = state.holder(&entry.id) {
+        tracing::debug!(stream = %entry.id, wanted, "output demand changed");
+        state
+            .agents
+            .with(&holder, |c| c.send(&output_demand(entry, wanted)));
+    }
+}
+
+/// Notices, once a second, the streams whose frames nobody has asked for within
+/// [`crate::hub::OUTPUT_LINGER`].
+pub async fn watch_output_demand(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        for entry in state.streams.list() {
+            output_demand_changed(&state, &entry);
+        }
+    }
 }
 
 /// Feeds the lease machine and carries out what it decides. Returns the upstream sessions
@@ -224,7 +266,7 @@ fn perform(
                 let whip_url = format!("/v1/streams/{}/whip?lease={lease}", entry.id);
                 connection.send(&RelayMessage::Publish(grant(&entry, whip_url)));
                 if playing {
-                    connection.send(&play(&entry, &connection.peer));
+                    play(connection, &entry);
                 }
                 tracing::info!(stream = %entry.id, agent = %agent, label = %escaped(&connection.label), "publish lease granted");
                 state.events.log(
@@ -236,9 +278,7 @@ fn perform(
         }
         Action::Play { agent, stream } => {
             if let Some(entry) = stream_of(&stream) {
-                state
-                    .agents
-                    .with(&agent, |c| c.send(&play(&entry, &c.peer)));
+                state.agents.with(&agent, |c| play(c, &entry));
             }
         }
         Action::Stop {

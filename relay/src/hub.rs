@@ -4,11 +4,12 @@
 //! Both hold at most one frame. The uplink is newest-wins: a frame that is replaced before
 //! the socket took it is dropped and counted, so a slow tab can never make the relay queue
 //! frames. The output slot keeps the latest frame with a sequence number; readers wait for
-//! one newer than the last they saw.
+//! one newer than the last they saw. It also knows whether anyone reads: the player is told
+//! to hold its frames back while nobody has asked for one for [`OUTPUT_LINGER`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtc_protocol::{FRAME_HEADER_LEN, FrameHeader, PixelFormat};
@@ -143,11 +144,41 @@ pub struct OutputFrame {
     pub pixels: Bytes,
 }
 
+/// How long after the last request for a processed frame the player keeps sending them: a
+/// node between two polls, or a workflow queued again at once, finds them flowing.
+pub const OUTPUT_LINGER: Duration = Duration::from_secs(5);
+
 /// Latest processed frame plus a sequence number readers can wait on.
 #[derive(Debug)]
 pub struct OutputSlot {
     latest: watch::Sender<Option<Arc<OutputFrame>>>,
     counters: Arc<FrameCounters>,
+    demand: std::sync::Mutex<Demand>,
+}
+
+/// Who reads the output slot.
+#[derive(Debug, Default)]
+struct Demand {
+    /// Requests waiting now.
+    waiting: usize,
+    /// When the last request ended.
+    last: Option<Instant>,
+    /// What the player was last told (see [`OutputSlot::demand_changed`]).
+    told: Option<bool>,
+}
+
+/// A request for a processed frame, counted as demand until dropped.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    slot: &'a OutputSlot,
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        let mut demand = lock(&self.slot.demand);
+        demand.waiting -= 1;
+        demand.last = Some(Instant::now());
+    }
 }
 
 impl OutputSlot {
@@ -156,7 +187,38 @@ impl OutputSlot {
         Self {
             latest: watch::Sender::new(None),
             counters,
+            demand: std::sync::Mutex::default(),
         }
+    }
+
+    /// A request for frames arrives; it counts as demand until the guard is dropped.
+    pub fn reader(&self) -> Reader<'_> {
+        lock(&self.demand).waiting += 1;
+        Reader { slot: self }
+    }
+
+    /// Whether anyone reads now or did within [`OUTPUT_LINGER`] of `now`.
+    pub fn wanted(&self, now: Instant) -> bool {
+        let demand = lock(&self.demand);
+        demand.waiting > 0
+            || demand
+                .last
+                .is_some_and(|last| now.saturating_duration_since(last) < OUTPUT_LINGER)
+    }
+
+    /// What the player was last told, if anything.
+    pub fn told(&self) -> Option<bool> {
+        lock(&self.demand).told
+    }
+
+    /// [`Self::wanted`] when it differs from what the player was last told (which it now
+    /// has been), else `None`. `always` answers even without a change, for a new player.
+    pub fn demand_changed(&self, now: Instant, always: bool) -> Option<bool> {
+        let wanted = self.wanted(now);
+        let mut demand = lock(&self.demand);
+        let changed = demand.told != Some(wanted);
+        demand.told = Some(wanted);
+        (changed || always).then_some(wanted)
     }
 
     /// Stores a frame; returns its sequence (starting at 1).
@@ -225,6 +287,7 @@ impl StreamFrames {
             "output_sequence": self.output.sequence(),
             "sent_bytes": c.sent_bytes.load(Ordering::Relaxed),
             "output_bytes": c.output_bytes.load(Ordering::Relaxed),
+            "output_wanted": self.output.told().unwrap_or_else(|| self.output.wanted(Instant::now())),
         })
     }
 }
@@ -280,6 +343,34 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), notify.notified())
             .await
             .expect("pending frame announced");
+    }
+
+    #[test]
+    fn output_is_wanted_while_read_and_for_a_while_after() {
+        let slot = OutputSlot::new(Arc::default());
+        let now = Instant::now();
+        assert!(!slot.wanted(now), "nobody asked yet");
+        assert_eq!(
+            slot.demand_changed(now, true),
+            Some(false),
+            "a new player is told"
+        );
+        assert_eq!(slot.demand_changed(now, false), None);
+        let reader = slot.reader();
+        let later = now + 10 * OUTPUT_LINGER;
+        assert!(
+            slot.wanted(later),
+            "a waiting request is demand however long it waits"
+        );
+        assert_eq!(slot.demand_changed(later, false), Some(true));
+        drop(reader);
+        let ended = Instant::now();
+        assert!(slot.wanted(ended + OUTPUT_LINGER / 2));
+        assert!(!slot.wanted(ended + OUTPUT_LINGER));
+        assert_eq!(
+            slot.demand_changed(ended + OUTPUT_LINGER, false),
+            Some(false)
+        );
     }
 
     #[tokio::test]

@@ -281,6 +281,7 @@ pub async fn serve_until(
     let token_from_env = config.token.is_some();
     let state = AppState::new(config, addr).await?;
     let ticker = tokio::spawn(events::stats_ticker(state.clone()));
+    let demand = tokio::spawn(agent::watch_output_demand(state.clone()));
     // Tests and the supervisor parse `listening on http://ADDR` from this line.
     tracing::info!(
         backend = state.credentials.backend().as_str(),
@@ -305,6 +306,7 @@ pub async fn serve_until(
     })
     .await?;
     ticker.abort();
+    demand.abort();
     tracing::info!("rtc-relay stopped");
     Ok(())
 }

@@ -749,6 +749,9 @@ async fn get_output(
         ),
     };
     let wait = Duration::from_millis(query.wait_ms).min(MAX_OUTPUT_WAIT);
+    // The request is demand while it waits: a player holding its frames back starts sending.
+    let _reader = entry.frames.output.reader();
+    crate::agent::output_demand_changed(&state, &entry);
     let mut shutdown = state.shutdown.subscribe();
     let newer = tokio::select! {
         frame = entry.frames.output.newer_than(query.after, wait) => frame,

@@ -182,6 +182,58 @@ test("a source without markers reports no latency", async () => {
   }
 });
 
+test("the tab sends frames back only while something reads them, and resumes on the next read", async () => {
+  const { id } = await api.createStream({ ...SIZE, ...PASSTHROUGH });
+  await until("the publisher to be live", async () => (await api.stream(id)).publisher?.state === "live");
+  const source = startSource(api, id, { ...SIZE, fps: SIZE.frame_rate, markers, firstMarker: nextMarker });
+  nextMarker += 10000;
+  const frames = async () => (await api.stream(id)).frames;
+  try {
+    // Nobody has read this stream's output: the player plays, but holds its frames back.
+    await until(
+      "the player to be live",
+      async () => (await api.stream(id)).player?.stats?.frames > 30,
+      45000,
+    );
+    const idle = await frames();
+    assert.equal(idle.output_wanted, false);
+    // The page still times its markers from the frames it plays.
+    await until(
+      "marker latency while idle",
+      async () => (await api.stream(id)).player?.stats?.latency_p50_ms > 0,
+    );
+    const stillIdle = await frames();
+    assert.equal(stillIdle.output_sequence, idle.output_sequence, "no frame came back unasked");
+
+    const sink = startSink(api, id, { markers, sentAt: source.stats.sentAt });
+    try {
+      await until("frames back once something reads", () => sink.stats.decoded.length >= 10, 15000);
+      assert.equal((await frames()).output_wanted, true);
+    } finally {
+      await sink.stop();
+    }
+    // Some seconds after the last read the frames are held back again.
+    await until(
+      "the output to be unwanted again",
+      async () => (await frames()).output_wanted === false,
+      15000,
+    );
+    const quiet = (await frames()).output_sequence;
+    const played = (await api.stream(id)).player.stats.frames;
+    await until("30 more frames played while unread", async () => {
+      return (await api.stream(id)).player?.stats?.frames >= played + 30;
+    });
+    const endFrames = await frames();
+    assert.ok(
+      endFrames.output_sequence <= quiet + 2,
+      `at most the frames in flight came back: ${quiet} then ${JSON.stringify(endFrames)}`,
+    );
+  } finally {
+    source.stop();
+    await api.request("DELETE", `/v1/streams/${id}`);
+  }
+});
+
 test("the lease moves to another tab when the publishing tab closes", async () => {
   const second = await openAgent();
   const secondId = await second.evaluate(() => window.agent.agentId);

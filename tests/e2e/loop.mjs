@@ -264,6 +264,39 @@ export function startSink(api, streamId, { markers, sentAt }) {
   };
 }
 
+/**
+ * Asks for a processed frame twice a second, as a Frame Output node in a running workflow
+ * does, which keeps the player sending them; counts what came back. Lighter than `startSink`
+ * where only the demand matters.
+ */
+export function keepReading(api, streamId) {
+  const stats = { frames: 0, errors: 0 };
+  let running = true;
+  let after = 0;
+  const loop = (async () => {
+    while (running) {
+      const res = await api
+        .request("GET", `/v1/streams/${streamId}/output?after=${after}&wait_ms=1000&format=i420`)
+        .catch(() => null);
+      if (res?.status === 200) {
+        await res.arrayBuffer();
+        after = Number(res.headers.get("x-frame-sequence"));
+        stats.frames += 1;
+      } else if (res?.status !== 204) {
+        stats.errors += 1;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  return {
+    stats,
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
 /** The q-quantile (0..1) of `values`. */
 export function quantile(values, q) {
   if (values.length === 0) return Number.NaN;

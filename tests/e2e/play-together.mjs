@@ -4,6 +4,7 @@
 // (players-direct, players-proxy), so that each stays within the suite's per-file timeout.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { keepReading, RelayApi } from "./loop.mjs";
 import {
   openPreview,
   PREVIEW_VIDEO,
@@ -35,6 +36,8 @@ export function playTogether(name) {
     const studio = await startStudio(relay, routes[name]);
     const preview = await openPreview(routes[name]);
     const { streamId } = studio;
+    // A reader, as a Frame Output node: without one the agent's player holds frames back.
+    const reader = keepReading(new RelayApi(relay.url, relay.token), streamId);
     try {
       // One WHEP session per player.
       await untilViewers(relay, streamId, 3);
@@ -64,6 +67,7 @@ export function playTogether(name) {
       await untilViewers(relay, streamId, 3);
       assert.deepEqual([...studio.errors, ...preview.errors], []);
     } finally {
+      await reader.stop();
       await preview.context.close();
       await stopStudio(relay, studio);
       await studio.context.close();

@@ -3,7 +3,7 @@
 // that session; two agent tabs whose sockets drop settle on one publisher.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { PASSTHROUGH, RelayApi, startSource, until } from "./loop.mjs";
+import { keepReading, PASSTHROUGH, RelayApi, startSource, until } from "./loop.mjs";
 import { openRelayPage, WAIT_MS } from "./pages.mjs";
 import {
   openPreview,
@@ -99,6 +99,8 @@ test("two agent tabs whose sockets drop settle on one publisher and the output k
     ...PASSTHROUGH,
   });
   const source = startSource(api, streamId, { width: 256, height: 256, fps: 15, markers: null });
+  // A reader, as a Frame Output node: without one the publisher's player holds frames back.
+  const reader = keepReading(api, streamId);
 
   /** Each tab's agent id (new on every reconnect), socket state and publisher state. */
   const look = () =>
@@ -184,6 +186,7 @@ test("two agent tabs whose sockets drop settle on one publisher and the output k
     for (const tab of tabs) assert.deepEqual(tab.errors, []);
   } finally {
     source.stop();
+    await reader.stop();
     await api.request("DELETE", `/v1/streams/${streamId}`);
     for (const tab of tabs) await tab.context.close();
   }

@@ -30,6 +30,9 @@ use crate::{frames, js, markers, wire};
 
 /// JPEG quality of returned frames when the relay names none.
 const DEFAULT_JPEG_QUALITY: u8 = 80;
+/// While no frames are wanted back, one played frame in this many is still copied out for its
+/// latency marker (about four a second at 30 fps).
+const LATENCY_SAMPLE_EVERY: u32 = 8;
 
 /// `createAgent` options (`AgentOptions` in TypeScript).
 #[derive(Debug, Clone, Default)]
@@ -107,6 +110,9 @@ struct Slot {
     newest_in: u64,
     /// Returned frames skipped because the socket still held the previous one.
     skipped: Rc<Cell<u64>>,
+    /// Whether anything reads the returned frames (the relay's `output_demand`); shared with
+    /// the player's [`SocketSink`], which sends none while nothing does.
+    output_wanted: Rc<Cell<bool>>,
     /// Shared with the player's [`SocketSink`], which sees the frames come back.
     latency: Rc<RefCell<LatencyTracker>>,
 }
@@ -491,6 +497,11 @@ impl Agent {
                 }
             }
             RelayMessage::Play(request) => self.play(request),
+            RelayMessage::OutputDemand { stream_id, wanted } => {
+                if let Some(slot) = slot(&self.slots.borrow(), &stream_id) {
+                    slot.output_wanted.set(wanted);
+                }
+            }
             RelayMessage::Stop { stream_id, reason } => self.stop_stream(&stream_id, &reason),
             RelayMessage::Error { code, message } => {
                 self.report_error(ClientError::new(
@@ -582,6 +593,7 @@ impl Agent {
             bad_frames: 0,
             newest_in: 0,
             skipped: Rc::default(),
+            output_wanted: Rc::new(Cell::new(true)),
             latency: Rc::default(),
         });
         js::spawn(async move {
@@ -615,6 +627,8 @@ impl Agent {
         player
             .link()
             .set_hook(self.state_hook(&request.stream_id, AgentRole::Player));
+        // A new player sends until the relay says nothing reads (it says so right after).
+        slot.output_wanted.set(true);
         player.set_sink(Rc::new(SocketSink {
             agent: self.me.clone(),
             stream_id: request.stream_id.clone(),
@@ -624,6 +638,8 @@ impl Agent {
             sequence: Cell::new(0),
             last_len: Rc::default(),
             skipped: slot.skipped.clone(),
+            output_wanted: slot.output_wanted.clone(),
+            held: Cell::new(0),
             latency: slot.latency.clone(),
         }));
         if let Some((_, old)) = slot.player.replace((request, player.clone())) {
@@ -827,6 +843,9 @@ struct SocketSink {
     /// Size of the last message sent.
     last_len: Rc<Cell<u32>>,
     skipped: Rc<Cell<u64>>,
+    output_wanted: Rc<Cell<bool>>,
+    /// Frames not sent because nothing read them.
+    held: Cell<u32>,
     latency: Rc<RefCell<LatencyTracker>>,
 }
 
@@ -846,14 +865,23 @@ impl FrameSink for SocketSink {
         else {
             return Box::pin(async { Ok(()) });
         };
-        if ws.buffered_amount() > self.last_len.get() {
+        // While nothing reads the frames, none is sent; one in a few is still copied out on a
+        // raw link for its marker, so the page's latency figure stays live.
+        let send = self.output_wanted.get();
+        if !send {
+            let held = self.held.get().wrapping_add(1);
+            self.held.set(held);
+            if self.jpeg.is_some() || !held.is_multiple_of(LATENCY_SAMPLE_EVERY) {
+                return Box::pin(async { Ok(()) });
+            }
+        } else if ws.buffered_amount() > self.last_len.get() {
             self.skipped.set(self.skipped.get() + 1);
             return Box::pin(async { Ok(()) });
         }
         let frame = frame.clone();
         let format = self.format;
         let stream_index = self.stream_index;
-        let sequence = self.sequence.get() + 1;
+        let sequence = self.sequence.get() + u64::from(send);
         self.sequence.set(sequence);
         let latency = self.latency.clone();
         let last_len = self.last_len.clone();
@@ -881,6 +909,9 @@ impl FrameSink for SocketSink {
                             |i| buffer.get_index((FRAME_HEADER_LEN + i) as u32),
                         );
                         latency.borrow_mut().returned(marker, js::now_ms());
+                        if !send {
+                            return 0;
+                        }
                         buffer
                             .subarray(0, FRAME_HEADER_LEN as u32)
                             .copy_from(&header(width, height).encode());
@@ -889,7 +920,10 @@ impl FrameSink for SocketSink {
                     }),
             };
             frame.close();
-            last_len.set(sent?);
+            let sent = sent?;
+            if send {
+                last_len.set(sent);
+            }
             Ok(())
         })
     }

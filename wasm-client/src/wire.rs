@@ -232,6 +232,12 @@ pub fn decode(text: &str) -> Result<RelayMessage> {
             whep_url: fields.text("whep_url")?,
             format: fields.format("format")?,
         }),
+        "output_demand" => RelayMessage::OutputDemand {
+            stream_id: fields.text("stream_id")?,
+            wanted: js::get(&fields.0, "wanted")
+                .as_bool()
+                .ok_or_else(|| invalid("`wanted` must be true or false"))?,
+        },
         "stop" => RelayMessage::Stop {
             stream_id: fields.text("stream_id")?,
             reason: fields.text("reason")?,

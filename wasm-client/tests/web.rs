@@ -390,6 +390,10 @@ mod wire {
                 whep_url: "/v1/streams/str_x/whep".into(),
                 format: PixelFormat::Jpeg,
             }),
+            RelayMessage::OutputDemand {
+                stream_id: "str_x".into(),
+                wanted: false,
+            },
             RelayMessage::Stop {
                 stream_id: "str_x".into(),
                 reason: "deleted".into(),
@@ -429,6 +433,10 @@ mod wire {
             (
                 r#"{"type":"stop","stream_id":7,"reason":"x"}"#,
                 "`stream_id`",
+            ),
+            (
+                r#"{"type":"output_demand","stream_id":"s","wanted":"yes"}"#,
+                "`wanted`",
             ),
             (
                 r#"{"type":"play","stream_id":"s","stream_index":1,"whep_url":"/w","format":"yuv"}"#,

@@ -121,6 +121,16 @@ pub enum RelayMessage {
     Settings(LeaseGrant),
     /// Play the processed stream back and send its frames to the relay.
     Play(OutputRequest),
+    /// Whether anything reads a played stream's frames (a Frame Output node polling, lately).
+    /// While nothing does, the player keeps playing but sends no frames: copying them out
+    /// and across the socket is most of the page's work, and on a remote link its upload.
+    /// A new player sends until told otherwise.
+    OutputDemand {
+        /// Stream concerned.
+        stream_id: String,
+        /// Send the frames (true) or hold them back.
+        wanted: bool,
+    },
     /// Stop publishing and playing a stream (lease revoked or stream deleted).
     Stop {
         /// Stream concerned.
@@ -370,6 +380,16 @@ mod tests {
             format: PixelFormat::Rgba8,
         });
         assert_eq!(serde_json::to_value(&play).unwrap()["format"], "rgba8");
+        let demand = RelayMessage::OutputDemand {
+            stream_id: "str_x".into(),
+            wanted: false,
+        };
+        let json = serde_json::to_value(&demand).unwrap();
+        assert_eq!(json["type"], "output_demand");
+        assert_eq!(
+            serde_json::from_value::<RelayMessage>(json).unwrap(),
+            demand
+        );
     }
 
     #[test]
