@@ -142,11 +142,17 @@ pub struct OutputFrame {
     pub format: PixelFormat,
     /// The pixels.
     pub pixels: Bytes,
+    /// When the relay got it.
+    pub arrived: Instant,
 }
 
 /// How long after the last request for a processed frame the player keeps sending them: a
 /// node between two polls, or a workflow queued again at once, finds them flowing.
 pub const OUTPUT_LINGER: Duration = Duration::from_secs(5);
+
+/// Age past which the newest frame, when a player resumes sending, is from before its idle
+/// spell (a frame sent just now by a player that does not hold frames back is not).
+const STALE_AFTER: Duration = Duration::from_millis(500);
 
 /// Latest processed frame plus a sequence number readers can wait on.
 #[derive(Debug)]
@@ -165,6 +171,9 @@ struct Demand {
     last: Option<Instant>,
     /// What the player was last told (see [`OutputSlot::demand_changed`]).
     told: Option<bool>,
+    /// Sequence of the newest frame when the player was told to send again, if that frame was
+    /// already old (from before the idle spell): no reader is given it.
+    stale_up_to: u64,
 }
 
 /// A request for a processed frame, counted as demand until dropped.
@@ -215,7 +224,13 @@ impl OutputSlot {
     /// has been), else `None`. `always` answers even without a change, for a new player.
     pub fn demand_changed(&self, now: Instant, always: bool) -> Option<bool> {
         let wanted = self.wanted(now);
+        let stale = self.latest.borrow().as_ref().and_then(|frame| {
+            (now.saturating_duration_since(frame.arrived) > STALE_AFTER).then_some(frame.sequence)
+        });
         let mut demand = lock(&self.demand);
+        if let (true, Some(false), Some(sequence)) = (wanted, demand.told, stale) {
+            demand.stale_up_to = sequence;
+        }
         let changed = demand.told != Some(wanted);
         demand.told = Some(wanted);
         (changed || always).then_some(wanted)
@@ -231,6 +246,7 @@ impl OutputSlot {
             height: header.height,
             format: header.format,
             pixels,
+            arrived: Instant::now(),
         };
         self.latest.send_replace(Some(Arc::new(frame)));
         sequence
@@ -241,8 +257,10 @@ impl OutputSlot {
         self.latest.borrow().as_ref().map_or(0, |f| f.sequence)
     }
 
-    /// The latest frame if its sequence is above `after`, waiting up to `wait` for one.
+    /// The latest frame if its sequence is above `after`, waiting up to `wait` for one; never
+    /// one from before the player last resumed sending.
     pub async fn newer_than(&self, after: u64, wait: Duration) -> Option<Arc<OutputFrame>> {
+        let after = after.max(lock(&self.demand).stale_up_to);
         let mut rx = self.latest.subscribe();
         let newer = |f: &Option<Arc<OutputFrame>>| f.as_ref().is_some_and(|f| f.sequence > after);
         let result = tokio::time::timeout(wait, rx.wait_for(newer)).await;
@@ -371,6 +389,32 @@ mod tests {
             slot.demand_changed(ended + OUTPUT_LINGER, false),
             Some(false)
         );
+    }
+
+    #[tokio::test]
+    async fn a_frame_from_before_an_idle_spell_is_never_read() {
+        let slot = OutputSlot::new(Arc::default());
+        let old = slot.publish(&header(), Bytes::from_static(b"old"));
+        assert_eq!(slot.demand_changed(Instant::now(), true), Some(false));
+        let _reader = slot.reader();
+        // Resumed long after the newest frame arrived: that frame is not handed out.
+        let later = Instant::now() + 2 * STALE_AFTER;
+        assert_eq!(slot.demand_changed(later, false), Some(true));
+        let wait = Duration::from_millis(20);
+        assert!(
+            slot.newer_than(0, wait).await.is_none(),
+            "frame {old} predates the resume"
+        );
+        let fresh = slot.publish(&header(), Bytes::from_static(b"new"));
+        assert_eq!(slot.newer_than(0, wait).await.unwrap().sequence, fresh);
+
+        // A frame that arrived just before the resume is current, and read.
+        let slot = OutputSlot::new(Arc::default());
+        assert_eq!(slot.demand_changed(Instant::now(), true), Some(false));
+        let recent = slot.publish(&header(), Bytes::from_static(b"recent"));
+        let _reader = slot.reader();
+        assert_eq!(slot.demand_changed(Instant::now(), false), Some(true));
+        assert_eq!(slot.newer_than(0, wait).await.unwrap().sequence, recent);
     }
 
     #[tokio::test]
