@@ -60,11 +60,45 @@ fn word(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
-/// Packed RGBA to I420 (BT.601, limited range, chroma averaged over 2×2), into `out`.
+/// Packed RGBA to I420 (BT.601, limited range, chroma averaged over 2×2), into `out`. The
+/// relay's `rtc_protocol::pixels::rgb_to_i420` gives the same bytes several times faster, but
+/// adds more than a kilobyte to this package, which is at its size budget; here the conversion
+/// only serves played frames that the browser gives in another layout.
 pub fn rgba_to_i420(rgba: &[u8], width: usize, height: usize, out: &mut Vec<u8>) {
+    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
     out.clear();
-    out.resize(rtc_protocol::pixels::i420_len(width, height), 0);
-    rtc_protocol::pixels::rgb_to_i420(rgba, width, height, 4, out);
+    out.resize(width * height + 2 * cw * ch, 0);
+    let (y_plane, chroma) = out.split_at_mut(width * height);
+    let (u_plane, v_plane) = chroma.split_at_mut(cw * ch);
+    let px = |x: usize, y: usize| {
+        let i = (y * width + x) * 4;
+        (
+            i32::from(rgba[i]),
+            i32::from(rgba[i + 1]),
+            i32::from(rgba[i + 2]),
+        )
+    };
+    for y in 0..height {
+        for x in 0..width {
+            let (r, g, b) = px(x, y);
+            y_plane[y * width + x] = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8;
+        }
+    }
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let (mut r, mut g, mut b, mut n) = (0, 0, 0, 0);
+            for (x, y) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let (x, y) = (cx * 2 + x, cy * 2 + y);
+                if x < width && y < height {
+                    let p = px(x, y);
+                    (r, g, b, n) = (r + p.0, g + p.1, b + p.2, n + 1);
+                }
+            }
+            let (r, g, b) = (r / n, g / n, b / n);
+            u_plane[cy * cw + cx] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8;
+            v_plane[cy * cw + cx] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
+        }
+    }
 }
 
 #[cfg(test)]
