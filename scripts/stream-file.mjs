@@ -11,7 +11,7 @@ import { existsSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { launchBareChromium } from "../tests/e2e/bare-chromium.mjs";
-import { until } from "../tests/e2e/loop.mjs";
+import { keepReading, RelayApi, until } from "../tests/e2e/loop.mjs";
 import { startTokenRelay } from "../tests/e2e/pages.mjs";
 
 const usage = "usage: stream-file.sh VIDEO [--loop] [--seconds N] [--backend local|daydream]";
@@ -85,6 +85,8 @@ try {
     `stream ${streamId}: ${basename(video)} at ${width}×${height} @ ${fps} fps through WHIP → ${values.backend} → WHEP`,
   );
 
+  // Read the output as Frame Output does: the agent sends frames back only while read.
+  const reader = keepReading(new RelayApi(relay.url, relay.token), streamId);
   let last = { posted: 0, published: 0, returned: 0 };
   for (let s = 1; s <= seconds && !stopped; s++) {
     await new Promise((r) => setTimeout(r, 1000));
@@ -112,6 +114,7 @@ try {
       break;
     }
   }
+  await reader.stop();
   const { frames } = await relay.api(`/v1/streams/${streamId}`);
   console.log(
     `total: ${frames.received} frames posted, ${frames.sent} handed to the publisher, ${frames.output_sequence} returned over WHEP`,

@@ -134,6 +134,18 @@ mod tests {
     }
 
     #[test]
+    fn i420_matches_the_relays_conversion() {
+        for (w, h) in [(1, 1), (3, 3), (7, 4), (64, 48), (33, 17)] {
+            let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 131 % 251) as u8).collect();
+            let mut ours = Vec::new();
+            rgba_to_i420(&rgba, w, h, &mut ours);
+            let mut relays = vec![0; rtc_protocol::pixels::i420_len(w, h)];
+            rtc_protocol::pixels::rgb_to_i420(&rgba, w, h, 4, &mut relays);
+            assert_eq!(ours, relays, "{w}x{h}");
+        }
+    }
+
+    #[test]
     fn i420_of_white_black_and_odd_sizes() {
         let mut out = Vec::new();
         rgba_to_i420(&[255; 3 * 3 * 4], 3, 3, &mut out);

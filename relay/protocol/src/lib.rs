@@ -5,7 +5,7 @@
 //!   (relay → agent);
 //! - binary messages: one video frame, a [`FrameHeader`] followed by the pixels.
 //!
-//! [`pixels`] holds the RGB → I420 conversion both sides apply to frames bound for an encoder.
+//! [`pixels`] holds the RGB → I420 conversion applied to frames bound for an encoder.
 //!
 //! Nothing here does IO, so both sides (native and wasm32) use the same code.
 

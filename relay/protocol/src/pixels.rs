@@ -1,5 +1,6 @@
-//! RGB(A) → I420, the conversion both sides make before a frame reaches an encoder: the relay
-//! for frames the workflow posts as RGB, the agent for frames the browser gives as RGBA.
+//! RGB(A) → I420, the conversion the relay makes before a frame posted as RGB reaches the
+//! agent's encoder. The agent keeps a compact copy for its package size
+//! (`wasm-client/src/convert.rs`); a test there checks that both give the same bytes.
 //!
 //! BT.601 limited range with chroma averaged over each 2×2 block, what browsers' encoders
 //! apply to RGB frames themselves, so the picture is unchanged.
